@@ -1,0 +1,49 @@
+# cellpath — two commands: `make run` and `make test`. Everything installs into .venv from
+# requirements.lock (hashed); the venv is rebuilt only when the lock or pyproject changes.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements.lock)
+
+.PHONY: install run test test-fast lint fmt docs lock clean bench
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	$(BIN)/uv pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/cellpath dev --demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+docs: $(STAMP)
+	$(BIN)/cellpath docs
+
+# Re-pin after editing pyproject.toml. --no-header/--universal keep the lock free of
+# machine paths; uv never writes index addresses into a requirements file unless asked.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
+		--python-version 3.11 --no-header -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,225 @@
+"""Staff actions: one pydantic payload per chart event.
+
+Every action says who did it, in which role and, optionally, why. Clinical times that
+differ from the moment of recording (work-up date, drug stop date, thaw time) are fields
+of the payload; everything else happens at the workflow's current time.
+
+Usage::
+
+    action = parse_action("approve_at_mdtm", {"actor": "dr.martin", "role": "ard_specialist",
+                                              "ard_specialist": "dr.martin",
+                                              "cell_therapy_specialist": "dr.roux"})
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from models.roles import Role
+
+_CONTROL = {chr(c) for c in range(32)} - {"\n", "\t"} | {"\x7f"}
+
+
+def _printable(value: str) -> str:
+    if any(ch in _CONTROL for ch in value):
+        raise ValueError("contains control characters")
+    return value
+
+
+PersonId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[\w.@' -]+$"),
+]
+Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_printable)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_printable)]
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_/ ]+$")
+]
+
+
+class StaffAction(BaseModel):
+    """Who did it, in which role, and why. Every event payload extends this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actor: PersonId
+    role: Role
+    reason: Text | None = None
+
+
+class WorkUp(StaffAction):
+    completed_at: datetime = Field(description="date of the work-up (oldest test counts)")
+    lvef_percent: float | None = Field(default=None, ge=5, le=90)
+    egfr: float | None = Field(default=None, ge=0, le=200)
+    missing: list[ShortText] = Field(default=[], description="tests still missing")
+
+
+class MdtmDecision(StaffAction):
+    """MDTM outcome, co-signed by the binôme: two different people."""
+
+    ard_specialist: PersonId
+    cell_therapy_specialist: PersonId
+    meeting_id: Identifier | None = None
+
+
+class Consent(StaffAction):
+    trial_inclusion: bool = True
+    registry_consent: bool = True
+
+
+class DrugStop(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    drug: ShortText
+    stopped_at: datetime
+
+
+class Washout(StaffAction):
+    stopped: list[DrugStop] = Field(default=[], max_length=30)
+    prednisone_mg_per_day: float = Field(default=0, ge=0, le=2000)
+
+
+class ApheresisBooking(StaffAction):
+    slot_at: datetime
+
+
+class Apheresis(StaffAction):
+    coi_id: Identifier = Field(description="chain-of-identity identifier of the patient's material")
+
+
+class Shipment(StaffAction):
+    carrier_reference: Identifier | None = None
+
+
+class ProductRelease(StaffAction):
+    lot: Identifier | None = None
+
+
+class OutOfSpecification(StaffAction):
+    finding: ShortText
+
+
+class ProductOrder(StaffAction):
+    coi_id: Identifier
+    doses: int = Field(default=1, ge=1, le=12)
+
+
+class ProductReceipt(StaffAction):
+    bag_coi_id: Identifier
+    temperature_log_ok: bool = True
+    storage_location: Identifier | None = None
+
+
+class Quarantine(StaffAction):
+    finding: ShortText
+
+
+class PreInfusionCheck(StaffAction):
+    active_infection: bool
+    cardiac_check_ok: bool = True
+    tocilizumab_doses_on_site: int = Field(default=0, ge=0, le=100)
+
+
+class Lymphodepletion(StaffAction):
+    regimen: ShortText = "fludarabine + cyclophosphamide"
+
+
+class Fever(StaffAction):
+    temperature_c: float = Field(ge=37.5, le=43.5)
+
+
+class Thaw(StaffAction):
+    bag_coi_id: Identifier
+
+
+class Infusion(StaffAction):
+    bag_coi_id: Identifier
+    checked_by: list[PersonId] = Field(min_length=1, max_length=4)
+    thawed_at: datetime | None = None
+
+
+class AdverseEvent(StaffAction):
+    kind: Literal["CRS", "ICANS", "infection", "cytopenia", "other"]
+    grade: int = Field(ge=1, le=5)
+    serious: bool = False
+    description: Text | None = None
+
+
+class Transfer(StaffAction):
+    pass
+
+
+class Discharge(StaffAction):
+    pass
+
+
+class VisitRecord(StaffAction):
+    visit: ShortText
+    blood_counts_done: bool = True
+
+
+class Hold(StaffAction):
+    reason: Text
+
+
+class Resume(StaffAction):
+    pass
+
+
+class Exit(StaffAction):
+    reason: Text
+
+
+class PlainAction(StaffAction):
+    pass
+
+
+EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
+    "record_work_up": WorkUp,
+    "approve_at_mdtm": MdtmDecision,
+    "reject_at_mdtm": MdtmDecision,
+    "defer_at_mdtm": MdtmDecision,
+    "record_consent": Consent,
+    "record_washout": Washout,
+    "book_apheresis": ApheresisBooking,
+    "record_apheresis": Apheresis,
+    "ship_to_manufacturer": Shipment,
+    "release_product": ProductRelease,
+    "report_out_of_specification": OutOfSpecification,
+    "declare_manufacturing_failure": Exit,
+    "ship_to_centre": Shipment,
+    "order_product": ProductOrder,
+    "receive_product": ProductReceipt,
+    "quarantine_product": Quarantine,
+    "release_from_quarantine": ProductReceipt,
+    "clear_for_treatment": PreInfusionCheck,
+    "start_lymphodepletion": Lymphodepletion,
+    "complete_lymphodepletion": Lymphodepletion,
+    "record_fever": Fever,
+    "thaw_product": Thaw,
+    "infuse": Infusion,
+    "record_adverse_event": AdverseEvent,
+    "transfer_to_icu": Transfer,
+    "return_from_icu": Transfer,
+    "discharge": Discharge,
+    "record_visit": VisitRecord,
+    "start_long_term_follow_up": PlainAction,
+    "complete_follow_up": PlainAction,
+    "hold": Hold,
+    "resume": Resume,
+    "withdraw": Exit,
+    "record_death": Exit,
+    "declare_lost_to_follow_up": Exit,
+}
+
+
+def parse_action(event: str, data: Any) -> StaffAction:
+    """Validate ``data`` as the payload of ``event`` (raises KeyError / ValidationError)."""
+    model = EVENT_PAYLOADS[event]
+    if isinstance(data, model):
+        return data
+    if isinstance(data, BaseModel):
+        data = data.model_dump()
+    return model.model_validate(data)

@@ -1,0 +1,179 @@
+"""Protocols: every clinical number of a pathway, as data.
+
+Usage::
+
+    protocol = load_protocol("protocols/cart-cd19-lupus.yaml")
+    demo = protocol.compressed(seconds_per_day=2)   # the whole pathway in minutes
+
+A protocol holds the therapy's windows (work-up validity, infusion after lymphodepletion,
+thaw-to-infusion…), the washout table, the follow-up visit schedule, repeated infusions,
+escalation ladders and the deadline armed on entering each state. Nothing in ``states/`` or
+``workflows/`` hard-codes a duration. A bad file fails with the file name and the field.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.durations import Duration
+from models.roles import Role
+
+class Therapy(StrEnum):
+    CAR_T = "car-t"
+    MSC = "msc"
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Windows(_Strict):
+    work_up_validity: Duration = Field(description="maximum age of the work-up at MDTM")
+    thaw_to_infusion: Duration = Field(description="thawed product must be infused within")
+    infusion_after_lymphodepletion_min: Duration = timedelta(days=2)
+    infusion_after_lymphodepletion_max: Duration = timedelta(days=14)
+    afebrile_before_infusion: Duration = timedelta(hours=48)
+    proximity_period: Duration = timedelta(weeks=4)
+    irradiated_blood_before_apheresis: Duration = timedelta(days=7)
+    irradiated_blood_after_infusion: Duration = timedelta(days=90)
+
+class WashoutRule(_Strict):
+    """A drug class that must be stopped a minimum time before leukapheresis."""
+
+    drug: str
+    stop_before: Duration
+    note: str = ""
+
+class Visit(_Strict):
+    """A follow-up visit, due ``at`` after D0 (first infusion), with ``tolerance`` after it."""
+
+    label: str
+    at: Duration
+    tolerance: Duration
+    long_term: bool = False
+
+class EscalationStep(_Strict):
+    after: Duration = Field(description="time after the deadline at which this step fires")
+    notify: list[Role] = Field(min_length=1)
+
+class EscalationLadder(_Strict):
+    steps: list[EscalationStep] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EscalationLadder:
+        afters = [s.after for s in self.steps]
+        if afters != sorted(afters):
+            raise ValueError("escalation steps must be listed in order of 'after'")
+        return self
+
+class DeadlineRule(_Strict):
+    """A deadline armed on entering ``state``; met when the pathway leaves that state."""
+
+    key: str
+    label: str = Field(description="what is due, as staff say it: 'MDTM decision due'")
+    state: str
+    within: Duration
+    waiting_on: Role
+    ladder: str = "default"
+
+class Infusions(_Strict):
+    count: int = Field(default=1, ge=1, le=12)
+    interval: Duration = timedelta(days=7)
+    interval_tolerance: Duration = timedelta(days=2)
+
+class Protocol(_Strict):
+    id: str
+    title: str
+    therapy: Therapy
+    product: str
+    source: str = ""
+    windows: Windows
+    washout: list[WashoutRule] = []
+    prednisone_max_mg_per_day: float = 10.0
+    tocilizumab_min_doses: int = 0
+    infusions: Infusions = Infusions()
+    visits: list[Visit] = Field(min_length=1)
+    escalation: dict[str, EscalationLadder]
+    deadlines: list[DeadlineRule] = []
+    time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        if "default" not in self.escalation:
+            raise ValueError("escalation must define a 'default' ladder")
+        for rule in self.deadlines:
+            if rule.ladder not in self.escalation:
+                raise ValueError(f"deadline {rule.key!r} names unknown ladder {rule.ladder!r}")
+        keys = [r.key for r in self.deadlines]
+        if len(keys) != len(set(keys)):
+            raise ValueError("deadline keys must be unique")
+        labels = [v.label for v in self.visits]
+        if len(labels) != len(set(labels)):
+            raise ValueError("visit labels must be unique")
+        if [v.at for v in self.visits] != sorted(v.at for v in self.visits):
+            raise ValueError("visits must be listed in order of 'at'")
+        return self
+
+    def ladder(self, name: str) -> EscalationLadder:
+        return self.escalation.get(name) or self.escalation["default"]
+
+    def washout_rule(self, drug: str) -> WashoutRule | None:
+        wanted = drug.strip().lower()
+        return next((r for r in self.washout if r.drug.lower() == wanted), None)
+
+    def compressed(self, *, seconds_per_day: float) -> Protocol:
+        """The same protocol with every duration scaled so that one day lasts
+        ``seconds_per_day`` seconds: demos and tests run the full pathway quickly."""
+        if seconds_per_day <= 0:
+            raise ValueError("seconds_per_day must be positive")
+        factor = seconds_per_day / 86400.0
+        data = self.model_dump(mode="python")
+        scaled = _scale(data, factor)
+        scaled["time_scale"] = self.time_scale * factor
+        return Protocol.model_validate(scaled)
+
+def _scale(value: object, factor: float) -> object:
+    if isinstance(value, timedelta):
+        return timedelta(seconds=value.total_seconds() * factor)
+    if isinstance(value, dict):
+        return {k: _scale(v, factor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scale(v, factor) for v in value]
+    return value
+
+class ProtocolFileError(ValueError):
+    """A protocol file that cannot be used, with the file and each field at fault."""
+
+def load_protocol(path: str | Path) -> Protocol:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ProtocolFileError(f"{path}: cannot read the protocol file ({err.strerror})") from err
+    except yaml.YAMLError as err:
+        raise ProtocolFileError(f"{path}: not valid YAML or JSON ({err})") from err
+    if not isinstance(raw, dict):
+        raise ProtocolFileError(f"{path}: a protocol file must hold a mapping of fields")
+    try:
+        return Protocol.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ProtocolFileError(f"{path}: {problems}") from err
+
+PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
+
+DEFAULT_PROTOCOLS: dict[Therapy, str] = {
+    Therapy.CAR_T: "cart-cd19-lupus",
+    Therapy.MSC: "msc-systemic-sclerosis",
+}
+
+def protocol_path(protocol_id: str) -> Path:
+    return PROTOCOL_DIR / f"{protocol_id}.yaml"
+
+def load_default_protocol(therapy: Therapy) -> Protocol:
+    return load_protocol(protocol_path(DEFAULT_PROTOCOLS[therapy]))
+

@@ -1,0 +1,166 @@
+"""The pathway record: the single source of truth carried by a pathway workflow.
+
+The chart's configuration lives here (``configuration``, ``history``), so a run restores its
+chart from the record, and continue-as-new carries the record whole.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from models.protocol import Therapy
+from models.referral import Binome
+from models.roles import Role
+
+
+class AuditEntry(BaseModel):
+    """One accepted action: who, in which role, when, why, and the update that carried it."""
+
+    seq: int
+    at: datetime
+    event: str
+    actor: str
+    role: Role
+    reason: str | None = None
+    update_id: str | None = None
+    from_state: str
+    to_state: str
+    data: dict[str, Any] = {}
+
+
+class DeadlineStatus(StrEnum):
+    ARMED = "armed"
+    OVERDUE = "overdue"
+    MET = "met"
+    SUSPENDED = "suspended"
+
+
+class Deadline(BaseModel):
+    key: str
+    label: str
+    state: str
+    waiting_on: Role
+    ladder: str
+    armed_at: datetime
+    due_at: datetime
+    status: DeadlineStatus = DeadlineStatus.ARMED
+    level: int = Field(default=0, description="escalation steps already taken")
+    next_escalation_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status in (DeadlineStatus.ARMED, DeadlineStatus.OVERDUE)
+
+    def wakes_at(self) -> datetime | None:
+        if not self.open:
+            return None
+        if self.status is DeadlineStatus.ARMED:
+            return self.due_at
+        return self.next_escalation_at
+
+
+class DrugStopRecord(BaseModel):
+    drug: str
+    stopped_at: datetime
+
+
+class ProductChain(BaseModel):
+    """Chain of identity of the product, from collection or order to the bedside."""
+
+    coi_id: str | None = None
+    collections: int = 0
+    released_at: datetime | None = None
+    received_at: datetime | None = None
+    storage_location: str | None = None
+    quarantined: bool = False
+    thawed_at: datetime | None = None
+    doses_ordered: int = 0
+
+
+class AdverseEventRecord(BaseModel):
+    at: datetime
+    kind: str
+    grade: int
+    serious: bool
+
+
+class PathwayRecord(BaseModel):
+    pathway_id: str
+    pseudonym: str
+    centre: str
+    therapy: Therapy
+    disease: str
+    age_band: str | None = None
+    protocol_id: str
+    binome: Binome
+    referred_at: datetime
+    # chart
+    configuration: list[str] = []
+    history: dict[str, list[str]] = {}
+    held_from: str | None = None
+    outcome: str | None = None
+    # clinical facts the guards read
+    work_up_completed_at: datetime | None = None
+    work_up_missing: list[str] = []
+    mdtm_approved_at: datetime | None = None
+    mdtm_deferrals: int = 0
+    consent_at: datetime | None = None
+    washout: list[DrugStopRecord] = []
+    washout_recorded: bool = False
+    prednisone_mg_per_day: float = 0
+    apheresis_slot_at: datetime | None = None
+    product: ProductChain = ProductChain()
+    cleared_at: datetime | None = None
+    lymphodepletion_started_at: datetime | None = None
+    lymphodepletion_ended_at: datetime | None = None
+    last_fever_at: datetime | None = None
+    infusions: list[datetime] = []
+    icu_transfers: int = 0
+    discharged_at: datetime | None = None
+    adverse_events: list[AdverseEventRecord] = []
+    visits: dict[str, datetime] = {}
+    # operations
+    deadlines: list[Deadline] = []
+    audit: list[AuditEntry] = []
+    run: int = 1
+
+    @property
+    def d0(self) -> datetime | None:
+        return self.infusions[0] if self.infusions else None
+
+    @property
+    def state(self) -> str:
+        """The innermost active state (what staff call "where the patient is")."""
+        return self.configuration[-1] if self.configuration else "unknown"
+
+    def open_deadlines(self) -> list[Deadline]:
+        return [d for d in self.deadlines if d.open]
+
+    def next_wake(self) -> datetime | None:
+        times = [t for d in self.deadlines if (t := d.wakes_at()) is not None]
+        return min(times) if times else None
+
+    def next_deadline(self) -> Deadline | None:
+        armed = [d for d in self.deadlines if d.open]
+        return min(armed, key=lambda d: d.due_at) if armed else None
+
+    @property
+    def escalation_level(self) -> int:
+        return max((d.level for d in self.deadlines if d.open), default=0)
+
+    @property
+    def overdue(self) -> bool:
+        return any(d.status is DeadlineStatus.OVERDUE for d in self.deadlines)
+
+    def has_update(self, update_id: str) -> bool:
+        return any(e.update_id == update_id for e in self.audit)
+
+
+def protocol_days(delta: timedelta, time_scale: float) -> float:
+    """A duration measured on a (possibly compressed) clock, in the protocol's days."""
+    return delta.total_seconds() / (86400.0 * time_scale)

@@ -1,0 +1,475 @@
+"""What every pathway chart shares: binding to the record, dry-run checks, guards, facts.
+
+A chart is built around a ``PathwayRecord`` and a ``Protocol``: its configuration is read
+from and written back to ``record.configuration`` after every transition, and the memory
+of its history state to ``record.history``, so a chart rebuilt from the record (a new
+workflow run) continues exactly where the last one stopped, holds included.
+
+Events are sent with the staff action and the current time::
+
+    chart = CarTChart(record, protocol)
+    chart.check("approve_at_mdtm", action, now)   # raises PathwayError, changes nothing
+    chart.apply("approve_at_mdtm", action, now)   # checks again, then transitions
+
+Pure: no temporalio, no I/O, no clock; ``now`` always comes in with the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from statemachine import StateChart
+from statemachine.orderedset import OrderedSet
+
+from models import actions as a
+from models.actions import EVENT_PAYLOADS, StaffAction
+from models.protocol import Protocol
+from models.record import AdverseEventRecord, DrugStopRecord, PathwayRecord, protocol_days
+from states import errors as e
+
+# Final states and what they mean for the record's outcome.
+EXITS = {
+    "ineligible": "ineligible at MDTM",
+    "withdrawn": "consent withdrawn",
+    "manufacturing_failed": "manufacturing failure",
+    "deceased": "deceased",
+    "lost_to_follow_up": "lost to follow-up",
+    "completed": "follow-up completed",
+}
+
+
+class _RecordBinding:
+    """The chart's model: its state field reads and writes ``record.configuration``."""
+
+    def __init__(self, record: PathwayRecord):
+        self.record = record
+
+    @property
+    def state(self) -> Any:
+        cfg = self.record.configuration
+        if not cfg:
+            return None
+        return cfg[0] if len(cfg) == 1 else OrderedSet(cfg)
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        if value is None:
+            self.record.configuration = []
+        elif isinstance(value, str):
+            self.record.configuration = [value]
+        else:
+            self.record.configuration = [str(v) for v in value]
+
+
+def days_text(delta: timedelta, protocol: Protocol) -> str:
+    days = protocol_days(delta, protocol.time_scale)
+    if abs(days) < 2:
+        hours = days * 24
+        return f"{hours:.0f} hours" if round(hours) != 1 else "1 hour"
+    return f"{days:.0f} days"
+
+
+class PathwayChart(StateChart):  # type: ignore[misc]
+    """Base of the therapy charts: guards (as transition validators) and recorded facts."""
+
+    allow_event_without_transition = False
+    # An exception in a guard must reach the caller, never become an internal event.
+    catch_errors_as_events = False
+
+    therapy: ClassVar[str]
+
+    def __init__(self, record: PathwayRecord, protocol: Protocol):
+        self.record = record
+        self.protocol = protocol
+        super().__init__(model=_RecordBinding(record))
+        if record.history:
+            self.history_values = {
+                key: [self.states_map[value] for value in values]
+                for key, values in record.history.items()
+            }
+
+    # ----- reading the chart -------------------------------------------------------------
+    @property
+    def state_ids(self) -> list[str]:
+        return [str(v) for v in self.configuration_values]
+
+    @property
+    def leaf(self) -> str:
+        return self.state_ids[-1] if self.state_ids else "unknown"
+
+    @property
+    def finished(self) -> bool:
+        return self.is_terminated or any(s in EXITS for s in self.state_ids)
+
+    def allowed_now(self) -> list[str]:
+        """Events that may be sent from the current configuration (before guards)."""
+        seen: dict[str, None] = {}
+        for event in self.allowed_events:
+            seen.setdefault(event.id, None)
+        return list(seen)
+
+    # ----- checking and applying ---------------------------------------------------------
+    def check(self, event: str, action: StaffAction, now: datetime) -> None:
+        """Raise the ``PathwayError`` that sending ``event`` would raise; change nothing."""
+        if event not in EVENT_PAYLOADS:
+            raise e.UnknownEvent(f"'{event}' is not a pathway action.", event=event, state=self.leaf)
+        allowed = self.allowed_now()
+        if event not in allowed:
+            raise e.ActionNotAllowedNow(
+                f"'{event}' cannot be done while the pathway is at '{self.leaf}'. "
+                f"Possible now: {', '.join(sorted(allowed)) or 'nothing (the pathway has ended)'}.",
+                event=event,
+                state=self.leaf,
+            )
+        for transition in self._transitions_for(event):
+            self._callbacks.call(transition.validators.key, action=action, now=now)
+
+    def apply(self, event: str, action: StaffAction, now: datetime) -> None:
+        self.check(event, action, now)
+        self.send(event, action=action, now=now)
+        self.record.history = {
+            key: [s.id for s in states] for key, states in self.history_values.items()
+        }
+        for state in self.state_ids:
+            if state in EXITS:
+                self.record.outcome = EXITS[state]
+
+    def _transitions_for(self, event: str) -> Iterable[Any]:
+        for state in self.configuration:
+            for transition in state.transitions:
+                if transition.match(event):
+                    yield transition
+
+    # ----- guards (validators: they refuse with a reason) --------------------------------
+    def _fail(self, cls: type[e.PathwayError], message: str, event: str) -> None:
+        raise cls(message, event=event, state=self.leaf)
+
+    def _not_in_future(self, when: datetime, what: str, now: datetime, event: str) -> None:
+        if when > now:
+            self._fail(e.DateInFuture, f"The {what} date is in the future; check the date.", event)
+
+    def guard_work_up_valid(self, action: a.WorkUp, now: datetime) -> None:
+        self._not_in_future(action.completed_at, "work-up", now, "record_work_up")
+
+    def guard_work_up_fresh(self, action: a.MdtmDecision, now: datetime) -> None:
+        done = self.record.work_up_completed_at
+        window = self.protocol.windows.work_up_validity
+        if done is None:
+            self._fail(e.WorkUpIncomplete, "No work-up is recorded yet.", "approve_at_mdtm")
+            return
+        age = now - done
+        if age > window:
+            self._fail(
+                e.StaleWorkUp,
+                f"The work-up is {days_text(age, self.protocol)} old; the protocol accepts at most "
+                f"{days_text(window, self.protocol)} at the MDTM. Record a new work-up, then present "
+                "the case again.",
+                "approve_at_mdtm",
+            )
+        if self.record.work_up_missing:
+            self._fail(
+                e.WorkUpIncomplete,
+                "The work-up is incomplete (missing: "
+                f"{', '.join(self.record.work_up_missing)}); defer and re-present it.",
+                "approve_at_mdtm",
+            )
+
+    def guard_binome_signed(self, action: a.MdtmDecision, now: datetime) -> None:
+        if action.ard_specialist.casefold() == action.cell_therapy_specialist.casefold():
+            self._fail(
+                e.BinomeIncomplete,
+                "The MDTM decision needs two different people: the autoimmune-disease "
+                "specialist and the cell-therapy specialist.",
+                "mdtm",
+            )
+        if action.actor.casefold() not in {
+            action.ard_specialist.casefold(),
+            action.cell_therapy_specialist.casefold(),
+        }:
+            self._fail(
+                e.BinomeIncomplete,
+                f"{action.actor} is not one of the two signatories of this MDTM decision.",
+                "mdtm",
+            )
+
+    def guard_washout_known(self, action: a.Washout, now: datetime) -> None:
+        for stop in action.stopped:
+            self._not_in_future(stop.stopped_at, f"{stop.drug} stop", now, "record_washout")
+            if self.protocol.washout_rule(stop.drug) is None:
+                known = ", ".join(r.drug for r in self.protocol.washout)
+                self._fail(
+                    e.WashoutIncomplete,
+                    f"'{stop.drug}' is not in this protocol's washout table ({known}). "
+                    "Ask the cell-therapy specialist how long it must be stopped.",
+                    "record_washout",
+                )
+
+    def _washout_shortfalls(self, at: datetime) -> list[str]:
+        late = []
+        for stop in self.record.washout:
+            rule = self.protocol.washout_rule(stop.drug)
+            if rule is None:
+                continue
+            stopped_for = at - stop.stopped_at
+            if stopped_for < rule.stop_before:
+                late.append(
+                    f"{stop.drug} stopped {days_text(stopped_for, self.protocol)} before, "
+                    f"needs {days_text(rule.stop_before, self.protocol)}"
+                )
+        if self.record.prednisone_mg_per_day > self.protocol.prednisone_max_mg_per_day:
+            late.append(
+                f"prednisone {self.record.prednisone_mg_per_day:g} mg/day, "
+                f"at most {self.protocol.prednisone_max_mg_per_day:g} mg/day"
+            )
+        return late
+
+    def guard_washout_by_slot(self, action: a.ApheresisBooking, now: datetime) -> None:
+        if not self.record.washout_recorded:
+            self._fail(
+                e.WashoutIncomplete,
+                "Record the washout (drugs stopped and their dates, or none) before booking.",
+                "book_apheresis",
+            )
+        late = self._washout_shortfalls(action.slot_at)
+        if late:
+            self._fail(
+                e.WashoutIncomplete,
+                "Washout will not be complete at this slot: " + "; ".join(late) + ".",
+                "book_apheresis",
+            )
+
+    def guard_washout_complete(self, action: a.Apheresis, now: datetime) -> None:
+        late = self._washout_shortfalls(now)
+        if late:
+            self._fail(
+                e.WashoutIncomplete,
+                "Washout is not complete, leukapheresis must wait: " + "; ".join(late) + ".",
+                "record_apheresis",
+            )
+
+    def guard_coi_matches(self, action: a.ProductReceipt | a.Thaw, now: datetime) -> None:
+        expected = self.record.product.coi_id
+        if expected is None or action.bag_coi_id.strip().upper() != expected.strip().upper():
+            self._fail(
+                e.IdentityMismatch,
+                f"The bag identifier {action.bag_coi_id} does not match this patient's "
+                "chain-of-identity identifier. Do not use the bag: quarantine it and call "
+                "the cell-therapy unit.",
+                "chain_of_identity",
+            )
+
+    def guard_fit_for_treatment(self, action: a.PreInfusionCheck, now: datetime) -> None:
+        if action.active_infection:
+            self._fail(
+                e.ActiveInfection,
+                "An active infection postpones treatment: record the check again once it is "
+                "resolved.",
+                "clear_for_treatment",
+            )
+        if not action.cardiac_check_ok:
+            self._fail(
+                e.NotClearedForTreatment,
+                "The cardiac re-check is not satisfactory; the binôme must review it.",
+                "clear_for_treatment",
+            )
+        minimum = self.protocol.tocilizumab_min_doses
+        if action.tocilizumab_doses_on_site < minimum:
+            self._fail(
+                e.NotClearedForTreatment,
+                f"Only {action.tocilizumab_doses_on_site} dose(s) of tocilizumab on site; the "
+                f"protocol requires at least {minimum} before a CAR-T infusion.",
+                "clear_for_treatment",
+            )
+
+    def guard_product_on_site(self, action: StaffAction, now: datetime) -> None:
+        product = self.record.product
+        if product.received_at is None or product.quarantined:
+            self._fail(
+                e.ProductNotOnSite,
+                "The product is not on site (received and out of quarantine); "
+                "lymphodepletion starts only once it is.",
+                "start_lymphodepletion",
+            )
+
+    def guard_not_febrile(self, action: StaffAction, now: datetime) -> None:
+        fever = self.record.last_fever_at
+        window = self.protocol.windows.afebrile_before_infusion
+        if fever is not None and now - fever < window:
+            self._fail(
+                e.NotAfebrile,
+                f"Last fever {days_text(now - fever, self.protocol)} ago; infusion waits until the "
+                f"patient has been afebrile for {days_text(window, self.protocol)} "
+                f"({days_text(window - (now - fever), self.protocol)} to go).",
+                "infuse",
+            )
+
+    def guard_two_person_check(self, action: a.Infusion, now: datetime) -> None:
+        people = {p.casefold() for p in action.checked_by}
+        if len(people) < 2:
+            self._fail(
+                e.TwoPersonCheckMissing,
+                "The bedside chain-of-identity check needs two different people.",
+                "infuse",
+            )
+
+    def guard_thaw_window(self, action: a.Infusion, now: datetime) -> None:
+        thawed = action.thawed_at or self.record.product.thawed_at
+        if thawed is None:
+            return
+        self._not_in_future(thawed, "thaw", now, "infuse")
+        window = self.protocol.windows.thaw_to_infusion
+        if now - thawed > window:
+            self._fail(
+                e.OutsideWindow,
+                f"The product was thawed {days_text(now - thawed, self.protocol)} ago; it must be "
+                f"infused within {days_text(window, self.protocol)} of thawing.",
+                "infuse",
+            )
+
+    def guard_lymphodepletion_window(self, action: a.Infusion, now: datetime) -> None:
+        ended = self.record.lymphodepletion_ended_at
+        w = self.protocol.windows
+        if ended is None:
+            return
+        since = now - ended
+        if since < w.infusion_after_lymphodepletion_min:
+            self._fail(
+                e.OutsideWindow,
+                f"Lymphodepletion ended {days_text(since, self.protocol)} ago; infusion is possible "
+                f"from {days_text(w.infusion_after_lymphodepletion_min, self.protocol)} after it.",
+                "infuse",
+            )
+        if since > w.infusion_after_lymphodepletion_max:
+            self._fail(
+                e.OutsideWindow,
+                f"Lymphodepletion ended {days_text(since, self.protocol)} ago, beyond the "
+                f"{days_text(w.infusion_after_lymphodepletion_max, self.protocol)} window: the "
+                "binôme must decide on repeating it.",
+                "infuse",
+            )
+
+    def guard_visit_known(self, action: a.VisitRecord, now: datetime) -> None:
+        labels = [v.label for v in self.protocol.visits]
+        if action.visit not in labels:
+            self._fail(
+                e.MalformedAction,
+                f"'{action.visit}' is not a visit of this protocol ({', '.join(labels)}).",
+                "record_visit",
+            )
+        if action.visit in self.record.visits:
+            self._fail(
+                e.ActionNotAllowedNow, f"Visit {action.visit} is already recorded.", "record_visit"
+            )
+
+    def _outstanding(self, *, long_term: bool | None) -> list[str]:
+        return [
+            v.label
+            for v in self.protocol.visits
+            if (long_term is None or v.long_term == long_term) and v.label not in self.record.visits
+        ]
+
+    def guard_short_term_visits_done(self, action: StaffAction, now: datetime) -> None:
+        missing = self._outstanding(long_term=False)
+        if missing:
+            self._fail(
+                e.VisitsOutstanding,
+                f"Short-term visits not yet recorded: {', '.join(missing)}.",
+                "start_long_term_follow_up",
+            )
+
+    def guard_all_visits_done(self, action: StaffAction, now: datetime) -> None:
+        missing = self._outstanding(long_term=None)
+        if missing:
+            self._fail(
+                e.VisitsOutstanding,
+                f"Follow-up visits not yet recorded: {', '.join(missing)}.",
+                "complete_follow_up",
+            )
+
+    # ----- facts each accepted event records ---------------------------------------------
+    def on_record_work_up(self, action: a.WorkUp, now: datetime) -> None:
+        self.record.work_up_completed_at = action.completed_at
+        self.record.work_up_missing = list(action.missing)
+
+    def on_approve_at_mdtm(self, action: a.MdtmDecision, now: datetime) -> None:
+        self.record.mdtm_approved_at = now
+
+    def on_defer_at_mdtm(self, action: a.MdtmDecision, now: datetime) -> None:
+        self.record.mdtm_deferrals += 1
+
+    def on_record_consent(self, action: a.Consent, now: datetime) -> None:
+        self.record.consent_at = now
+
+    def on_record_washout(self, action: a.Washout, now: datetime) -> None:
+        self.record.washout = [
+            DrugStopRecord(drug=s.drug, stopped_at=s.stopped_at) for s in action.stopped
+        ]
+        self.record.prednisone_mg_per_day = action.prednisone_mg_per_day
+        self.record.washout_recorded = True
+
+    def on_book_apheresis(self, action: a.ApheresisBooking, now: datetime) -> None:
+        self.record.apheresis_slot_at = action.slot_at
+
+    def on_record_apheresis(self, action: a.Apheresis, now: datetime) -> None:
+        self.record.product.coi_id = action.coi_id
+        self.record.product.collections += 1
+
+    def on_release_product(self, action: a.ProductRelease, now: datetime) -> None:
+        self.record.product.released_at = now
+
+    def on_order_product(self, action: a.ProductOrder, now: datetime) -> None:
+        self.record.product.coi_id = action.coi_id
+        self.record.product.doses_ordered = action.doses
+
+    def on_receive_product(self, action: a.ProductReceipt, now: datetime) -> None:
+        self.record.product.received_at = now
+        self.record.product.storage_location = action.storage_location
+
+    def on_quarantine_product(self, action: a.Quarantine, now: datetime) -> None:
+        self.record.product.quarantined = True
+
+    def on_release_from_quarantine(self, action: a.ProductReceipt, now: datetime) -> None:
+        self.record.product.quarantined = False
+        self.record.product.received_at = now
+        self.record.product.storage_location = action.storage_location
+
+    def on_clear_for_treatment(self, action: a.PreInfusionCheck, now: datetime) -> None:
+        self.record.cleared_at = now
+
+    def on_start_lymphodepletion(self, action: a.Lymphodepletion, now: datetime) -> None:
+        self.record.lymphodepletion_started_at = now
+
+    def on_complete_lymphodepletion(self, action: a.Lymphodepletion, now: datetime) -> None:
+        self.record.lymphodepletion_ended_at = now
+
+    def on_record_fever(self, action: a.Fever, now: datetime) -> None:
+        self.record.last_fever_at = now
+
+    def on_thaw_product(self, action: a.Thaw, now: datetime) -> None:
+        self.record.product.thawed_at = now
+
+    def on_infuse(self, action: a.Infusion, now: datetime) -> None:
+        self.record.infusions.append(now)
+        self.record.product.thawed_at = None
+
+    def on_record_adverse_event(self, action: a.AdverseEvent, now: datetime) -> None:
+        self.record.adverse_events.append(
+            AdverseEventRecord(at=now, kind=action.kind, grade=action.grade, serious=action.serious)
+        )
+
+    def on_transfer_to_icu(self, action: StaffAction, now: datetime) -> None:
+        self.record.icu_transfers += 1
+
+    def on_discharge(self, action: StaffAction, now: datetime) -> None:
+        self.record.discharged_at = now
+
+    def on_record_visit(self, action: a.VisitRecord, now: datetime) -> None:
+        self.record.visits[action.visit] = now
+
+    def on_hold(self, action: StaffAction, now: datetime) -> None:
+        self.record.held_from = self.leaf
+
+    def on_resume(self, action: StaffAction, now: datetime) -> None:
+        self.record.held_from = None

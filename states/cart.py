@@ -1,0 +1,118 @@
+"""The autologous CAR-T pathway of the SFGM-TC/MATHEC recommendations, as a state chart.
+
+Phases are compound states (selection, product, treatment, follow-up) inside ``pathway``,
+whose deep history lets a held pathway resume exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from statemachine import HistoryState, State
+
+from states.base import PathwayChart
+
+
+class CarTChart(PathwayChart):
+    """Referral → MDTM → washout, leukapheresis, manufacturing → receipt → lymphodepletion →
+    infusion (D0) → monitoring → follow-up (to 15 years) → completed."""
+
+    therapy = "car-t"
+
+    class pathway(State.Compound):
+        class selection(State.Compound):
+            referred = State("Referred, work-up under way", initial=True)
+            awaiting_mdtm = State("Awaiting MDTM decision")
+            awaiting_consent = State("Approved, awaiting consent")
+
+            record_work_up = referred.to(awaiting_mdtm, validators="guard_work_up_valid")
+            approve_at_mdtm = awaiting_mdtm.to(
+                awaiting_consent, validators=["guard_binome_signed", "guard_work_up_fresh"]
+            )
+            defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
+
+        class product(State.Compound):
+            washout = State("Washout before leukapheresis", initial=True)
+            apheresis_booked = State("Leukapheresis booked")
+            collected = State("Leukapheresis done")
+            manufacturing = State("Manufacturing")
+            out_of_specification = State("Out of specification")
+            released = State("Released by manufacturer")
+            in_transit = State("Shipped to centre")
+            quarantined = State("Quarantined at receipt")
+            stored = State("Stored in the cell-therapy unit")
+
+            record_washout = washout.to.itself(validators="guard_washout_known")
+            book_apheresis = washout.to(
+                apheresis_booked, validators="guard_washout_by_slot"
+            ) | out_of_specification.to(apheresis_booked, validators="guard_washout_by_slot")
+            record_apheresis = apheresis_booked.to(
+                collected, validators="guard_washout_complete"
+            )
+            ship_to_manufacturer = collected.to(manufacturing)
+            release_product = manufacturing.to(released)
+            report_out_of_specification = manufacturing.to(out_of_specification)
+            ship_to_centre = released.to(in_transit)
+            receive_product = in_transit.to(stored, validators="guard_coi_matches")
+            quarantine_product = in_transit.to(quarantined)
+            release_from_quarantine = quarantined.to(stored, validators="guard_coi_matches")
+
+        class treatment(State.Compound):
+            cleared = State("Cleared for lymphodepletion", initial=True)
+            lymphodepletion = State("Lymphodepletion")
+            awaiting_infusion = State("Awaiting infusion")
+
+            class monitoring(State.Compound):
+                inpatient = State("Inpatient monitoring (CRS/ICANS)", initial=True)
+                icu = State("In ICU")
+
+                transfer_to_icu = inpatient.to(icu)
+                return_from_icu = icu.to(inpatient)
+                record_adverse_event = inpatient.to.itself() | icu.to.itself()
+
+            start_lymphodepletion = cleared.to(lymphodepletion, validators="guard_product_on_site")
+            complete_lymphodepletion = lymphodepletion.to(awaiting_infusion)
+            record_fever = lymphodepletion.to.itself() | awaiting_infusion.to.itself()
+            infuse = awaiting_infusion.to(
+                monitoring,
+                validators=[
+                    "guard_two_person_check",
+                    "guard_coi_matches",
+                    "guard_not_febrile",
+                    "guard_lymphodepletion_window",
+                    "guard_thaw_window",
+                ],
+            )
+
+        class follow_up(State.Compound):
+            short_term = State("Follow-up D7 to M12", initial=True)
+            long_term = State("Long-term follow-up (yearly)")
+
+            record_visit = short_term.to.itself(validators="guard_visit_known") | long_term.to.itself(
+                validators="guard_visit_known"
+            )
+            record_adverse_event = short_term.to.itself() | long_term.to.itself()
+            start_long_term_follow_up = short_term.to(
+                long_term, validators="guard_short_term_visits_done"
+            )
+
+        h = HistoryState(type="deep")
+
+        record_consent = selection.awaiting_consent.to(product)
+        clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
+        discharge = treatment.monitoring.inpatient.to(follow_up)
+
+    held = State("On hold")
+    ineligible = State("Ineligible (MDTM)", final=True)
+    withdrawn = State("Withdrawn", final=True)
+    manufacturing_failed = State("Manufacturing failure", final=True)
+    deceased = State("Deceased", final=True)
+    lost_to_follow_up = State("Lost to follow-up", final=True)
+    completed = State("Follow-up completed", final=True)
+
+    reject_at_mdtm = pathway.selection.awaiting_mdtm.to(ineligible, validators="guard_binome_signed")
+    declare_manufacturing_failure = pathway.product.out_of_specification.to(manufacturing_failed)
+    complete_follow_up = pathway.follow_up.long_term.to(completed, validators="guard_all_visits_done")
+    declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
+    hold = pathway.to(held)
+    resume = held.to(pathway.h)
+    withdraw = pathway.to(withdrawn) | held.to(withdrawn)
+    record_death = pathway.to(deceased) | held.to(deceased)

@@ -1,0 +1,113 @@
+"""The allogeneic, off-the-shelf MSC pathway: no washout, no leukapheresis; the product is
+ordered, received with the chain-of-identity check, thawed and infused, possibly several
+times (the count comes from the protocol), then followed up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from statemachine import HistoryState, State
+
+from models.actions import StaffAction
+from states import errors as e
+from states.base import PathwayChart, days_text
+
+
+class MscChart(PathwayChart):
+    """Referral → MDTM → product order → receipt → thaw → infusion(s) → follow-up → completed."""
+
+    therapy = "msc"
+
+    class pathway(State.Compound):
+        class selection(State.Compound):
+            referred = State("Referred, work-up under way", initial=True)
+            awaiting_mdtm = State("Awaiting MDTM decision")
+            awaiting_consent = State("Approved, awaiting consent")
+
+            record_work_up = referred.to(awaiting_mdtm, validators="guard_work_up_valid")
+            approve_at_mdtm = awaiting_mdtm.to(
+                awaiting_consent, validators=["guard_binome_signed", "guard_work_up_fresh"]
+            )
+            defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
+
+        class product(State.Compound):
+            to_order = State("Product to order", initial=True)
+            ordered = State("Product ordered")
+            quarantined = State("Quarantined at receipt")
+            stored = State("Stored in the cell-therapy unit")
+
+            order_product = to_order.to(ordered)
+            receive_product = ordered.to(stored, validators="guard_coi_matches")
+            quarantine_product = ordered.to(quarantined)
+            release_from_quarantine = quarantined.to(stored, validators="guard_coi_matches")
+
+        class treatment(State.Compound):
+            cleared = State("Cleared for infusion", initial=True)
+            thawed = State("Product thawed")
+            between_infusions = State("Between infusions")
+
+            thaw_product = cleared.to(
+                thawed, validators=["guard_product_on_site", "guard_coi_matches"]
+            ) | between_infusions.to(
+                thawed,
+                validators=["guard_product_on_site", "guard_coi_matches", "guard_next_dose_due"],
+            )
+            record_adverse_event = (
+                cleared.to.itself() | thawed.to.itself() | between_infusions.to.itself()
+            )
+
+        class follow_up(State.Compound):
+            short_term = State("Follow-up to M12", initial=True)
+            long_term = State("Long-term follow-up")
+
+            record_visit = short_term.to.itself(validators="guard_visit_known") | long_term.to.itself(
+                validators="guard_visit_known"
+            )
+            record_adverse_event = short_term.to.itself() | long_term.to.itself()
+            start_long_term_follow_up = short_term.to(
+                long_term, validators="guard_short_term_visits_done"
+            )
+
+        h = HistoryState(type="deep")
+
+        record_consent = selection.awaiting_consent.to(product)
+        clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
+        infuse = treatment.thawed.to(
+            treatment.between_infusions,
+            cond="more_infusions_due",
+            validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
+        ) | treatment.thawed.to(
+            follow_up,
+            validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
+        )
+
+    held = State("On hold")
+    ineligible = State("Ineligible (MDTM)", final=True)
+    withdrawn = State("Withdrawn", final=True)
+    deceased = State("Deceased", final=True)
+    lost_to_follow_up = State("Lost to follow-up", final=True)
+    completed = State("Follow-up completed", final=True)
+
+    reject_at_mdtm = pathway.selection.awaiting_mdtm.to(ineligible, validators="guard_binome_signed")
+    complete_follow_up = pathway.follow_up.long_term.to(completed, validators="guard_all_visits_done")
+    declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
+    hold = pathway.to(held)
+    resume = held.to(pathway.h)
+    withdraw = pathway.to(withdrawn) | held.to(withdrawn)
+    record_death = pathway.to(deceased) | held.to(deceased)
+
+    def more_infusions_due(self) -> bool:
+        # Evaluated before on_infuse records this infusion, hence the + 1.
+        return len(self.record.infusions) + 1 < self.protocol.infusions.count
+
+    def guard_next_dose_due(self, action: StaffAction, now: datetime) -> None:
+        schedule = self.protocol.infusions
+        last = self.record.infusions[-1]
+        earliest = last + schedule.interval - schedule.interval_tolerance
+        if now < earliest:
+            self._fail(
+                e.OutsideWindow,
+                f"The next infusion is due {days_text(schedule.interval, self.protocol)} after the "
+                f"previous one; thawing is possible in {days_text(earliest - now, self.protocol)}.",
+                "thaw_product",
+            )
