@@ -34,9 +34,14 @@ PersonId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[\w.@' -]+$"),
 ]
 Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_printable)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_printable)]
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_printable)
+]
 Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_/ ]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_/ ]+$"
+    ),
 ]
 
 

@@ -16,18 +16,22 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.durations import Duration
 from models.roles import Role
 
+
 class Therapy(StrEnum):
     CAR_T = "car-t"
     MSC = "msc"
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
 
 class Windows(_Strict):
     work_up_validity: Duration = Field(description="maximum age of the work-up at MDTM")
@@ -39,12 +43,14 @@ class Windows(_Strict):
     irradiated_blood_before_apheresis: Duration = timedelta(days=7)
     irradiated_blood_after_infusion: Duration = timedelta(days=90)
 
+
 class WashoutRule(_Strict):
     """A drug class that must be stopped a minimum time before leukapheresis."""
 
     drug: str
     stop_before: Duration
     note: str = ""
+
 
 class Visit(_Strict):
     """A follow-up visit, due ``at`` after D0 (first infusion), with ``tolerance`` after it."""
@@ -54,9 +60,11 @@ class Visit(_Strict):
     tolerance: Duration
     long_term: bool = False
 
+
 class EscalationStep(_Strict):
     after: Duration = Field(description="time after the deadline at which this step fires")
     notify: list[Role] = Field(min_length=1)
+
 
 class EscalationLadder(_Strict):
     steps: list[EscalationStep] = Field(min_length=1)
@@ -68,6 +76,7 @@ class EscalationLadder(_Strict):
             raise ValueError("escalation steps must be listed in order of 'after'")
         return self
 
+
 class DeadlineRule(_Strict):
     """A deadline armed on entering ``state``; met when the pathway leaves that state."""
 
@@ -78,10 +87,12 @@ class DeadlineRule(_Strict):
     waiting_on: Role
     ladder: str = "default"
 
+
 class Infusions(_Strict):
     count: int = Field(default=1, ge=1, le=12)
     interval: Duration = timedelta(days=7)
     interval_tolerance: Duration = timedelta(days=2)
+
 
 class Protocol(_Strict):
     id: str
@@ -123,28 +134,36 @@ class Protocol(_Strict):
         wanted = drug.strip().lower()
         return next((r for r in self.washout if r.drug.lower() == wanted), None)
 
-    def compressed(self, *, seconds_per_day: float) -> Protocol:
+    def compressed(self, *, seconds_per_day: float, floor: timedelta = timedelta(0)) -> Protocol:
         """The same protocol with every duration scaled so that one day lasts
-        ``seconds_per_day`` seconds: demos and tests run the full pathway quickly."""
+        ``seconds_per_day`` seconds: demos and tests run the full pathway quickly.
+
+        ``floor`` keeps short windows usable by people: a 60-minute thaw window would
+        last 80 ms at 2 s a day; with ``floor=timedelta(seconds=5)`` it lasts 5 s.
+        """
         if seconds_per_day <= 0:
             raise ValueError("seconds_per_day must be positive")
         factor = seconds_per_day / 86400.0
         data = self.model_dump(mode="python")
-        scaled = _scale(data, factor)
+        scaled = _scale(data, factor, floor)
         scaled["time_scale"] = self.time_scale * factor
         return Protocol.model_validate(scaled)
 
-def _scale(value: object, factor: float) -> object:
+
+def _scale(value: object, factor: float, floor: timedelta) -> object:
     if isinstance(value, timedelta):
-        return timedelta(seconds=value.total_seconds() * factor)
+        scaled = timedelta(seconds=value.total_seconds() * factor)
+        return max(scaled, floor) if value > timedelta(0) else scaled
     if isinstance(value, dict):
-        return {k: _scale(v, factor) for k, v in value.items()}
+        return {k: _scale(v, factor, floor) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scale(v, factor) for v in value]
+        return [_scale(v, factor, floor) for v in value]
     return value
+
 
 class ProtocolFileError(ValueError):
     """A protocol file that cannot be used, with the file and each field at fault."""
+
 
 def load_protocol(path: str | Path) -> Protocol:
     path = Path(path)
@@ -164,6 +183,7 @@ def load_protocol(path: str | Path) -> Protocol:
         )
         raise ProtocolFileError(f"{path}: {problems}") from err
 
+
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
 
 DEFAULT_PROTOCOLS: dict[Therapy, str] = {
@@ -171,9 +191,10 @@ DEFAULT_PROTOCOLS: dict[Therapy, str] = {
     Therapy.MSC: "msc-systemic-sclerosis",
 }
 
+
 def protocol_path(protocol_id: str) -> Path:
     return PROTOCOL_DIR / f"{protocol_id}.yaml"
 
+
 def load_default_protocol(therapy: Therapy) -> Protocol:
     return load_protocol(protocol_path(DEFAULT_PROTOCOLS[therapy]))
-

@@ -35,7 +35,9 @@ class Referral(BaseModel):
     pseudonym: Pseudonym = Field(description="pseudonymous patient ID, e.g. LUP-001")
     centre: CentreId
     therapy: Therapy
-    disease: Annotated[str, StringConstraints(min_length=3, max_length=80, pattern=r"^[\w ,'()/-]+$")]
+    disease: Annotated[
+        str, StringConstraints(min_length=3, max_length=80, pattern=r"^[\w ,'()/-]+$")
+    ]
     age_band: Annotated[str, StringConstraints(pattern=r"^\d{2}-\d{2}$")] | None = None
     binome: Binome
     referred_by: PersonId

@@ -65,10 +65,14 @@ class _RecordBinding:
 
 def days_text(delta: timedelta, protocol: Protocol) -> str:
     days = protocol_days(delta, protocol.time_scale)
-    if abs(days) < 2:
-        hours = days * 24
-        return f"{hours:.0f} hours" if round(hours) != 1 else "1 hour"
-    return f"{days:.0f} days"
+    if abs(days) >= 2:
+        return f"{days:.0f} days"
+    hours = days * 24
+    # A 90-minute thaw window must not read "2 hours": short spans go in minutes.
+    if abs(hours) < 3 and abs(hours - round(hours)) > 1e-6:
+        minutes = round(hours * 60)
+        return f"{minutes} minutes" if minutes != 1 else "1 minute"
+    return f"{hours:.0f} hours" if round(hours) != 1 else "1 hour"
 
 
 class PathwayChart(StateChart):  # type: ignore[misc]
@@ -114,7 +118,9 @@ class PathwayChart(StateChart):  # type: ignore[misc]
     def check(self, event: str, action: StaffAction, now: datetime) -> None:
         """Raise the ``PathwayError`` that sending ``event`` would raise; change nothing."""
         if event not in EVENT_PAYLOADS:
-            raise e.UnknownEvent(f"'{event}' is not a pathway action.", event=event, state=self.leaf)
+            raise e.UnknownEvent(
+                f"'{event}' is not a pathway action.", event=event, state=self.leaf
+            )
         allowed = self.allowed_now()
         if event not in allowed:
             raise e.ActionNotAllowedNow(
@@ -124,7 +130,12 @@ class PathwayChart(StateChart):  # type: ignore[misc]
                 state=self.leaf,
             )
         for transition in self._transitions_for(event):
-            self._callbacks.call(transition.validators.key, action=action, now=now)
+            try:
+                self._callbacks.call(transition.validators.key, action=action, now=now)
+            except e.PathwayError as err:
+                # Guards are shared by several events: report the one actually sent.
+                err.event = event
+                raise
 
     def apply(self, event: str, action: StaffAction, now: datetime) -> None:
         self.check(event, action, now)
@@ -468,7 +479,8 @@ class PathwayChart(StateChart):  # type: ignore[misc]
     def on_record_visit(self, action: a.VisitRecord, now: datetime) -> None:
         self.record.visits[action.visit] = now
 
-    def on_hold(self, action: StaffAction, now: datetime) -> None:
+    def before_hold(self, action: StaffAction, now: datetime) -> None:
+        # "before": by the time "on" callbacks run the pathway states are already exited.
         self.record.held_from = self.leaf
 
     def on_resume(self, action: StaffAction, now: datetime) -> None:

@@ -44,9 +44,7 @@ class CarTChart(PathwayChart):
             book_apheresis = washout.to(
                 apheresis_booked, validators="guard_washout_by_slot"
             ) | out_of_specification.to(apheresis_booked, validators="guard_washout_by_slot")
-            record_apheresis = apheresis_booked.to(
-                collected, validators="guard_washout_complete"
-            )
+            record_apheresis = apheresis_booked.to(collected, validators="guard_washout_complete")
             ship_to_manufacturer = collected.to(manufacturing)
             release_product = manufacturing.to(released)
             report_out_of_specification = manufacturing.to(out_of_specification)
@@ -86,9 +84,9 @@ class CarTChart(PathwayChart):
             short_term = State("Follow-up D7 to M12", initial=True)
             long_term = State("Long-term follow-up (yearly)")
 
-            record_visit = short_term.to.itself(validators="guard_visit_known") | long_term.to.itself(
+            record_visit = short_term.to.itself(
                 validators="guard_visit_known"
-            )
+            ) | long_term.to.itself(validators="guard_visit_known")
             record_adverse_event = short_term.to.itself() | long_term.to.itself()
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
@@ -108,9 +106,13 @@ class CarTChart(PathwayChart):
     lost_to_follow_up = State("Lost to follow-up", final=True)
     completed = State("Follow-up completed", final=True)
 
-    reject_at_mdtm = pathway.selection.awaiting_mdtm.to(ineligible, validators="guard_binome_signed")
+    reject_at_mdtm = pathway.selection.awaiting_mdtm.to(
+        ineligible, validators="guard_binome_signed"
+    )
     declare_manufacturing_failure = pathway.product.out_of_specification.to(manufacturing_failed)
-    complete_follow_up = pathway.follow_up.long_term.to(completed, validators="guard_all_visits_done")
+    complete_follow_up = pathway.follow_up.long_term.to(
+        completed, validators="guard_all_visits_done"
+    )
     declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
     hold = pathway.to(held)
     resume = held.to(pathway.h)

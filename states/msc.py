@@ -60,9 +60,9 @@ class MscChart(PathwayChart):
             short_term = State("Follow-up to M12", initial=True)
             long_term = State("Long-term follow-up")
 
-            record_visit = short_term.to.itself(validators="guard_visit_known") | long_term.to.itself(
+            record_visit = short_term.to.itself(
                 validators="guard_visit_known"
-            )
+            ) | long_term.to.itself(validators="guard_visit_known")
             record_adverse_event = short_term.to.itself() | long_term.to.itself()
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
@@ -88,8 +88,12 @@ class MscChart(PathwayChart):
     lost_to_follow_up = State("Lost to follow-up", final=True)
     completed = State("Follow-up completed", final=True)
 
-    reject_at_mdtm = pathway.selection.awaiting_mdtm.to(ineligible, validators="guard_binome_signed")
-    complete_follow_up = pathway.follow_up.long_term.to(completed, validators="guard_all_visits_done")
+    reject_at_mdtm = pathway.selection.awaiting_mdtm.to(
+        ineligible, validators="guard_binome_signed"
+    )
+    complete_follow_up = pathway.follow_up.long_term.to(
+        completed, validators="guard_all_visits_done"
+    )
     declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
     hold = pathway.to(held)
     resume = held.to(pathway.h)

@@ -1,0 +1,328 @@
+"""The demo programme: twenty synthetic patients (``demo_cases.csv``) in different phases.
+
+Each case plays a short script of staff actions on a compressed protocol (one protocol day
+lasts ``Settings.demo_seconds_per_day`` seconds), so deadlines fall due and escalate within
+minutes while someone watches the Web UI. Seeding is idempotent: a pathway that already
+exists (open or closed) is left as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from cli import operations
+from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from models.referral import Binome, Referral
+
+log = structlog.get_logger("cellpath.demo")
+
+# Hour-long clinical windows (thaw to infusion) stay long enough to play out on screen.
+DEMO_FLOOR = timedelta(seconds=5)
+
+PEOPLE = {
+    "ard": {"actor": "dr.martin", "role": "ard_specialist"},
+    "cts": {"actor": "dr.roux", "role": "cell_therapy_specialist"},
+    "nurse": {"actor": "n.bernard", "role": "nurse"},
+    "aph": {"actor": "n.petit", "role": "apheresis_nurse"},
+    "tech": {"actor": "t.moreau", "role": "ctu_technician"},
+    "pharma": {"actor": "p.laurent", "role": "pharmacist"},
+}
+SIGNED = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
+
+
+@dataclass(frozen=True)
+class Ago:
+    """A clinical date so many protocol days before the moment the step runs."""
+
+    days: float
+
+
+@dataclass(frozen=True)
+class Step:
+    event: str
+    who: str
+    data: dict[str, Any] = field(default_factory=dict)
+    refused: bool = False  # the demo shows a refusal: the pathway must not move
+    wait_days: float = 0.0  # protocol days to wait before the step
+
+
+def S(event: str, who: str, refused: bool = False, wait_days: float = 0.0, **data: Any) -> Step:
+    return Step(event, who, data, refused, wait_days)
+
+
+def selection(work_up_days: float) -> list[Step]:
+    return [
+        S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60),
+        S("approve_at_mdtm", "ard", **SIGNED),
+        S("record_consent", "ard"),
+    ]
+
+
+def cart_product(coi: str) -> list[Step]:
+    return [
+        S("record_washout", "cts", stopped=[]),
+        S("book_apheresis", "cts", slot_at=Ago(0)),
+        S("record_apheresis", "aph", coi_id=coi),
+        S("ship_to_manufacturer", "tech"),
+        S("release_product", "pharma"),
+        S("ship_to_centre", "pharma"),
+        S("receive_product", "tech", bag_coi_id=coi, storage_location="LN2-TANK-2"),
+    ]
+
+
+def cart_treatment(coi: str) -> list[Step]:
+    return [
+        S("clear_for_treatment", "cts", active_infection=False, tocilizumab_doses_on_site=2),
+        S("start_lymphodepletion", "nurse"),
+        S("complete_lymphodepletion", "nurse"),
+        S("infuse", "nurse", wait_days=2.2, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
+    ]
+
+
+def msc_to_infusion(coi: str) -> list[Step]:
+    return [
+        S("order_product", "pharma", coi_id=coi),
+        S("receive_product", "tech", bag_coi_id=coi),
+        S("clear_for_treatment", "cts", active_infection=False),
+        S("thaw_product", "tech", bag_coi_id=coi),
+        S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
+    ]
+
+
+def visits(*labels: str) -> list[Step]:
+    return [S("record_visit", "nurse", visit=label) for label in labels]
+
+
+def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
+    """The staff actions that bring a case to the point its scenario shows."""
+    coi = f"COI-{pseudonym}"
+    sel = selection(work_up_days)
+    if therapy is Therapy.MSC:
+        scripts_msc: dict[str, list[Step]] = {
+            "SSC-002": [*sel, *msc_to_infusion(coi)],
+            "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
+            "LUP-004": [*sel, *msc_to_infusion(coi)],
+            "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
+            "SSC-005": sel[:2],
+            "VAS-004": [
+                *sel,
+                *msc_to_infusion(coi),
+                *visits("M3"),
+                S("record_death", "ard", reason="unrelated cause"),
+            ],
+        }
+        return scripts_msc.get(pseudonym, sel[:1])
+    full = [*sel, *cart_product(coi), *cart_treatment(coi)]
+    scripts: dict[str, list[Step]] = {
+        "LUP-001": [*full, S("discharge", "cts"), *visits("D7", "D14")],
+        "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
+        "LUP-003": [
+            sel[0],
+            S("defer_at_mdtm", "cts", reason="echocardiography missing", **SIGNED),
+            S("record_work_up", "ard", completed_at=Ago(2)),
+            *sel[1:],
+        ],
+        "SSC-001": [
+            *full,
+            S(
+                "record_adverse_event",
+                "nurse",
+                kind="CRS",
+                grade=2,
+                description="treated with tocilizumab",
+            ),
+        ],
+        "MYO-001": [
+            *sel,
+            *cart_product(coi)[:4],
+            S("report_out_of_specification", "pharma", finding="viability below spec"),
+            S("book_apheresis", "cts", slot_at=Ago(0)),
+        ],
+        "MYO-002": [
+            *sel,
+            *cart_product(coi),
+            *cart_treatment(coi)[:3],
+            S("record_fever", "nurse", temperature_c=38.6),
+            S(
+                "infuse",
+                "nurse",
+                refused=True,
+                wait_days=0.5,
+                bag_coi_id=coi,
+                checked_by=["n.bernard", "dr.roux"],
+            ),
+        ],
+        "VAS-001": [
+            *full,
+            S("record_adverse_event", "nurse", kind="ICANS", grade=3),
+            S("transfer_to_icu", "cts"),
+        ],
+        "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
+        "LUP-005": [
+            *sel,
+            S(
+                "record_washout",
+                "cts",
+                stopped=[{"drug": "mycophenolate mofetil", "stopped_at": Ago(9)}],
+            ),
+            S("book_apheresis", "cts", refused=True, slot_at=Ago(0)),
+        ],
+        "SSC-004": [
+            *sel,
+            *cart_product(coi)[:6],
+            S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
+            S("quarantine_product", "tech", finding="bag identifier mismatch"),
+        ],
+        "VAS-003": [*full, S("discharge", "cts"), *visits("D7", "D14", "D28")],
+        "LUP-006": [
+            *full,
+            S("discharge", "cts"),
+            *visits("D7", "D14"),
+            S("record_adverse_event", "nurse", kind="infection", grade=3, serious=True),
+        ],
+        "MYO-004": [
+            sel[0],
+            S("reject_at_mdtm", "cts", reason="LVEF below protocol threshold", **SIGNED),
+        ],
+        "LUP-007": [
+            *full,
+            S("discharge", "cts"),
+            *visits("D7", "D14", "D28", "M3", "M6", "M12"),
+            S("start_long_term_follow_up", "ard"),
+            *visits("Y2", "Y3"),
+        ],
+    }
+    return scripts.get(pseudonym, sel[:1])
+
+
+@dataclass
+class Case:
+    pseudonym: str
+    centre: str
+    therapy: Therapy
+    disease: str
+    age_band: str
+    work_up_days: float
+    scenario: str
+
+    def referral(self, protocol: Protocol) -> Referral:
+        return Referral(
+            pseudonym=self.pseudonym,
+            centre=self.centre,
+            therapy=self.therapy,
+            disease=self.disease,
+            age_band=self.age_band,
+            binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
+            referred_by="dr.martin",
+            protocol_id=protocol.id,
+        )
+
+
+def load_cases() -> list[Case]:
+    text = resources.files("cli").joinpath("demo_cases.csv").read_text(encoding="utf-8")
+    return [
+        Case(
+            pseudonym=row["pseudonym"],
+            # LUP-005's CAR-T referral to centre-b is refused until centre gating lands;
+            # the demo plays its re-referral to centre-a.
+            centre="centre-a" if row["pseudonym"] == "LUP-005" else row["centre"],
+            therapy=Therapy(row["therapy"]),
+            disease=row["disease"],
+            age_band=row["age_band"],
+            work_up_days=float(row["work_up_days_before_mdtm"]),
+            scenario=row["scenario"],
+        )
+        for row in csv.DictReader(text.splitlines())
+    ]
+
+
+def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
+    base = (
+        load_protocol(protocol_path("msc-lupus-repeated"))
+        if case.pseudonym == "LUP-004"
+        else load_default_protocol(case.therapy)
+    )
+    return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
+
+
+def _resolve(value: Any, protocol: Protocol) -> Any:
+    if isinstance(value, Ago):
+        moment = datetime.now(UTC) - timedelta(seconds=value.days * 86400 * protocol.time_scale + 1)
+        return moment.isoformat()
+    if isinstance(value, dict):
+        return {k: _resolve(v, protocol) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, protocol) for v in value]
+    return value
+
+
+async def _exists(client: Client, pathway_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(pathway_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day: float) -> str:
+    protocol = demo_protocol(case, seconds_per_day)
+    referral = case.referral(protocol)
+    if await _exists(client, referral.pathway_id):
+        return "exists"
+    await operations.refer(client, referral, task_queue=task_queue, protocol=protocol)
+    for step in script(case.pseudonym, case.therapy, case.work_up_days):
+        if step.wait_days:
+            await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
+        data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
+        try:
+            await operations.act(client, referral.pathway_id, step.event, data)
+        except operations.ActionRefused as err:
+            if not step.refused:
+                log.warning(
+                    "demo step refused",
+                    pathway_id=referral.pathway_id,
+                    action=step.event,
+                    reason=err.message,
+                )
+                return "stopped early"
+            log.info(
+                "demo refusal shown",
+                pathway_id=referral.pathway_id,
+                action=step.event,
+                reason=err.message,
+            )
+    return "seeded"
+
+
+async def seed_demo(
+    client: Client,
+    task_queue: str,
+    seconds_per_day: float,
+    progress: Callable[[Case, str], None] | None = None,
+) -> dict[str, str]:
+    cases = load_cases()
+
+    async def one(case: Case) -> tuple[str, str]:
+        try:
+            result = await seed_case(client, case, task_queue, seconds_per_day)
+        except operations.OperationError as err:
+            # One case that cannot be seeded must not stop the demo programme.
+            log.warning("demo case not seeded", pseudonym=case.pseudonym, reason=err.message)
+            result = "failed"
+        if progress:
+            progress(case, result)
+        return case.pseudonym, result
+
+    return dict(await asyncio.gather(*(one(c) for c in cases)))

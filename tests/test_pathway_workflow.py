@@ -1,0 +1,233 @@
+"""The pathway workflow end to end, on the real dev server with compressed protocols."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from cli import operations
+from models.notifications import Escalation, NotificationReceipt
+from models.pathway import PathwayOutcome
+from models.protocol import Protocol
+from tests.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, SIGNED, TECH, Driver, ago, referral
+
+pytestmark = pytest.mark.integration
+
+
+async def wait_days(protocol: Protocol, days: float) -> None:
+    await asyncio.sleep(days * 86400 * protocol.time_scale)
+
+
+async def history_length(client: Client, pathway_id: str) -> int:
+    history = await client.get_workflow_handle(pathway_id).fetch_history()
+    return len(history.events)
+
+
+async def test_cart_pathway_runs_to_completion(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=0.02)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-101"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go.to_consent()
+        await go(
+            "record_washout",
+            CTS,
+            stopped=[{"drug": "mycophenolate mofetil", "stopped_at": ago(protocol, 30)}],
+        )
+        await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
+        await go("record_apheresis", APH, coi_id="COI-LUP-101")
+        await go("ship_to_manufacturer", TECH)
+        await go("release_product", PHARMA)
+        await go("ship_to_centre", PHARMA)
+        await go("receive_product", TECH, bag_coi_id="COI-LUP-101")
+        await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await go("start_lymphodepletion", NURSE)
+        await go("complete_lymphodepletion", NURSE)
+        await wait_days(
+            protocol, cart_protocol.windows.infusion_after_lymphodepletion_min.days + 0.5
+        )
+        receipt = await go(
+            "infuse", NURSE, bag_coi_id="COI-LUP-101", checked_by=["n.bernard", "dr.roux"]
+        )
+        assert receipt.state == "inpatient"
+        await go("discharge", CTS)
+        for visit in protocol.visits:
+            if visit.label == "Y2":
+                await go("start_long_term_follow_up", ARD)
+            await go("record_visit", NURSE, visit=visit.label)
+        await go("complete_follow_up", ARD)
+        outcome = await handle.result()
+        assert isinstance(outcome, PathwayOutcome)
+        assert outcome.outcome == "follow-up completed"
+        record = await operations.record(client, handle.id)
+        assert record.state == "completed"
+        assert [e.event for e in record.audit][:3] == [
+            "record_work_up",
+            "approve_at_mdtm",
+            "record_consent",
+        ]
+        assert all(e.actor and e.role for e in record.audit)
+        assert record.d0 is not None and len(record.visits) == len(protocol.visits)
+        desc = await handle.describe()
+        assert desc.status == WorkflowExecutionStatus.COMPLETED
+        assert desc.typed_search_attributes is not None
+
+
+async def test_out_of_order_action_is_rejected_and_history_unchanged(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-102"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5))
+        before = await history_length(client, handle.id)
+        with pytest.raises(operations.ActionRefused) as refused:
+            await go("infuse", NURSE, bag_coi_id="COI-X", checked_by=["a.b", "c.d"])
+        assert refused.value.kind == "ActionNotAllowedNow"
+        assert "awaiting_mdtm" in refused.value.message
+        with pytest.raises(operations.ActionRefused) as wrong_role:
+            await go("approve_at_mdtm", NURSE, **SIGNED)
+        assert wrong_role.value.kind == "RoleNotAllowed"
+        with pytest.raises(operations.ActionRefused) as same_person:
+            await go(
+                "approve_at_mdtm",
+                ARD,
+                ard_specialist="dr.martin",
+                cell_therapy_specialist="dr.martin",
+            )
+        assert same_person.value.kind == "BinomeIncomplete"
+        assert await history_length(client, handle.id) == before
+        record = await operations.record(client, handle.id)
+        assert record.state == "awaiting_mdtm" and len(record.audit) == 1
+        await handle.terminate("test over")
+
+
+async def test_stale_work_up_is_refused_until_a_new_one(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-103"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 104))
+        with pytest.raises(operations.ActionRefused) as stale:
+            await go("approve_at_mdtm", ARD, **SIGNED)
+        assert stale.value.kind == "StaleWorkUp"
+        assert "104 days old" in stale.value.message
+        await go("defer_at_mdtm", CTS, **SIGNED, reason="new work-up needed")
+        await go("record_work_up", ARD, completed_at=ago(protocol, 1))
+        receipt = await go("approve_at_mdtm", ARD, **SIGNED)
+        assert receipt.state == "awaiting_consent"
+        await handle.terminate("test over")
+
+
+async def test_duplicate_update_id_is_applied_once(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-104"), task_queue=task_queue, protocol=protocol
+        )
+        data = {**ARD, "completed_at": ago(protocol, 3)}
+        first = await operations.act(client, handle.id, "record_work_up", data, update_id="click-1")
+        again = await operations.act(client, handle.id, "record_work_up", data, update_id="click-1")
+        assert again.seq == first.seq
+        record = await operations.record(client, handle.id)
+        assert len(record.audit) == 1
+        await handle.terminate("test over")
+
+
+async def test_second_referral_for_open_pathway_is_refused(
+    client: Client, task_queue: str, running_worker, msc_protocol: Protocol
+) -> None:
+    protocol = msc_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        ref = referral("SSC-101", therapy="msc", disease="systemic sclerosis")
+        handle = await operations.refer(client, ref, task_queue=task_queue, protocol=protocol)
+        with pytest.raises(operations.ActionRefused) as dup:
+            await operations.refer(client, ref, task_queue=task_queue, protocol=protocol)
+        assert dup.value.kind == "DuplicateReferral"
+        await handle.terminate("test over")
+
+
+async def test_missed_deadline_climbs_the_escalation_ladder(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    # One protocol day = 0.05 s: the 30-day work-up deadline falls due after 1.5 s and the
+    # ladder (0, 2 and 5 days late) is climbed within the next quarter of a second.
+    protocol = cart_protocol.compressed(seconds_per_day=0.05)
+    sent: list[Escalation] = []
+
+    @activity.defn(name="notify_escalation")
+    async def capture(escalation: Escalation) -> NotificationReceipt:
+        sent.append(escalation)
+        return NotificationReceipt(
+            channel="test", key=escalation.idempotency_key, delivered_at=datetime.now(UTC)
+        )
+
+    @activity.defn(name="notify_fallback")
+    async def fallback(escalation: Escalation) -> NotificationReceipt:
+        raise AssertionError("fallback must not be used when the channel works")
+
+    async with running_worker(activities=[capture, fallback]):
+        handle = await operations.refer(
+            client, referral("LUP-105"), task_queue=task_queue, protocol=protocol
+        )
+        for _ in range(100):
+            if len(sent) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert [e.level for e in sent] == [1, 2, 3]
+        assert [e.deadline_key for e in sent] == ["work_up"] * 3
+        assert [r.value for r in sent[2].notify] == ["programme_lead"]
+        # Visibility follows: Overdue and EscalationLevel are searchable.
+        query = f'WorkflowId = "{handle.id}" AND Overdue = true AND EscalationLevel = 3'
+        for _ in range(50):
+            found = [w async for w in client.list_workflows(query)]
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        assert [w.id for w in found] == [handle.id]
+        history = await handle.fetch_history()
+        timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
+        assert timers, "deadlines are durable timers"
+        await handle.terminate("test over")
+
+
+async def test_met_deadline_does_not_escalate(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=0.05)
+    sent: list[Escalation] = []
+
+    @activity.defn(name="notify_escalation")
+    async def capture(escalation: Escalation) -> NotificationReceipt:
+        sent.append(escalation)
+        return NotificationReceipt(
+            channel="test", key=escalation.idempotency_key, delivered_at=datetime.now(UTC)
+        )
+
+    async with running_worker(activities=[capture]):
+        handle = await operations.refer(
+            client, referral("LUP-106"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 1))
+        await asyncio.sleep(30 * 86400 * protocol.time_scale + 0.5)
+        assert all(e.deadline_key != "work_up" for e in sent)
+        await handle.terminate("test over")

@@ -1,0 +1,315 @@
+"""PathwayWorkflow: one durable workflow per patient pathway.
+
+It owns the ``PathwayRecord``, keeps the therapy's chart live on the workflow object
+(restored from the record when a run starts), takes staff actions as Updates named after
+the chart events (validated before they reach history), arms the protocol's deadlines as
+durable timers, escalates missed ones through activities, and keeps search attributes and
+current details up to date for the Web UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
+    from models.durations import humanize
+    from models.notifications import Escalation
+    from models.pathway import (
+        ActionReceipt,
+        AllowedActions,
+        DeadlineView,
+        PathwayInput,
+        PathwayOutcome,
+        Timeline,
+    )
+    from models.protocol import Protocol, Therapy
+    from models.record import AuditEntry, PathwayRecord
+    from models.roles import Role, roles_allowed
+    from states import errors
+    from states.base import PathwayChart
+    from states.cart import CarTChart
+    from states.deadlines import escalate_due, reconcile
+    from states.msc import MscChart
+    from workflows import search
+
+CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
+
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=8,
+)
+
+
+def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
+    referral = data.referral
+    assert referral is not None
+    return PathwayRecord(
+        pathway_id=workflow_id,
+        pseudonym=referral.pseudonym,
+        centre=referral.centre,
+        therapy=referral.therapy,
+        disease=referral.disease,
+        age_band=referral.age_band,
+        protocol_id=data.protocol.id,
+        binome=referral.binome,
+        referred_at=workflow.now(),
+    )
+
+
+def refusal(err: errors.PathwayError) -> ApplicationError:
+    return ApplicationError(err.message, {"event": err.event, "state": err.state}, type=err.rule)
+
+
+@workflow.defn(name="PathwayWorkflow")
+class PathwayWorkflow:
+    @workflow.init
+    def __init__(self, data: PathwayInput) -> None:
+        self.protocol: Protocol = data.protocol
+        self.record: PathwayRecord = data.record or new_record(workflow.info().workflow_id, data)
+        self.chart: PathwayChart = CHARTS[self.record.therapy](self.record, self.protocol)
+        self._changed = False
+        self._published: dict[str, object] = {}
+
+    @workflow.run
+    async def run(self, data: PathwayInput) -> PathwayOutcome:
+        if data.record is None:
+            reconcile(self.record, self.protocol, [], workflow.now())
+        self._publish()
+        while not self.chart.finished:
+            await self._wait_for_change_or_deadline()
+            for escalation in escalate_due(self.record, self.protocol, workflow.now()):
+                await self._notify(escalation)
+                self._changed = True
+            if self._changed:
+                self._changed = False
+                self._publish()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self.record.run += 1
+                workflow.continue_as_new(PathwayInput(protocol=self.protocol, record=self.record))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._publish()
+        return PathwayOutcome(
+            pathway_id=self.record.pathway_id,
+            outcome=self.record.outcome or "ended",
+            state=self.record.state,
+            finished_at=workflow.now(),
+        )
+
+    # ----- staff actions -----------------------------------------------------------------
+    @workflow.update(dynamic=True)
+    def act(self, event: str, args: Sequence[RawValue]) -> ActionReceipt:
+        update = workflow.current_update_info()
+        update_id = update.id if update else None
+        if update_id and self.record.has_update(update_id):
+            # The same update ID delivered again (e.g. after continue-as-new): applied once.
+            entry = next(e for e in self.record.audit if e.update_id == update_id)
+            return self._receipt(entry, duplicate=True)
+        action = self._decode(event, args)
+        now = workflow.now()
+        before = list(self.record.configuration)
+        from_state = self.chart.leaf
+        try:
+            self.chart.apply(event, action, now)
+        except errors.PathwayError as err:
+            # The validator ran the same checks; reaching here means the record changed
+            # between validation and handling. Refuse, without failing the workflow task.
+            raise refusal(err) from err
+        entry = AuditEntry(
+            seq=len(self.record.audit) + 1,
+            at=now,
+            event=event,
+            actor=action.actor,
+            role=action.role,
+            reason=action.reason,
+            update_id=update_id,
+            from_state=from_state,
+            to_state=self.chart.leaf,
+            data=action.model_dump(mode="json", exclude={"actor", "role", "reason"}),
+        )
+        self.record.audit.append(entry)
+        reconcile(self.record, self.protocol, before, now)
+        self._changed = True
+        return self._receipt(entry)
+
+    @act.validator
+    def validate_act(self, event: str, args: Sequence[RawValue]) -> None:
+        update = workflow.current_update_info()
+        if update and update.id and self.record.has_update(update.id):
+            return
+        action = self._decode(event, args)
+        allowed = roles_allowed(event)
+        if action.role not in allowed:
+            raise ApplicationError(
+                f"A {action.role.label} cannot do '{event}'. It needs: "
+                f"{' or '.join(sorted(r.label for r in allowed))}.",
+                type="RoleNotAllowed",
+            )
+        try:
+            self.chart.check(event, action, workflow.now())
+        except errors.PathwayError as err:
+            raise refusal(err) from err
+
+    def _decode(self, event: str, args: Sequence[RawValue]) -> StaffAction:
+        if event not in EVENT_PAYLOADS:
+            raise ApplicationError(
+                f"'{event}' is not a pathway action. Possible now: "
+                f"{', '.join(self.chart.allowed_now()) or 'nothing'}.",
+                type="UnknownEvent",
+            )
+        if len(args) != 1:
+            raise ApplicationError(
+                f"'{event}' takes exactly one action payload.", type="MalformedAction"
+            )
+        try:
+            raw = workflow.payload_converter().from_payload(args[0].payload, dict)
+            return parse_action(event, raw)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                for e in err.errors()
+            )
+            raise ApplicationError(
+                f"The details of '{event}' are not valid: {problems}.", type="MalformedAction"
+            ) from None
+        except Exception as err:  # undecodable payload
+            raise ApplicationError(
+                f"The details of '{event}' could not be read: {err}", type="MalformedAction"
+            ) from None
+
+    def _receipt(self, entry: AuditEntry, *, duplicate: bool = False) -> ActionReceipt:
+        return ActionReceipt(
+            pathway_id=self.record.pathway_id,
+            event=entry.event,
+            seq=entry.seq,
+            from_state=entry.from_state,
+            state=self.chart.leaf,
+            at=entry.at,
+            duplicate=duplicate,
+            allowed_next=self.chart.allowed_now(),
+        )
+
+    # ----- queries -----------------------------------------------------------------------
+    @workflow.query
+    def get_record(self) -> PathwayRecord:
+        return self.record
+
+    @workflow.query
+    def timeline(self) -> Timeline:
+        return Timeline(entries=self.record.audit)
+
+    @workflow.query
+    def deadlines(self) -> list[DeadlineView]:
+        now = workflow.now()
+        return [DeadlineView.of(d, now) for d in self.record.open_deadlines()]
+
+    @workflow.query
+    def allowed_actions(self, role: Role | None = None) -> AllowedActions:
+        events = self.chart.allowed_now()
+        if role is not None:
+            events = [e for e in events if role in roles_allowed(e)]
+        return AllowedActions(role=role, state=self.chart.leaf, events=events)
+
+    # ----- deadlines and escalation ------------------------------------------------------
+    async def _wait_for_change_or_deadline(self) -> None:
+        wake = self.record.next_wake()
+        if wake is None:
+            await workflow.wait_condition(lambda: self._changed)
+            return
+        timeout = wake - workflow.now()
+        if timeout <= timedelta(0):
+            return
+        due = min(self.record.open_deadlines(), key=lambda d: d.wakes_at() or wake)
+        summary = due.label if due.level == 0 else f"{due.label}: next escalation"
+        try:
+            await workflow.wait_condition(
+                lambda: self._changed, timeout=timeout, timeout_summary=summary
+            )
+        except TimeoutError:
+            pass
+
+    async def _notify(self, escalation: Escalation) -> None:
+        who = ", ".join(r.label for r in escalation.notify)
+        try:
+            await workflow.execute_activity(
+                "notify_escalation",
+                escalation,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=NOTIFY_RETRY,
+                summary=f"{escalation.label}: escalate to {who}"[:200],
+            )
+        except ActivityError:
+            # Every retry failed: the programme lead is told through the fallback channel,
+            # and the failure stays visible in the record's deadline level.
+            workflow.logger.warning(
+                "escalation notification failed, using fallback",
+                extra={"pathway_id": escalation.pathway_id, "deadline": escalation.deadline_key},
+            )
+            await workflow.execute_activity(
+                "notify_fallback",
+                escalation,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
+                summary=f"{escalation.label}: notification failed, fallback",
+            )
+
+    def _should_continue_as_new(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested() and not self.chart.finished
+
+    # ----- visibility --------------------------------------------------------------------
+    def _publish(self) -> None:
+        record = self.record
+        nxt = record.next_deadline()
+        values: dict[str, object] = {
+            "state": record.state,
+            "next": nxt.due_at if nxt else None,
+            "level": record.escalation_level,
+            "overdue": record.overdue,
+        }
+        if values != self._published:
+            updates = [
+                search.PATHWAY_STATE.value_set(record.state),
+                search.THERAPY.value_set(record.therapy.value),
+                search.DISEASE.value_set(record.disease),
+                search.CENTRE.value_set(record.centre),
+                search.ESCALATION_LEVEL.value_set(record.escalation_level),
+                search.OVERDUE.value_set(record.overdue),
+                search.NEXT_DEADLINE.value_set(nxt.due_at)
+                if nxt
+                else search.NEXT_DEADLINE.value_unset(),
+            ]
+            workflow.upsert_search_attributes(updates)
+            self._published = values
+        workflow.set_current_details(self._details())
+
+    def _details(self) -> str:
+        record = self.record
+        lines = [
+            f"**State:** {record.state} ({record.therapy.value}, {record.centre})",
+        ]
+        if record.outcome:
+            lines.append(f"**Outcome:** {record.outcome}")
+        now = workflow.now()
+        open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
+        for d in open_deadlines[:5]:
+            left = d.due_at - now
+            timing = (
+                f"OVERDUE by {humanize(-left)}" if left < timedelta(0) else f"{humanize(left)} left"
+            )
+            lines.append(
+                f"- {d.label}: due {d.due_at:%Y-%m-%d %H:%M} UTC ({timing}), "
+                f"waiting on {d.waiting_on.label}, escalation level {d.level}"
+            )
+        if not open_deadlines and not record.outcome:
+            lines.append("- No open deadline.")
+        return "\n".join(lines)
