@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements.lock)
 
-.PHONY: install run test test-fast lint fmt docs lock clean bench
+.PHONY: install run test test-fast lint fmt docs histories lock clean bench
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ fmt: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/cellpath docs
+
+# Record new replay histories (keep the old ones: see tests/histories/regenerate.py).
+histories: $(STAMP)
+	$(PY) -m tests.histories.regenerate
 
 # Re-pin after editing pyproject.toml. --no-header/--universal keep the lock free of
 # machine paths; uv never writes index addresses into a requirements file unless asked.

@@ -94,6 +94,16 @@ class Infusions(_Strict):
     interval_tolerance: Duration = timedelta(days=2)
 
 
+class NotificationRetry(_Strict):
+    """How hard a notification is retried before the fallback channel takes over.
+
+    Operational, not clinical: ``compressed`` leaves these durations as they are."""
+
+    initial_interval: Duration = timedelta(seconds=1)
+    maximum_interval: Duration = timedelta(minutes=5)
+    maximum_attempts: int = Field(default=8, ge=1, le=100)
+
+
 class Protocol(_Strict):
     id: str
     title: str
@@ -108,6 +118,7 @@ class Protocol(_Strict):
     visits: list[Visit] = Field(min_length=1)
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
+    notification_retry: NotificationRetry = NotificationRetry()
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
     @model_validator(mode="after")
@@ -145,7 +156,9 @@ class Protocol(_Strict):
             raise ValueError("seconds_per_day must be positive")
         factor = seconds_per_day / 86400.0
         data = self.model_dump(mode="python")
+        retry = data.pop("notification_retry")
         scaled = _scale(data, factor, floor)
+        scaled["notification_retry"] = retry
         scaled["time_scale"] = self.time_scale * factor
         return Protocol.model_validate(scaled)
 

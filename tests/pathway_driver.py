@@ -55,3 +55,23 @@ class Driver:
         await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
         await self("approve_at_mdtm", ARD, **SIGNED)
         await self("record_consent", ARD)
+
+    async def to_infusion(self, real: Protocol) -> None:
+        """From referral to D0 on the compressed protocol (``real``: the uncompressed one)."""
+        import asyncio
+
+        coi = f"COI-{self.pathway_id[-7:]}"
+        await self.to_consent()
+        await self("record_washout", CTS, stopped=[])
+        await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
+        await self("record_apheresis", APH, coi_id=coi)
+        await self("ship_to_manufacturer", TECH)
+        await self("release_product", PHARMA)
+        await self("ship_to_centre", PHARMA)
+        await self("receive_product", TECH, bag_coi_id=coi)
+        await self("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await self("start_lymphodepletion", NURSE)
+        await self("complete_lymphodepletion", NURSE)
+        wait = real.windows.infusion_after_lymphodepletion_min.total_seconds()
+        await asyncio.sleep(wait * self.protocol.time_scale + 0.05)
+        await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])

@@ -231,3 +231,36 @@ async def test_met_deadline_does_not_escalate(
         await asyncio.sleep(30 * 86400 * protocol.time_scale + 0.5)
         assert all(e.deadline_key != "work_up" for e in sent)
         await handle.terminate("test over")
+
+
+async def test_follow_up_years_continue_as_new_with_the_record_intact(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=0.02)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-107"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go.to_infusion(cart_protocol)
+        await go("discharge", CTS)
+        first_run = (await handle.describe()).run_id
+        for label in ("D7", "D14", "D28", "M3", "M6"):
+            await go("record_visit", NURSE, visit=label)
+        assert (await handle.describe()).run_id == first_run
+        before = await operations.record(client, handle.id)
+        m12 = {**NURSE, "visit": "M12"}
+        await operations.act(client, handle.id, "record_visit", m12, update_id="visit-m12")
+        await operations.act(client, handle.id, "start_long_term_follow_up", ARD)
+        after = await operations.record(client, handle.id)
+        desc = await handle.describe()
+        assert desc.run_id != first_run, "a follow-up year starts a new run"
+        assert after.run == before.run + 1
+        assert after.audit[: len(before.audit)] == before.audit
+        assert after.state == "long_term" and after.product.coi_id == before.product.coi_id
+        assert {d.key for d in after.open_deadlines()} >= {"visit:Y2", "visit:Y15"}
+        # The M12 click retried against the new run is still applied once.
+        again = await operations.act(client, handle.id, "record_visit", m12, update_id="visit-m12")
+        assert again.duplicate
+        assert len((await operations.record(client, handle.id)).audit) == len(after.audit)
+        await client.get_workflow_handle(handle.id).terminate("test over")

@@ -42,12 +42,9 @@ with workflow.unsafe.imports_passed_through():
 
 CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
 
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=8,
-)
+# A visit due a year or more after D0 is a follow-up year (protocol time: the scale applies).
+YEAR = timedelta(days=365)
+
 
 
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
@@ -79,6 +76,8 @@ class PathwayWorkflow:
         self.chart: PathwayChart = CHARTS[self.record.therapy](self.record, self.protocol)
         self._changed = False
         self._published: dict[str, object] = {}
+        # Follow-up years recorded when this run started: a new one ends the run.
+        self._years_at_start = self._follow_up_years()
 
     @workflow.run
     async def run(self, data: PathwayInput) -> PathwayOutcome:
@@ -245,7 +244,7 @@ class PathwayWorkflow:
                 "notify_escalation",
                 escalation,
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=NOTIFY_RETRY,
+                retry_policy=self._notify_retry(),
                 summary=f"{escalation.label}: escalate to {who}"[:200],
             )
         except ActivityError:
@@ -263,8 +262,28 @@ class PathwayWorkflow:
                 summary=f"{escalation.label}: notification failed, fallback",
             )
 
+    def _notify_retry(self) -> RetryPolicy:
+        retry = self.protocol.notification_retry
+        return RetryPolicy(
+            initial_interval=retry.initial_interval,
+            backoff_coefficient=2.0,
+            maximum_interval=retry.maximum_interval,
+            maximum_attempts=retry.maximum_attempts,
+        )
+
+    def _follow_up_years(self) -> int:
+        year = YEAR * self.protocol.time_scale
+        yearly = {v.label for v in self.protocol.visits if v.at >= year}
+        return sum(1 for label in self.record.visits if label in yearly)
+
     def _should_continue_as_new(self) -> bool:
-        return workflow.info().is_continue_as_new_suggested() and not self.chart.finished
+        """Each follow-up year starts a fresh run (small histories over 15 years, and a
+        safe point to pick up new workflow code); so does Temporal's own suggestion."""
+        if self.chart.finished:
+            return False
+        if workflow.info().is_continue_as_new_suggested():
+            return True
+        return self._follow_up_years() > self._years_at_start
 
     # ----- visibility --------------------------------------------------------------------
     def _publish(self) -> None:
