@@ -85,7 +85,8 @@ def cart_treatment(coi: str) -> list[Step]:
         S("clear_for_treatment", "cts", active_infection=False, tocilizumab_doses_on_site=2),
         S("start_lymphodepletion", "nurse"),
         S("complete_lymphodepletion", "nurse"),
-        S("infuse", "nurse", wait_days=2.2, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
+        S("thaw_product", "tech", wait_days=2.2, bag_coi_id=coi),
+        S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
     ]
 
 
@@ -153,14 +154,8 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             *cart_product(coi),
             *cart_treatment(coi)[:3],
             S("record_fever", "nurse", temperature_c=38.6),
-            S(
-                "infuse",
-                "nurse",
-                refused=True,
-                wait_days=0.5,
-                bag_coi_id=coi,
-                checked_by=["n.bernard", "dr.roux"],
-            ),
+            # Fever after lymphodepletion: thawing (then infusion) waits 48 h afebrile.
+            S("thaw_product", "tech", refused=True, wait_days=0.5, bag_coi_id=coi),
         ],
         "VAS-001": [
             *full,

@@ -270,7 +270,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
     return {
         "guard_work_up_valid": "the work-up date is not in the future",
         "guard_work_up_fresh": (
-            f"a complete work-up is recorded, at most {_plain(w.work_up_validity)} old"
+            f"a complete work-up is recorded, less than {_plain(w.work_up_validity)} old"
         ),
         "guard_binome_signed": (
             "signed by the binôme (autoimmune-disease specialist and cell-therapy specialist, "
@@ -298,6 +298,10 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             f"{_plain(w.infusion_after_lymphodepletion_max)} after the end of lymphodepletion"
         ),
         "guard_thaw_window": f"within {_plain(w.thaw_to_infusion)} of thawing",
+        "guard_report_due": (
+            "the adverse event exists and this report (sponsor, or SUSAR) is due and not yet "
+            "recorded"
+        ),
         "guard_visit_known": "the visit is in the protocol's schedule and not yet recorded",
         "guard_short_term_visits_done": "every short-term visit is recorded",
         "guard_all_visits_done": "every follow-up visit is recorded",

@@ -27,6 +27,7 @@ from models.protocol import ProtocolFileError
 from models.referral import Referral
 from models.roles import Role
 from models.settings import Settings
+from models.validation import readable
 
 app = typer.Typer(
     help="cellpath: durable care pathways for cell therapy in autoimmune disease.",
@@ -167,9 +168,7 @@ def _read_file(path: str) -> str:
 
 def _short(err: Exception) -> str:
     if isinstance(err, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in err.errors()
-        )
+        return readable(err)
     return str(err).splitlines()[0]
 
 
@@ -303,7 +302,8 @@ def list_pathways(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Pathways from Temporal visibility (search attributes)."""
-    clauses = ['WorkflowType = "PathwayWorkflow"']
+    # A pathway in long follow-up has one closed run per year: list only its current run.
+    clauses = ['WorkflowType = "PathwayWorkflow"', 'ExecutionStatus != "ContinuedAsNew"']
     for name, value in (("PathwayState", state), ("Therapy", therapy), ("Centre", centre)):
         if value:
             if '"' in value:

@@ -18,12 +18,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from pydantic import ValidationError
+
 from models.actions import parse_action
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
 from models.protocol import Protocol, load_default_protocol, load_protocol, protocol_path
 from models.record import PathwayRecord
 from models.referral import Referral
 from models.roles import Role
+from models.validation import readable
 from workflows import search
 from workflows.pathway import PathwayWorkflow
 
@@ -121,8 +124,10 @@ async def act(
         parse_action(event, data)
     except KeyError:
         pass  # unknown events are refused by the workflow, with what is allowed now
-    except ValueError as err:
-        raise BadInput(f"The details of '{event}' are not valid: {err}") from None
+    except ValidationError as err:
+        raise BadInput(
+            f"The details of '{event}' are not valid: {readable(err)}.", kind="MalformedAction"
+        ) from None
     handle = _handle(client, pathway_id)
     try:
         return await handle.execute_update(event, data, id=update_id, result_type=ActionReceipt)

@@ -146,10 +146,19 @@ class Infusion(StaffAction):
 
 
 class AdverseEvent(StaffAction):
-    kind: Literal["CRS", "ICANS", "infection", "cytopenia", "other"]
-    grade: int = Field(ge=1, le=5)
+    kind: Literal["CRS", "ICANS", "infection", "cytopenia", "flare", "malignancy", "other"]
+    grade: int = Field(ge=1, le=5, description="ASTCT grade for CRS/ICANS, CTCAE otherwise")
     serious: bool = False
+    suspected_unexpected: bool = Field(default=False, description="SUSAR")
+    life_threatening_or_fatal: bool = False
+    ice_score: int | None = Field(default=None, ge=0, le=10)
     description: Text | None = None
+
+
+class SafetyReport(StaffAction):
+    adverse_event: int = Field(ge=1, description="number of the adverse event on this pathway")
+    report: Literal["sponsor", "susar"]
+    reference: Identifier | None = None
 
 
 class Transfer(StaffAction):
@@ -206,6 +215,9 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "thaw_product": Thaw,
     "infuse": Infusion,
     "record_adverse_event": AdverseEvent,
+    "report_adverse_event": SafetyReport,
+    "repeat_lymphodepletion": PlainAction,
+    "discard_thawed_product": Exit,
     "transfer_to_icu": Transfer,
     "return_from_icu": Transfer,
     "discharge": Discharge,

@@ -46,7 +46,8 @@ def format_duration(value: timedelta) -> str:
         size = _UNITS[unit]
         if seconds >= size and (seconds / size).is_integer():
             return f"{int(seconds / size)}{unit}"
-    return f"{seconds:g}s"
+    # Microsecond precision, so a compressed protocol survives a JSON round trip exactly.
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
 
 
 def humanize(value: timedelta) -> str:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models.durations import Duration
 from models.roles import Role
+from models.validation import readable
 
 
 class Therapy(StrEnum):
@@ -94,6 +95,15 @@ class Infusions(_Strict):
     interval_tolerance: Duration = timedelta(days=2)
 
 
+class SafetyReporting(_Strict):
+    """Clinical-trial safety reporting (EU CTR 536/2014), armed when an event is recorded."""
+
+    sponsor: Duration = timedelta(hours=24)
+    susar_fatal: Duration = timedelta(days=7)
+    susar_other: Duration = timedelta(days=15)
+    ladder: str = "default"
+
+
 class NotificationRetry(_Strict):
     """How hard a notification is retried before the fallback channel takes over.
 
@@ -118,6 +128,7 @@ class Protocol(_Strict):
     visits: list[Visit] = Field(min_length=1)
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
+    safety_reporting: SafetyReporting = SafetyReporting()
     notification_retry: NotificationRetry = NotificationRetry()
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
@@ -128,6 +139,10 @@ class Protocol(_Strict):
         for rule in self.deadlines:
             if rule.ladder not in self.escalation:
                 raise ValueError(f"deadline {rule.key!r} names unknown ladder {rule.ladder!r}")
+        if self.safety_reporting.ladder not in self.escalation:
+            raise ValueError(
+                f"safety_reporting names unknown ladder {self.safety_reporting.ladder!r}"
+            )
         keys = [r.key for r in self.deadlines]
         if len(keys) != len(set(keys)):
             raise ValueError("deadline keys must be unique")
@@ -149,8 +164,10 @@ class Protocol(_Strict):
         """The same protocol with every duration scaled so that one day lasts
         ``seconds_per_day`` seconds: demos and tests run the full pathway quickly.
 
-        ``floor`` keeps short windows usable by people: a 60-minute thaw window would
-        last 80 ms at 2 s a day; with ``floor=timedelta(seconds=5)`` it lasts 5 s.
+        ``floor`` keeps hour-scale windows usable: a 60-minute thaw window would last 80 ms
+        at 2 s a day; with ``floor=timedelta(seconds=5)`` it lasts 5 s. Only durations
+        shorter than one day are raised to the floor, so day-scale windows keep their order
+        (lymphodepletion-to-infusion minimum 2 days, maximum 14 days).
         """
         if seconds_per_day <= 0:
             raise ValueError("seconds_per_day must be positive")
@@ -166,7 +183,9 @@ class Protocol(_Strict):
 def _scale(value: object, factor: float, floor: timedelta) -> object:
     if isinstance(value, timedelta):
         scaled = timedelta(seconds=value.total_seconds() * factor)
-        return max(scaled, floor) if value > timedelta(0) else scaled
+        if timedelta(0) < value < timedelta(days=1):
+            return max(scaled, floor)
+        return scaled
     if isinstance(value, dict):
         return {k: _scale(v, factor, floor) for k, v in value.items()}
     if isinstance(value, list):
@@ -191,10 +210,7 @@ def load_protocol(path: str | Path) -> Protocol:
     try:
         return Protocol.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in err.errors()
-        )
-        raise ProtocolFileError(f"{path}: {problems}") from err
+        raise ProtocolFileError(f"{path}: {readable(err)}") from err
 
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"

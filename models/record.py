@@ -83,10 +83,24 @@ class ProductChain(BaseModel):
 
 
 class AdverseEventRecord(BaseModel):
+    seq: int = 0
     at: datetime
     kind: str
     grade: int
     serious: bool
+    suspected_unexpected: bool = False
+    life_threatening_or_fatal: bool = False
+    reports: dict[str, datetime] = {}
+
+    def reports_due(self) -> list[str]:
+        """Reports this event calls for (EU CTR 536/2014): sponsor for a serious event,
+        SUSAR when it is also suspected and unexpected."""
+        due = []
+        if self.serious:
+            due.append("sponsor")
+            if self.suspected_unexpected:
+                due.append("susar")
+        return due
 
 
 class PathwayRecord(BaseModel):

@@ -171,11 +171,12 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             self._fail(e.WorkUpIncomplete, "No work-up is recorded yet.", "approve_at_mdtm")
             return
         age = now - done
-        if age > window:
+        # "less than 3 months old": a work-up exactly at the window is too old.
+        if age >= window:
             self._fail(
                 e.StaleWorkUp,
-                f"The work-up is {days_text(age, self.protocol)} old; the protocol accepts at most "
-                f"{days_text(window, self.protocol)} at the MDTM. Record a new work-up, then present "
+                f"The work-up is {days_text(age, self.protocol)} old; at the MDTM it must be less "
+                f"than {days_text(window, self.protocol)} old. Record a new work-up, then present "
                 "the case again.",
                 "approve_at_mdtm",
             )
@@ -300,7 +301,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             self._fail(
                 e.ProductNotOnSite,
                 "The product is not on site (received and out of quarantine); "
-                "lymphodepletion starts only once it is.",
+                "treatment starts only once it is.",
                 "start_lymphodepletion",
             )
 
@@ -359,6 +360,32 @@ class PathwayChart(StateChart):  # type: ignore[misc]
                 f"{days_text(w.infusion_after_lymphodepletion_max, self.protocol)} window: the "
                 "binôme must decide on repeating it.",
                 "infuse",
+            )
+
+    def guard_report_due(self, action: a.SafetyReport, now: datetime) -> None:
+        events = self.record.adverse_events
+        if not 1 <= action.adverse_event <= len(events):
+            self._fail(
+                e.MalformedAction,
+                f"There is no adverse event #{action.adverse_event} on this pathway "
+                f"({len(events)} recorded).",
+                "report_adverse_event",
+            )
+            return
+        ae = events[action.adverse_event - 1]
+        due = ae.reports_due()
+        if action.report not in due:
+            self._fail(
+                e.ActionNotAllowedNow,
+                f"Adverse event #{ae.seq} needs no {action.report} report"
+                + (f" (due: {', '.join(due)})." if due else " (no report is due)."),
+                "report_adverse_event",
+            )
+        if action.report in ae.reports:
+            self._fail(
+                e.ActionNotAllowedNow,
+                f"The {action.report} report of adverse event #{ae.seq} is already recorded.",
+                "report_adverse_event",
             )
 
     def guard_visit_known(self, action: a.VisitRecord, now: datetime) -> None:
@@ -467,8 +494,19 @@ class PathwayChart(StateChart):  # type: ignore[misc]
 
     def on_record_adverse_event(self, action: a.AdverseEvent, now: datetime) -> None:
         self.record.adverse_events.append(
-            AdverseEventRecord(at=now, kind=action.kind, grade=action.grade, serious=action.serious)
+            AdverseEventRecord(
+                seq=len(self.record.adverse_events) + 1,
+                at=now,
+                kind=action.kind,
+                grade=action.grade,
+                serious=action.serious,
+                suspected_unexpected=action.suspected_unexpected,
+                life_threatening_or_fatal=action.life_threatening_or_fatal,
+            )
         )
+
+    def on_report_adverse_event(self, action: a.SafetyReport, now: datetime) -> None:
+        self.record.adverse_events[action.adverse_event - 1].reports[action.report] = now
 
     def on_transfer_to_icu(self, action: StaffAction, now: datetime) -> None:
         self.record.icu_transfers += 1

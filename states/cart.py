@@ -40,7 +40,9 @@ class CarTChart(PathwayChart):
             quarantined = State("Quarantined at receipt")
             stored = State("Stored in the cell-therapy unit")
 
-            record_washout = washout.to.itself(validators="guard_washout_known")
+            record_washout = washout.to.itself(
+                validators="guard_washout_known"
+            ) | out_of_specification.to.itself(validators="guard_washout_known")
             book_apheresis = washout.to(
                 apheresis_booked, validators="guard_washout_by_slot"
             ) | out_of_specification.to(apheresis_booked, validators="guard_washout_by_slot")
@@ -57,6 +59,7 @@ class CarTChart(PathwayChart):
             cleared = State("Cleared for lymphodepletion", initial=True)
             lymphodepletion = State("Lymphodepletion")
             awaiting_infusion = State("Awaiting infusion")
+            thawed = State("Product thawed at the bedside")
 
             class monitoring(State.Compound):
                 inpatient = State("Inpatient monitoring (CRS/ICANS)", initial=True)
@@ -64,20 +67,22 @@ class CarTChart(PathwayChart):
 
                 transfer_to_icu = inpatient.to(icu)
                 return_from_icu = icu.to(inpatient)
-                record_adverse_event = inpatient.to.itself() | icu.to.itself()
 
             start_lymphodepletion = cleared.to(lymphodepletion, validators="guard_product_on_site")
             complete_lymphodepletion = lymphodepletion.to(awaiting_infusion)
             record_fever = lymphodepletion.to.itself() | awaiting_infusion.to.itself()
-            infuse = awaiting_infusion.to(
-                monitoring,
+            repeat_lymphodepletion = awaiting_infusion.to(lymphodepletion)
+            thaw_product = awaiting_infusion.to(
+                thawed,
                 validators=[
-                    "guard_two_person_check",
                     "guard_coi_matches",
                     "guard_not_febrile",
                     "guard_lymphodepletion_window",
-                    "guard_thaw_window",
                 ],
+            )
+            infuse = thawed.to(
+                monitoring,
+                validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
             )
 
         class follow_up(State.Compound):
@@ -87,7 +92,6 @@ class CarTChart(PathwayChart):
             record_visit = short_term.to.itself(
                 validators="guard_visit_known"
             ) | long_term.to.itself(validators="guard_visit_known")
-            record_adverse_event = short_term.to.itself() | long_term.to.itself()
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
             )
@@ -114,6 +118,11 @@ class CarTChart(PathwayChart):
         completed, validators="guard_all_visits_done"
     )
     declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
+    # Safety events can happen at any point: recorded without moving the pathway.
+    record_adverse_event = pathway.to(None) | held.to(None)
+    report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(
+        None, validators="guard_report_due"
+    )
     hold = pathway.to(held)
     resume = held.to(pathway.h)
     withdraw = pathway.to(withdrawn) | held.to(withdrawn)

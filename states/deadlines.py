@@ -6,6 +6,8 @@ transition (``reconcile``) and whenever its timer fires (``escalate_due``):
 - a protocol ``DeadlineRule`` is armed on entering its state and met on leaving it;
 - each follow-up visit is armed on entering follow-up, due at D0 + visit + tolerance, and
   met when the visit is recorded;
+- a serious adverse event arms the sponsor report (24 h) and, for a SUSAR, the 7- or 15-day
+  report; recording the report meets it;
 - a missed deadline climbs its escalation ladder one step at a time.
 
 Entering ``held`` suspends the deadlines of the states left; resuming arms them afresh.
@@ -23,6 +25,7 @@ from models.roles import Role
 
 FOLLOW_UP = "follow_up"
 HELD = "held"
+SAFETY = "safety"  # safety-report deadlines belong to no state: holds do not suspend them
 
 
 def visit_key(label: str) -> str:
@@ -78,7 +81,44 @@ def reconcile(
                     due_at=record.d0 + visit.at + visit.tolerance,
                 )
             )
+    armed.extend(_safety_reports(record, protocol, now))
     record.deadlines.extend(armed)
+    return armed
+
+
+def _safety_reports(record: PathwayRecord, protocol: Protocol, now: datetime) -> list[Deadline]:
+    """Each serious adverse event arms its reports; recording a report meets it."""
+    rules = protocol.safety_reporting
+    by_key = {d.key: d for d in record.deadlines}
+    armed = []
+    for ae in record.adverse_events:
+        for report in ae.reports_due():
+            key = f"sae-{ae.seq}:{report}"
+            existing = by_key.get(key)
+            if report in ae.reports:
+                if existing is not None and existing.open:
+                    _close(existing, DeadlineStatus.MET, now)
+                continue
+            if existing is not None:
+                continue
+            if report == "sponsor":
+                within, who = rules.sponsor, Role.CELL_THERAPY_SPECIALIST
+                label = f"Adverse event #{ae.seq}: report to sponsor due"
+            else:
+                within = rules.susar_fatal if ae.life_threatening_or_fatal else rules.susar_other
+                who = Role.PHARMACOVIGILANCE_OFFICER
+                label = f"Adverse event #{ae.seq}: SUSAR report due"
+            armed.append(
+                Deadline(
+                    key=key,
+                    label=label,
+                    state=SAFETY,
+                    waiting_on=who,
+                    ladder=rules.ladder,
+                    armed_at=now,
+                    due_at=ae.at + within,
+                )
+            )
     return armed
 
 

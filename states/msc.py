@@ -52,9 +52,7 @@ class MscChart(PathwayChart):
                 thawed,
                 validators=["guard_product_on_site", "guard_coi_matches", "guard_next_dose_due"],
             )
-            record_adverse_event = (
-                cleared.to.itself() | thawed.to.itself() | between_infusions.to.itself()
-            )
+            discard_thawed_product = thawed.to(cleared)
 
         class follow_up(State.Compound):
             short_term = State("Follow-up to M12", initial=True)
@@ -63,7 +61,6 @@ class MscChart(PathwayChart):
             record_visit = short_term.to.itself(
                 validators="guard_visit_known"
             ) | long_term.to.itself(validators="guard_visit_known")
-            record_adverse_event = short_term.to.itself() | long_term.to.itself()
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
             )
@@ -95,6 +92,11 @@ class MscChart(PathwayChart):
         completed, validators="guard_all_visits_done"
     )
     declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
+    # Safety events can happen at any point: recorded without moving the pathway.
+    record_adverse_event = pathway.to(None) | held.to(None)
+    report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(
+        None, validators="guard_report_due"
+    )
     hold = pathway.to(held)
     resume = held.to(pathway.h)
     withdraw = pathway.to(withdrawn) | held.to(withdrawn)

@@ -56,8 +56,8 @@ class Driver:
         await self("approve_at_mdtm", ARD, **SIGNED)
         await self("record_consent", ARD)
 
-    async def to_infusion(self, real: Protocol) -> None:
-        """From referral to D0 on the compressed protocol (``real``: the uncompressed one)."""
+    async def to_infusion(self) -> None:
+        """From referral to D0 (on a compressed protocol: this waits the real windows)."""
         import asyncio
 
         coi = f"COI-{self.pathway_id[-7:]}"
@@ -72,6 +72,7 @@ class Driver:
         await self("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
         await self("start_lymphodepletion", NURSE)
         await self("complete_lymphodepletion", NURSE)
-        wait = real.windows.infusion_after_lymphodepletion_min.total_seconds()
-        await asyncio.sleep(wait * self.protocol.time_scale + 0.05)
+        wait = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
+        await asyncio.sleep(wait + 0.05)
+        await self("thaw_product", TECH, bag_coi_id=coi)
         await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio import activity
@@ -19,8 +19,9 @@ from tests.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, SIGNED, TECH, Dri
 pytestmark = pytest.mark.integration
 
 
-async def wait_days(protocol: Protocol, days: float) -> None:
-    await asyncio.sleep(days * 86400 * protocol.time_scale)
+def fast(protocol: Protocol) -> Protocol:
+    """A whole pathway in seconds; hour-long windows (thaw) kept at one second."""
+    return protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
 
 
 async def history_length(client: Client, pathway_id: str) -> int:
@@ -31,7 +32,7 @@ async def history_length(client: Client, pathway_id: str) -> int:
 async def test_cart_pathway_runs_to_completion(
     client: Client, task_queue: str, running_worker, cart_protocol: Protocol
 ) -> None:
-    protocol = cart_protocol.compressed(seconds_per_day=0.02)
+    protocol = fast(cart_protocol)
     async with running_worker():
         handle = await operations.refer(
             client, referral("LUP-101"), task_queue=task_queue, protocol=protocol
@@ -52,9 +53,10 @@ async def test_cart_pathway_runs_to_completion(
         await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
         await go("start_lymphodepletion", NURSE)
         await go("complete_lymphodepletion", NURSE)
-        await wait_days(
-            protocol, cart_protocol.windows.infusion_after_lymphodepletion_min.days + 0.5
+        await asyncio.sleep(
+            protocol.windows.infusion_after_lymphodepletion_min.total_seconds() + 0.05
         )
+        await go("thaw_product", TECH, bag_coi_id="COI-LUP-101")
         receipt = await go(
             "infuse", NURSE, bag_coi_id="COI-LUP-101", checked_by=["n.bernard", "dr.roux"]
         )
@@ -236,13 +238,13 @@ async def test_met_deadline_does_not_escalate(
 async def test_follow_up_years_continue_as_new_with_the_record_intact(
     client: Client, task_queue: str, running_worker, cart_protocol: Protocol
 ) -> None:
-    protocol = cart_protocol.compressed(seconds_per_day=0.02)
+    protocol = fast(cart_protocol)
     async with running_worker():
         handle = await operations.refer(
             client, referral("LUP-107"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go.to_infusion(cart_protocol)
+        await go.to_infusion()
         await go("discharge", CTS)
         first_run = (await handle.describe()).run_id
         for label in ("D7", "D14", "D28", "M3", "M6"):
@@ -264,3 +266,122 @@ async def test_follow_up_years_continue_as_new_with_the_record_intact(
         assert again.duplicate
         assert len((await operations.record(client, handle.id)).audit) == len(after.audit)
         await client.get_workflow_handle(handle.id).terminate("test over")
+
+
+async def test_serious_adverse_event_arms_the_sponsor_report_deadline(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    # LUP-006: a serious adverse event recorded at D+20 must reach the sponsor within 24 h.
+    protocol = cart_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-108"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5))
+        await go("hold", ARD, reason="intercurrent infection")
+        receipt = await go(
+            "record_adverse_event",
+            NURSE,
+            kind="infection",
+            grade=3,
+            serious=True,
+            suspected_unexpected=True,
+        )
+        assert receipt.state == "held", "recording an adverse event does not move the pathway"
+        views = {d.key: d for d in await operations.deadlines(client, handle.id)}
+        sponsor, susar = views["sae-1:sponsor"], views["sae-1:susar"]
+        assert sponsor.waiting_on.value == "cell_therapy_specialist"
+        assert 0 < sponsor.seconds_left <= 24 * 3600 * protocol.time_scale
+        assert susar.seconds_left > sponsor.seconds_left
+        with pytest.raises(operations.ActionRefused) as not_due:
+            await go("report_adverse_event", CTS, adverse_event=2, report="sponsor")
+        assert not_due.value.kind == "MalformedAction"
+        await go("report_adverse_event", CTS, adverse_event=1, report="sponsor")
+        keys = {d.key for d in await operations.deadlines(client, handle.id)}
+        assert "sae-1:sponsor" not in keys and "sae-1:susar" in keys
+        await handle.terminate("test over")
+
+
+async def test_msc_pathway_with_two_infusions_runs_to_completion(
+    client: Client, task_queue: str, running_worker, msc_repeated_protocol: Protocol
+) -> None:
+    protocol = fast(msc_repeated_protocol)
+    async with running_worker():
+        ref = referral("LUP-109", therapy="msc", protocol_id=protocol.id)
+        handle = await operations.refer(client, ref, task_queue=task_queue, protocol=protocol)
+        go = Driver(client, handle.id, protocol)
+        coi = "COI-MSC-109"
+        await go.to_consent()
+        await go("order_product", PHARMA, coi_id=coi, doses=2)
+        await go("receive_product", TECH, bag_coi_id=coi)
+        await go("clear_for_treatment", CTS, active_infection=False)
+        await go("thaw_product", TECH, bag_coi_id=coi)
+        first = await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+        assert first.state == "between_infusions"
+        with pytest.raises(operations.ActionRefused) as early:
+            await go("thaw_product", TECH, bag_coi_id=coi)
+        assert early.value.kind == "OutsideWindow"
+        schedule = protocol.infusions
+        await asyncio.sleep(
+            (schedule.interval - schedule.interval_tolerance).total_seconds() + 0.05
+        )
+        await go("thaw_product", TECH, bag_coi_id=coi)
+        second = await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+        assert second.state == "short_term"
+        for visit in protocol.visits:
+            if visit.long_term and visit.label == "Y2":
+                await go("start_long_term_follow_up", ARD)
+            await go("record_visit", NURSE, visit=visit.label)
+        await go("complete_follow_up", ARD)
+        outcome = await handle.result()
+        assert outcome.outcome == "follow-up completed"
+        record = await operations.record(client, handle.id)
+        assert len(record.infusions) == 2
+
+
+REJECTIONS = [
+    # (event, who, data, rule) — each refused in awaiting_mdtm with history unchanged
+    ("no_such_action", ARD, {}, "UnknownEvent"),
+    ("infuse", NURSE, {"bag_coi_id": "COI-X", "checked_by": ["a.b", "c.d"]}, "ActionNotAllowedNow"),
+    ("approve_at_mdtm", NURSE, SIGNED, "RoleNotAllowed"),
+    ("approve_at_mdtm", ARD, {"ard_specialist": "dr.martin"}, "MalformedAction"),
+    (
+        "approve_at_mdtm",
+        ARD,
+        {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.martin"},
+        "BinomeIncomplete",
+    ),
+    ("record_adverse_event", NURSE, {"kind": "CRS", "grade": 9}, "MalformedAction"),
+    ("report_adverse_event", CTS, {"adverse_event": 1, "report": "sponsor"}, "MalformedAction"),
+    ("hold", ARD, {"reason": "bad\x00input"}, "MalformedAction"),
+]
+
+
+async def test_every_rejection_class_leaves_history_unchanged(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-110"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 100))
+        before = await history_length(client, handle.id)
+        record_before = await operations.record(client, handle.id)
+        kinds = []
+        for event, who, data, rule in [
+            *REJECTIONS,
+            ("approve_at_mdtm", ARD, SIGNED, "StaleWorkUp"),
+        ]:
+            with pytest.raises(operations.OperationError) as refused:
+                await operations.act(client, handle.id, event, {**who, **data})
+            kinds.append(refused.value.kind)
+            assert refused.value.message.endswith((".", ")")), refused.value.message
+        expected = [r[3] for r in REJECTIONS] + ["StaleWorkUp"]
+        # Malformed payloads are caught by the CLI before sending (BadInput) or by the workflow.
+        assert [k if k != "BadInput" else "MalformedAction" for k in kinds] == expected
+        assert await history_length(client, handle.id) == before
+        assert await operations.record(client, handle.id) == record_before
+        await handle.terminate("test over")

@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
-    from models.durations import humanize
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -33,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from models.protocol import Protocol, Therapy
     from models.record import AuditEntry, PathwayRecord
     from models.roles import Role, roles_allowed
+    from models.validation import readable
     from states import errors
     from states.base import PathwayChart
     from states.cart import CarTChart
@@ -44,7 +44,6 @@ CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.M
 
 # A visit due a year or more after D0 is a follow-up year (protocol time: the scale applies).
 YEAR = timedelta(days=365)
-
 
 
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
@@ -174,12 +173,9 @@ class PathwayWorkflow:
             raw = workflow.payload_converter().from_payload(args[0].payload, dict)
             return parse_action(event, raw)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-                for e in err.errors()
-            )
             raise ApplicationError(
-                f"The details of '{event}' are not valid: {problems}.", type="MalformedAction"
+                f"The details of '{event}' are not valid: {readable(err)}.",
+                type="MalformedAction",
             ) from None
         except Exception as err:  # undecodable payload
             raise ApplicationError(
@@ -312,23 +308,21 @@ class PathwayWorkflow:
         workflow.set_current_details(self._details())
 
     def _details(self) -> str:
+        """Markdown for the Web UI. Absolute times only: the text is set on each change,
+        so "time left" would be stale by the time someone reads it."""
         record = self.record
-        lines = [
-            f"**State:** {record.state} ({record.therapy.value}, {record.centre})",
-        ]
+        lines = [f"**State:** {record.state} · {record.therapy.value} · {record.centre}"]
         if record.outcome:
             lines.append(f"**Outcome:** {record.outcome}")
-        now = workflow.now()
+        if record.held_from:
+            lines.append(f"**On hold** (from {record.held_from})")
         open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
-        for d in open_deadlines[:5]:
-            left = d.due_at - now
-            timing = (
-                f"OVERDUE by {humanize(-left)}" if left < timedelta(0) else f"{humanize(left)} left"
-            )
-            lines.append(
-                f"- {d.label}: due {d.due_at:%Y-%m-%d %H:%M} UTC ({timing}), "
-                f"waiting on {d.waiting_on.label}, escalation level {d.level}"
-            )
+        waiting = sorted({d.waiting_on.label for d in open_deadlines})
+        if waiting:
+            lines.append(f"**Waiting on:** {', '.join(waiting)}")
+        for d in open_deadlines[:6]:
+            status = f"OVERDUE, escalation level {d.level}" if d.level else "on time"
+            lines.append(f"- {d.label}: due {d.due_at:%Y-%m-%d %H:%M} UTC ({status})")
         if not open_deadlines and not record.outcome:
             lines.append("- No open deadline.")
         return "\n".join(lines)

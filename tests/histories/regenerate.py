@@ -31,12 +31,12 @@ HERE = Path(__file__).resolve().parent
 
 async def play_cart(client: Client, task_queue: str) -> str:
     real = load_default_protocol(Therapy.CAR_T)
-    protocol = real.compressed(seconds_per_day=0.02)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
     handle = await operations.refer(
         client, referral("HIS-001"), task_queue=task_queue, protocol=protocol
     )
     go = Driver(client, handle.id, protocol)
-    await go.to_infusion(real)
+    await go.to_infusion()
     await go("record_adverse_event", NURSE, kind="CRS", grade=2)
     await go("discharge", CTS)
     for visit in protocol.visits:
@@ -65,11 +65,18 @@ async def play_msc(client: Client, task_queue: str) -> str:
     await go("clear_for_treatment", CTS, active_infection=False)
     await go("thaw_product", TECH, bag_coi_id=coi)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
-    await asyncio.sleep((real.infusions.interval - real.infusions.interval_tolerance).total_seconds() * protocol.time_scale + 0.1)
+    await asyncio.sleep(
+        (real.infusions.interval - real.infusions.interval_tolerance).total_seconds()
+        * protocol.time_scale
+        + 0.1
+    )
     await go("thaw_product", TECH, bag_coi_id=coi)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
     for visit in protocol.visits:
-        if visit.long_term and "long_term" not in (await operations.record(client, handle.id)).configuration:
+        if (
+            visit.long_term
+            and "long_term" not in (await operations.record(client, handle.id)).configuration
+        ):
             await go("start_long_term_follow_up", ARD)
         await go("record_visit", NURSE, visit=visit.label)
     await go("complete_follow_up", ARD)
@@ -100,9 +107,14 @@ async def main(out: Path) -> None:
             cart_id = await play_cart(client, task_queue)
             msc_id = await play_msc(client, task_queue)
             version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
-            for workflow_id, name in ((cart_id, f"cart-full-{version}"), (msc_id, f"msc-full-{version}")):
+            for workflow_id, name in (
+                (cart_id, f"cart-full-{version}"),
+                (msc_id, f"msc-full-{version}"),
+            ):
                 for path in await write_runs(client, workflow_id, name, out):
-                    print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+                    print(
+                        f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+                    )
     finally:
         server.stop()
 

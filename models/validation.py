@@ -1,0 +1,17 @@
+"""One readable sentence for a pydantic ``ValidationError`` (for staff, not developers)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def readable(err: ValidationError) -> str:
+    """``"cell_therapy_specialist: field required; grade: must be at most 5"``."""
+    parts = []
+    for problem in err.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "value"
+        message = problem["msg"]
+        message = message[0].lower() + message[1:] if message else message
+        message = message.replace("Value error, ", "").replace("value error, ", "")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
