@@ -37,7 +37,7 @@ PEOPLE = {
     "tech": {"actor": "t.moreau", "role": "ctu_technician"},
     "pharma": {"actor": "p.laurent", "role": "pharmacist"},
 }
-SIGNED = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
+SIGNED: dict[str, Any] = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -17,8 +18,6 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
-
-from pydantic import ValidationError
 
 from models.actions import parse_action
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
@@ -150,27 +149,21 @@ def _rpc_error(err: RPCError, pathway_id: str) -> OperationError:
 
 async def record(client: Client, pathway_id: str) -> PathwayRecord:
     try:
-        return await _handle(client, pathway_id).query(
-            PathwayWorkflow.get_record, result_type=PathwayRecord
-        )
+        return await _handle(client, pathway_id).query(PathwayWorkflow.get_record)
     except RPCError as err:
         raise _rpc_error(err, pathway_id) from None
 
 
 async def deadlines(client: Client, pathway_id: str) -> list[DeadlineView]:
     try:
-        return await _handle(client, pathway_id).query(
-            PathwayWorkflow.deadlines, result_type=list[DeadlineView]
-        )
+        return await _handle(client, pathway_id).query(PathwayWorkflow.deadlines)
     except RPCError as err:
         raise _rpc_error(err, pathway_id) from None
 
 
 async def allowed_actions(client: Client, pathway_id: str, role: Role | None) -> AllowedActions:
     try:
-        return await _handle(client, pathway_id).query(
-            PathwayWorkflow.allowed_actions, role, result_type=AllowedActions
-        )
+        return await _handle(client, pathway_id).query(PathwayWorkflow.allowed_actions, role)
     except RPCError as err:
         raise _rpc_error(err, pathway_id) from None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -174,7 +175,7 @@ class Protocol(_Strict):
         factor = seconds_per_day / 86400.0
         data = self.model_dump(mode="python")
         retry = data.pop("notification_retry")
-        scaled = _scale(data, factor, floor)
+        scaled = cast(dict[str, Any], _scale(data, factor, floor))
         scaled["notification_retry"] = retry
         scaled["time_scale"] = self.time_scale * factor
         return Protocol.model_validate(scaled)

@@ -371,7 +371,7 @@ async def test_every_rejection_class_leaves_history_unchanged(
         before = await history_length(client, handle.id)
         record_before = await operations.record(client, handle.id)
         kinds = []
-        for event, who, data, rule in [
+        for event, who, data, _rule in [
             *REJECTIONS,
             ("approve_at_mdtm", ARD, SIGNED, "StaleWorkUp"),
         ]:

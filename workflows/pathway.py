@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -292,7 +293,7 @@ class PathwayWorkflow:
             "overdue": record.overdue,
         }
         if values != self._published:
-            updates = [
+            updates: list[SearchAttributeUpdate[Any]] = [
                 search.PATHWAY_STATE.value_set(record.state),
                 search.THERAPY.value_set(record.therapy.value),
                 search.DISEASE.value_set(record.disease),
