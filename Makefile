@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements.lock)
 
-.PHONY: install run test test-fast lint fmt docs histories lock clean bench
+.PHONY: install run test test-faults test-fast lint fmt docs histories lock clean bench
 
 install: $(STAMP)
 
@@ -23,6 +23,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+test-faults: $(STAMP)
+	CELLPATH_FAULT_PATHWAYS=200 CELLPATH_FAULT_KILLS=5 $(BIN)/pytest -q tests/test_faults.py
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"

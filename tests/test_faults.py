@@ -1,0 +1,185 @@
+"""Fault injection on the real dev server: nothing lost, nothing applied twice.
+
+Pathways are driven by concurrent staff clients while the worker process is SIGKILLed and
+restarted several times, then the Temporal server itself is stopped and restarted on the
+same SQLite file. Every pathway must end in the expected state with each action applied
+exactly once, and deadlines that fell due while the worker was dead must still escalate.
+
+``make test`` runs a small variant; ``make test-faults`` (CELLPATH_FAULT_PATHWAYS=200) the
+large one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from cli import operations
+from cli.devstack import DevServer, free_port
+from models.protocol import Protocol
+from tests.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
+
+pytestmark = pytest.mark.integration
+
+PATHWAYS = int(os.environ.get("CELLPATH_FAULT_PATHWAYS", "24"))
+WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "3"))
+
+
+def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("record_work_up", {**ARD, "completed_at": ago(protocol, 5)}),
+        ("approve_at_mdtm", {**ARD, **SIGNED}),
+        ("record_consent", ARD),
+        ("record_washout", {**CTS, "stopped": []}),
+        ("book_apheresis", {**CTS, "slot_at": ago(protocol, 0)}),
+        ("record_apheresis", {**APH, "coi_id": coi}),
+    ]
+
+
+class WorkerProcess:
+    """``cellpath worker`` in its own process, so that it can be SIGKILLed."""
+
+    def __init__(self, address: str, task_queue: str, log: Path):
+        self.env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": address,
+            "CELLPATH_TASK_QUEUE": task_queue,
+            "CELLPATH_LOG_FORMAT": "json",
+        }
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "worker"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+async def act_until_done(
+    client: Client, pathway_id: str, event: str, data: dict[str, Any], update_id: str
+) -> None:
+    """A staff client that retries the same click (same update ID) until it is accepted."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            await asyncio.wait_for(
+                operations.act(client, pathway_id, event, data, update_id=update_id), timeout=20
+            )
+            return
+        except (RPCError, TimeoutError, operations.OperationError, RuntimeError) as err:
+            if isinstance(err, operations.ActionRefused | operations.BadInput):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def connect(address: str) -> Client:
+    for _ in range(100):
+        try:
+            return await Client.connect(address, data_converter=pydantic_data_converter)
+        except RuntimeError:
+            await asyncio.sleep(0.2)
+    raise AssertionError("server did not come back")
+
+
+async def test_worker_kills_and_server_restart_lose_nothing(
+    tmp_path: Path, cart_protocol: Protocol
+) -> None:
+    # One protocol day = 0.3 s: the 30-day work-up deadline of the idle control pathway
+    # falls due 9 s in, while workers are being killed.
+    protocol = cart_protocol.compressed(seconds_per_day=0.3)
+    db = tmp_path / "temporal.db"
+    port = free_port()
+    server = DevServer(port=port, db_file=db, log_file=tmp_path / "server.log")
+    task_queue = f"faults-{uuid.uuid4()}"
+    worker = WorkerProcess(server.address, task_queue, tmp_path / "worker.log")
+    server.start()
+    try:
+        await server.wait_ready()
+        client = await connect(server.address)
+        worker.start()
+        ids = []
+        for n in range(PATHWAYS):
+            handle = await operations.refer(
+                client, referral(f"FLT-{n:03d}"), task_queue=task_queue, protocol=protocol
+            )
+            ids.append(handle.id)
+        idle = await operations.refer(
+            client, referral("FLT-999"), task_queue=task_queue, protocol=protocol
+        )
+
+        async def drive(index: int, pathway_id: str) -> None:
+            # Paced so that actions are in flight each time the worker is killed.
+            await asyncio.sleep((index % 10) * 0.1)
+            for step, (event, data) in enumerate(script(protocol, f"COI-{index:04d}")):
+                await act_until_done(client, pathway_id, event, data, f"{pathway_id}:{step}")
+                await asyncio.sleep(1.5)
+
+        drivers = asyncio.gather(*(drive(i, pid) for i, pid in enumerate(ids)))
+
+        async def chaos() -> None:
+            for _ in range(WORKER_KILLS):
+                await asyncio.sleep(2.5)
+                worker.kill()
+                await asyncio.sleep(1.0)
+                worker.start()
+
+        await asyncio.gather(drivers, chaos())
+
+        # The server itself goes down and comes back on the same SQLite file.
+        worker.stop()
+        server.stop()
+        await asyncio.sleep(0.5)
+        server.start()
+        await server.wait_ready()
+        client = await connect(server.address)
+        worker.start()
+
+        expected = [event for event, _ in script(protocol, "x")]
+        for pathway_id in ids:
+            record = await operations.record(client, pathway_id)
+            assert [e.event for e in record.audit] == expected, pathway_id
+            assert record.state == "collected"
+            assert len({e.update_id for e in record.audit}) == len(expected)
+
+        # The idle pathway's work-up deadline fell due during the chaos: it escalated anyway.
+        for _ in range(100):
+            idle_record = await operations.record(client, idle.id)
+            work_up = next(d for d in idle_record.deadlines if d.key == "work_up")
+            if work_up.level >= 2:
+                break
+            await asyncio.sleep(0.3)
+        assert work_up.level >= 2, "deadlines survive worker and server restarts"
+    finally:
+        worker.stop()
+        server.stop()
