@@ -10,7 +10,9 @@ when a test says so::
 
 ``payload(event, pw, **overrides)`` builds a valid payload for any event, through
 ``models.actions.parse_action``, from defaults that fit the pathway's record and protocol.
-``next_step(pw)`` is what an uneventful pathway does next from wherever it stands;
+``next_step(pw)`` is what an uneventful pathway does next from wherever it stands (CAR-T:
+thaw once the infusion window opens, infuse 20 minutes later, repeat lymphodepletion when
+the window has passed; MSC: discard a bag thawed too long ago);
 ``Pathway.at(protocol_id, leaf)`` takes such steps until ``leaf`` is active, so a guard test
 starts where the guard runs, and ``pw.run_until(leaf)`` continues after a detour.
 """
@@ -119,7 +121,9 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
         "record_fever": {"temperature_c": 38.6},
         "thaw_product": {"bag_coi_id": coi},
         "infuse": {"bag_coi_id": coi, "checked_by": list(NURSES)},
+        "discard_thawed_product": {"reason": "thawed bag not infused within the window"},
         "record_adverse_event": {"kind": "CRS", "grade": 2},
+        "report_adverse_event": {"adverse_event": 1, "report": "sponsor"},
         "record_visit": {"visit": proto.visits[0].label},
         "hold": {"reason": "intercurrent infection"},
         "withdraw": {"reason": "consent withdrawn by the patient"},
@@ -266,6 +270,20 @@ def _infusion_window_opens(pw: Pathway) -> datetime:
     return opens
 
 
+def _lymphodepletion_expired(pw: Pathway) -> bool:
+    """Thawing (now, or once afebrile) would fall beyond the lymphodepletion window."""
+    ended = pw.record.lymphodepletion_ended_at
+    assert ended is not None
+    latest = ended + pw.protocol.windows.infusion_after_lymphodepletion_max
+    return max(pw.now, _infusion_window_opens(pw)) > latest
+
+
+def _thaw_expired(pw: Pathway) -> bool:
+    thawed = pw.record.product.thawed_at
+    assert thawed is not None
+    return pw.now + THAW_TO_INFUSION - thawed > pw.protocol.windows.thaw_to_infusion
+
+
 def _next_thaw(pw: Pathway) -> datetime:
     return pw.record.infusions[-1] + pw.protocol.infusions.interval - THAW_TO_INFUSION
 
@@ -298,11 +316,8 @@ _CART = {
     "in_transit": Step("receive_product", wait=wait(timedelta(days=1))),
     "cleared": Step("start_lymphodepletion", wait=wait(timedelta(hours=2))),
     "lymphodepletion": Step("complete_lymphodepletion", wait=wait(timedelta(days=3))),
-    "awaiting_infusion": Step(
-        "infuse",
-        lambda pw: {"thawed_at": pw.now - THAW_TO_INFUSION},
-        until(_infusion_window_opens),
-    ),
+    "awaiting_infusion": Step("thaw_product", wait=until(_infusion_window_opens)),
+    "thawed": Step("infuse", wait=wait(THAW_TO_INFUSION)),
     "inpatient": Step("discharge", wait=wait(timedelta(days=10))),
     "icu": Step("return_from_icu", wait=wait(timedelta(days=3))),
 }
@@ -330,7 +345,13 @@ def next_step(pw: Pathway) -> Step:
         if leaf == "short_term":
             return Step("start_long_term_follow_up")
         return Step("complete_follow_up", wait=wait(timedelta(days=1)))
-    specific = _CART if pw.protocol.therapy is Therapy.CAR_T else _MSC
+    cart = pw.protocol.therapy is Therapy.CAR_T
+    if cart and leaf == "awaiting_infusion" and _lymphodepletion_expired(pw):
+        # Past the window (e.g. a long fever): the binôme repeats lymphodepletion.
+        return Step("repeat_lymphodepletion", wait=wait(timedelta(days=1)))
+    if not cart and leaf == "thawed" and _thaw_expired(pw):
+        return Step("discard_thawed_product")
+    specific = _CART if cart else _MSC
     step = specific.get(leaf) or _SELECTION.get(leaf)
     if step is None:
         raise AssertionError(f"no happy-path step from {leaf!r}")

@@ -12,7 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from models.roles import Role, roles_allowed
 from states import errors as e
 from states.base import days_text
 from tests.chart_factory import (
@@ -123,14 +125,24 @@ class TestWorkUpDate:
 
 
 class TestWorkUpFreshAtMdtm:
-    """Approval needs a complete work-up no older than the protocol's validity window."""
+    """Approval needs a complete work-up less than the protocol's validity window old
+    ("less than 3 months"): a work-up exactly as old as the window is too old."""
 
     @pytest.mark.parametrize("protocol_id", [CART, MSC_SSC])
-    def test_exactly_at_the_window_is_accepted(self, protocol_id: str) -> None:
+    def test_exactly_at_the_window_is_stale(self, protocol_id: str) -> None:
         pw = Pathway.new(protocol_id)
         window = pw.protocol.windows.work_up_validity
         pw.send("record_work_up", completed_at=pw.now)
         pw.advance(window)
+        err = assert_refused(pw, "approve_at_mdtm", e.StaleWorkUp)
+        assert f"must be less than {days(window)} old" in err.message
+
+    @pytest.mark.parametrize("protocol_id", [CART, MSC_SSC])
+    def test_one_second_inside_the_window_is_accepted(self, protocol_id: str) -> None:
+        pw = Pathway.new(protocol_id)
+        window = pw.protocol.windows.work_up_validity
+        pw.send("record_work_up", completed_at=pw.now)
+        pw.advance(window - timedelta(seconds=1))
         assert_accepted(pw, "approve_at_mdtm", "awaiting_consent")
 
     @pytest.mark.parametrize("protocol_id", [CART, MSC_SSC])
@@ -147,8 +159,8 @@ class TestWorkUpFreshAtMdtm:
         pw.send("record_work_up", completed_at=pw.now)
         pw.advance(window + timedelta(days=5))
         err = assert_refused(pw, "approve_at_mdtm", e.StaleWorkUp)
-        assert days(window + timedelta(days=5)) in err.message
-        assert days(window) in err.message
+        assert f"is {days(window + timedelta(days=5))} old" in err.message
+        assert f"must be less than {days(window)} old" in err.message
 
     def test_missing_items_refused_and_listed(self) -> None:
         pw = Pathway.new(CART)
@@ -204,11 +216,26 @@ def stop(drug: str, pw: Pathway, ago: timedelta) -> dict[str, Any]:
     return {"drug": drug, "stopped_at": pw.now - ago}
 
 
-class TestWashoutRecord:
-    """Only drugs of the protocol's washout table, stopped in the past."""
+def at_washout_point(leaf: str) -> Pathway:
+    """Where a washout is recorded: before the first leukapheresis, or after an
+    out-of-specification product, before the next."""
+    if leaf == "out_of_specification":
+        pw = Pathway.at(CART, "manufacturing")
+        pw.send("report_out_of_specification")
+        return pw
+    return Pathway.at(CART, leaf)
 
-    def test_unknown_drug_refused_and_known_ones_listed(self) -> None:
-        pw = Pathway.at(CART, "washout")
+
+WASHOUT_POINTS = ["washout", "out_of_specification"]
+
+
+class TestWashoutRecord:
+    """Only drugs of the protocol's washout table, stopped in the past; recorded before the
+    first leukapheresis or again after an out-of-specification product."""
+
+    @pytest.mark.parametrize("leaf", WASHOUT_POINTS)
+    def test_unknown_drug_refused_and_known_ones_listed(self, leaf: str) -> None:
+        pw = at_washout_point(leaf)
         err = assert_refused(
             pw,
             "record_washout",
@@ -217,8 +244,9 @@ class TestWashoutRecord:
         )
         assert "voclosporin" in err.message and WASHOUT_DRUG in err.message
 
-    def test_stop_date_in_future_refused(self) -> None:
-        pw = Pathway.at(CART, "washout")
+    @pytest.mark.parametrize("leaf", WASHOUT_POINTS)
+    def test_stop_date_in_future_refused(self, leaf: str) -> None:
+        pw = at_washout_point(leaf)
         assert_refused(
             pw,
             "record_washout",
@@ -226,12 +254,14 @@ class TestWashoutRecord:
             stopped=[stop(WASHOUT_DRUG, pw, -timedelta(days=1))],
         )
 
-    def test_known_drug_any_case_accepted(self) -> None:
-        pw = Pathway.at(CART, "washout")
+    @pytest.mark.parametrize("leaf", WASHOUT_POINTS)
+    def test_known_drug_any_case_accepted(self, leaf: str) -> None:
+        pw = at_washout_point(leaf)
         assert_accepted(
-            pw, "record_washout", "washout", stopped=[stop("Azathioprine", pw, timedelta(days=1))]
+            pw, "record_washout", leaf, stopped=[stop("Azathioprine", pw, timedelta(days=1))]
         )
         assert pw.record.washout_recorded
+        assert [d.drug for d in pw.record.washout] == ["Azathioprine"]
 
 
 class TestWashoutBySlot:
@@ -350,9 +380,12 @@ class TestChainOfIdentity:
         pw.rebuild()
         assert_refused(pw, "receive_product", e.IdentityMismatch, bag_coi_id=COI)
 
-    def test_mismatch_at_cart_infusion_refused(self) -> None:
+    def test_mismatch_at_cart_thaw_and_infusion_refused(self) -> None:
         pw = Pathway.at(CART, "awaiting_infusion")
         pw.advance(pw.protocol.windows.infusion_after_lymphodepletion_min)
+        err = assert_refused(pw, "thaw_product", e.IdentityMismatch, bag_coi_id=WRONG_COI)
+        assert WRONG_COI in err.message
+        pw.send("thaw_product")
         assert_refused(pw, "infuse", e.IdentityMismatch, bag_coi_id=WRONG_COI)
 
     def test_mismatch_at_msc_thaw_and_infusion_refused(self) -> None:
@@ -411,7 +444,7 @@ class TestFitForTreatment:
 
 class TestProductOnSite:
     """Lymphodepletion (CAR-T) and thaw (MSC) need the product received and out of
-    quarantine."""
+    quarantine; the refusal reads right for both therapies."""
 
     @pytest.mark.parametrize(
         "protocol_id,event", [(CART, "start_lymphodepletion"), (MSC_SSC, "thaw_product")]
@@ -421,7 +454,10 @@ class TestProductOnSite:
         # Quarantined after clearance (e.g. a storage alarm), as restored from the record.
         pw.record.product.quarantined = True
         pw.rebuild()
-        assert_refused(pw, event, e.ProductNotOnSite)
+        err = assert_refused(pw, event, e.ProductNotOnSite)
+        # Therapy-neutral: an MSC nurse is not told about lymphodepletion.
+        assert "treatment starts only once it is" in err.message
+        assert "lymphodepletion" not in err.message.lower()
 
     @pytest.mark.parametrize(
         "protocol_id,event", [(CART, "start_lymphodepletion"), (MSC_SSC, "thaw_product")]
@@ -437,9 +473,9 @@ class TestProductOnSite:
         assert_accepted(pw, "start_lymphodepletion", "lymphodepletion")
 
 
-class TestCarTInfusion:
-    """Infusion: two people at the bedside, afebrile long enough, inside the lymphodepletion
-    window and the thaw-to-infusion window."""
+class TestCarTThaw:
+    """Thawing at the bedside: the patient's bag, afebrile long enough, inside the
+    lymphodepletion window. Infusion follows the thaw, never replaces it."""
 
     def ready(self) -> Pathway:
         pw = Pathway.at(CART, "awaiting_infusion")
@@ -448,15 +484,25 @@ class TestCarTInfusion:
 
     def test_accepted_when_everything_holds(self) -> None:
         pw = self.ready()
-        assert_accepted(pw, "infuse", "inpatient", thawed_at=pw.now - timedelta(minutes=10))
-        assert pw.record.infusions == [pw.now]
+        assert_accepted(pw, "thaw_product", "thawed")
+        assert pw.chart.state_ids == ["pathway", "treatment", "thawed"]
+        assert pw.record.product.thawed_at == pw.now
+        assert pw.record.infusions == []
 
-    @pytest.mark.parametrize(
-        "checked_by", [[NURSES[0]], [NURSES[0], NURSES[0].upper()]], ids=["one", "same-twice"]
-    )
-    def test_two_person_check_missing(self, checked_by: list[str]) -> None:
+    def test_infusion_without_thaw_refused(self) -> None:
         pw = self.ready()
-        assert_refused(pw, "infuse", e.TwoPersonCheckMissing, checked_by=checked_by)
+        err = assert_refused(pw, "infuse", e.ActionNotAllowedNow)
+        assert "thaw_product" in err.message and "awaiting_infusion" in err.message
+
+    def test_thaw_only_once(self) -> None:
+        pw = self.ready()
+        pw.send("thaw_product")
+        err = assert_refused(pw, "thaw_product", e.ActionNotAllowedNow)
+        assert "infuse" in err.message
+
+    def test_coi_match_ignores_case(self) -> None:
+        pw = self.ready()
+        assert_accepted(pw, "thaw_product", "thawed", bag_coi_id=COI.lower())
 
     def test_fever_within_afebrile_window_refused(self) -> None:
         pw = Pathway.at(CART, "awaiting_infusion")
@@ -465,31 +511,23 @@ class TestCarTInfusion:
         afebrile = pw.protocol.windows.afebrile_before_infusion
         assert afebrile >= pw.protocol.windows.infusion_after_lymphodepletion_min
         pw.now = fever_at + afebrile - timedelta(hours=1)
-        err = assert_refused(pw, "infuse", e.NotAfebrile)
+        err = assert_refused(pw, "thaw_product", e.NotAfebrile)
         assert "1 hour to go" in err.message
 
     def test_afebrile_for_exactly_the_window_accepted(self) -> None:
         pw = Pathway.at(CART, "awaiting_infusion")
         pw.send("record_fever")
         pw.advance(pw.protocol.windows.afebrile_before_infusion)
-        assert_accepted(pw, "infuse", "inpatient")
+        assert_accepted(pw, "thaw_product", "thawed")
 
-    def test_thaw_window_exceeded_refused(self) -> None:
-        pw = self.ready()
-        window = pw.protocol.windows.thaw_to_infusion
-        err = assert_refused(
-            pw, "infuse", e.OutsideWindow, thawed_at=pw.now - window - timedelta(seconds=1)
-        )
-        assert f"within {minutes_or_hours(window)} of thawing" in err.message
-
-    def test_thaw_exactly_at_window_accepted(self) -> None:
-        pw = self.ready()
-        window = pw.protocol.windows.thaw_to_infusion
-        assert_accepted(pw, "infuse", "inpatient", thawed_at=pw.now - window)
-
-    def test_thaw_time_in_future_refused(self) -> None:
-        pw = self.ready()
-        assert_refused(pw, "infuse", e.DateInFuture, thawed_at=pw.now + timedelta(minutes=5))
+    def test_fever_during_lymphodepletion_counts(self) -> None:
+        pw = Pathway.at(CART, "lymphodepletion")
+        pw.send("record_fever")
+        pw.send("complete_lymphodepletion")
+        afebrile = pw.protocol.windows.afebrile_before_infusion
+        pw.advance(afebrile - timedelta(minutes=30))
+        err = assert_refused(pw, "thaw_product", e.NotAfebrile)
+        assert "30 minutes to go" in err.message
 
     def test_too_soon_after_lymphodepletion_refused(self) -> None:
         pw = Pathway.at(CART, "awaiting_infusion")
@@ -497,7 +535,7 @@ class TestCarTInfusion:
         assert ended is not None
         w = pw.protocol.windows
         pw.now = ended + w.infusion_after_lymphodepletion_min - timedelta(seconds=1)
-        err = assert_refused(pw, "infuse", e.OutsideWindow)
+        err = assert_refused(pw, "thaw_product", e.OutsideWindow)
         assert days(w.infusion_after_lymphodepletion_min) in err.message
 
     def test_too_late_after_lymphodepletion_refused(self) -> None:
@@ -506,8 +544,10 @@ class TestCarTInfusion:
         assert ended is not None
         w = pw.protocol.windows
         pw.now = ended + w.infusion_after_lymphodepletion_max + timedelta(seconds=1)
-        err = assert_refused(pw, "infuse", e.OutsideWindow)
+        err = assert_refused(pw, "thaw_product", e.OutsideWindow)
         assert days(w.infusion_after_lymphodepletion_max) in err.message
+        assert "repeating it" in err.message
+        assert "repeat_lymphodepletion" in pw.chart.allowed_now()
 
     @pytest.mark.parametrize("edge", ["min", "max"])
     def test_lymphodepletion_window_edges_accepted(self, edge: str) -> None:
@@ -515,7 +555,117 @@ class TestCarTInfusion:
         ended = pw.record.lymphodepletion_ended_at
         assert ended is not None
         pw.now = ended + getattr(pw.protocol.windows, f"infusion_after_lymphodepletion_{edge}")
+        assert_accepted(pw, "thaw_product", "thawed")
+        # The lymphodepletion window is checked at the thaw: infusion follows within the
+        # thaw window even when that falls just past the edge.
+        pw.advance(minutes=10)
         assert_accepted(pw, "infuse", "inpatient")
+
+
+class TestCarTInfusion:
+    """Infusion of the thawed bag: two people at the bedside, the patient's bag, inside the
+    thaw-to-infusion window counted from the thaw recorded by thaw_product (or the thaw
+    time the payload gives)."""
+
+    def thawed(self) -> Pathway:
+        pw = Pathway.at(CART, "awaiting_infusion")
+        pw.advance(pw.protocol.windows.infusion_after_lymphodepletion_min)
+        pw.send("thaw_product")
+        return pw
+
+    def test_accepted_when_everything_holds(self) -> None:
+        pw = self.thawed()
+        pw.advance(minutes=10)
+        assert_accepted(pw, "infuse", "inpatient")
+        assert pw.chart.state_ids == ["pathway", "treatment", "monitoring", "inpatient"]
+        assert pw.record.infusions == [pw.now]
+        assert pw.record.d0 == pw.now
+        assert pw.record.product.thawed_at is None
+
+    @pytest.mark.parametrize(
+        "checked_by", [[NURSES[0]], [NURSES[0], NURSES[0].upper()]], ids=["one", "same-twice"]
+    )
+    def test_two_person_check_missing(self, checked_by: list[str]) -> None:
+        pw = self.thawed()
+        err = assert_refused(pw, "infuse", e.TwoPersonCheckMissing, checked_by=checked_by)
+        assert "two different people" in err.message
+
+    def test_window_from_thaw_product_exceeded_refused(self) -> None:
+        pw = self.thawed()
+        thawed_at = pw.record.product.thawed_at
+        assert thawed_at is not None
+        window = pw.protocol.windows.thaw_to_infusion
+        pw.now = thawed_at + window + timedelta(seconds=1)
+        err = assert_refused(pw, "infuse", e.OutsideWindow)
+        assert f"within {minutes_or_hours(window)} of thawing" in err.message
+        assert pw.record.product.thawed_at == thawed_at
+
+    def test_window_from_thaw_product_exactly_at_window_accepted(self) -> None:
+        pw = self.thawed()
+        thawed_at = pw.record.product.thawed_at
+        assert thawed_at is not None
+        pw.now = thawed_at + pw.protocol.windows.thaw_to_infusion
+        assert_accepted(pw, "infuse", "inpatient")
+
+    def test_thaw_window_from_payload_exceeded_refused(self) -> None:
+        pw = self.thawed()
+        window = pw.protocol.windows.thaw_to_infusion
+        err = assert_refused(
+            pw, "infuse", e.OutsideWindow, thawed_at=pw.now - window - timedelta(seconds=1)
+        )
+        assert f"within {minutes_or_hours(window)} of thawing" in err.message
+
+    def test_thaw_from_payload_exactly_at_window_accepted(self) -> None:
+        pw = self.thawed()
+        pw.advance(minutes=5)
+        window = pw.protocol.windows.thaw_to_infusion
+        assert_accepted(pw, "infuse", "inpatient", thawed_at=pw.now - window)
+
+    def test_thaw_time_in_future_refused(self) -> None:
+        pw = self.thawed()
+        err = assert_refused(pw, "infuse", e.DateInFuture, thawed_at=pw.now + timedelta(minutes=5))
+        assert "thaw date is in the future" in err.message
+
+
+class TestRepeatLymphodepletion:
+    """Beyond the lymphodepletion window the binôme repeats it: awaiting_infusion goes back
+    to lymphodepletion, and the infusion window counts from the new end."""
+
+    def test_binome_roles(self) -> None:
+        assert roles_allowed("repeat_lymphodepletion") == {
+            Role.ARD_SPECIALIST,
+            Role.CELL_THERAPY_SPECIALIST,
+        }
+
+    def test_only_while_awaiting_infusion(self) -> None:
+        pw = Pathway.at(CART, "lymphodepletion")
+        assert_refused(pw, "repeat_lymphodepletion", e.ActionNotAllowedNow)
+        pw.send("complete_lymphodepletion")
+        pw.advance(pw.protocol.windows.infusion_after_lymphodepletion_min)
+        pw.send("thaw_product")
+        assert_refused(pw, "repeat_lymphodepletion", e.ActionNotAllowedNow)
+
+    def test_repeat_then_thaw_in_the_new_window(self) -> None:
+        pw = Pathway.at(CART, "awaiting_infusion")
+        first_end = pw.record.lymphodepletion_ended_at
+        assert first_end is not None
+        w = pw.protocol.windows
+        pw.now = first_end + w.infusion_after_lymphodepletion_max + timedelta(days=1)
+        assert_refused(pw, "thaw_product", e.OutsideWindow)
+        assert_accepted(pw, "repeat_lymphodepletion", "lymphodepletion")
+        assert pw.chart.state_ids == ["pathway", "treatment", "lymphodepletion"]
+        assert_refused(pw, "thaw_product", e.ActionNotAllowedNow)
+        pw.advance(days=3)
+        assert_accepted(pw, "complete_lymphodepletion", "awaiting_infusion")
+        assert pw.record.lymphodepletion_ended_at == pw.now
+        # The new window: not before its minimum, then open.
+        pw.advance(w.infusion_after_lymphodepletion_min - timedelta(seconds=1))
+        assert_refused(pw, "thaw_product", e.OutsideWindow)
+        pw.advance(seconds=1)
+        assert_accepted(pw, "thaw_product", "thawed")
+        pw.advance(minutes=15)
+        assert_accepted(pw, "infuse", "inpatient")
+        assert len(pw.record.infusions) == 1
 
 
 class TestMscThawAndInfusion:
@@ -553,6 +703,125 @@ class TestMscThawAndInfusion:
         schedule = pw.protocol.infusions
         pw.now = pw.record.infusions[-1] + schedule.interval - schedule.interval_tolerance
         assert_accepted(pw, "thaw_product", "thawed")
+
+
+# ----- safety reporting ------------------------------------------------------------------------
+class TestSafetyReportDue:
+    """report_adverse_event names a recorded adverse event (numbered from 1) and a report
+    that event calls for (sponsor for a serious event, SUSAR when also suspected and
+    unexpected), once. Accepted, it records the report's time and moves nothing."""
+
+    def with_events(self, protocol_id: str, leaf: str, *events: dict[str, Any]) -> Pathway:
+        pw = Pathway.at(protocol_id, leaf)
+        for fields in events:
+            pw.send("record_adverse_event", **fields)
+        return pw
+
+    @pytest.mark.parametrize("protocol_id,leaf", [(CART, "inpatient"), (MSC_SSC, "short_term")])
+    def test_no_adverse_event_recorded_refused(self, protocol_id: str, leaf: str) -> None:
+        pw = Pathway.at(protocol_id, leaf)
+        err = assert_refused(pw, "report_adverse_event", e.MalformedAction, adverse_event=1)
+        assert "no adverse event #1" in err.message and "0 recorded" in err.message
+
+    def test_unknown_number_refused(self) -> None:
+        pw = self.with_events(CART, "inpatient", {"kind": "CRS", "grade": 3, "serious": True})
+        err = assert_refused(pw, "report_adverse_event", e.MalformedAction, adverse_event=2)
+        assert "no adverse event #2" in err.message and "1 recorded" in err.message
+
+    def test_numbers_start_at_one(self) -> None:
+        pw = self.with_events(CART, "inpatient", {"kind": "CRS", "grade": 3, "serious": True})
+        with pytest.raises(ValidationError):
+            pw.action("report_adverse_event", adverse_event=0)
+
+    @pytest.mark.parametrize("report", ["sponsor", "susar"])
+    def test_not_serious_needs_no_report(self, report: str) -> None:
+        pw = self.with_events(CART, "inpatient", {"kind": "CRS", "grade": 2, "serious": False})
+        err = assert_refused(pw, "report_adverse_event", e.ActionNotAllowedNow, report=report)
+        assert f"#1 needs no {report} report" in err.message
+        assert "no report is due" in err.message
+
+    def test_susar_not_due_for_an_expected_serious_event(self) -> None:
+        pw = self.with_events(CART, "inpatient", {"kind": "ICANS", "grade": 3, "serious": True})
+        err = assert_refused(pw, "report_adverse_event", e.ActionNotAllowedNow, report="susar")
+        assert "needs no susar report" in err.message and "(due: sponsor)" in err.message
+
+    def test_sponsor_report_accepted_once(self) -> None:
+        pw = self.with_events(CART, "inpatient", {"kind": "ICANS", "grade": 3, "serious": True})
+        config = pw.chart.state_ids
+        pw.advance(hours=6)
+        pw.send("report_adverse_event", report="sponsor")
+        assert pw.chart.state_ids == config
+        assert pw.record.adverse_events[0].reports == {"sponsor": pw.now}
+        pw.advance(hours=1)
+        err = assert_refused(pw, "report_adverse_event", e.ActionNotAllowedNow)
+        assert "sponsor report of adverse event #1 is already recorded" in err.message
+
+    def test_susar_both_reports_accepted_then_already_recorded(self) -> None:
+        pw = self.with_events(
+            MSC_SSC,
+            "short_term",
+            {"kind": "CRS", "grade": 1},
+            {
+                "kind": "malignancy",
+                "grade": 4,
+                "serious": True,
+                "suspected_unexpected": True,
+                "life_threatening_or_fatal": True,
+            },
+        )
+        assert pw.record.adverse_events[1].reports_due() == ["sponsor", "susar"]
+        assert_refused(pw, "report_adverse_event", e.ActionNotAllowedNow, adverse_event=1)
+        pw.send("report_adverse_event", adverse_event=2, report="susar")
+        sent_at = pw.now
+        pw.advance(hours=2)
+        pw.send("report_adverse_event", adverse_event=2, report="sponsor")
+        assert pw.record.adverse_events[1].reports == {"susar": sent_at, "sponsor": pw.now}
+        assert pw.record.adverse_events[0].reports == {}
+        for report in ("sponsor", "susar"):
+            err = assert_refused(
+                pw, "report_adverse_event", e.ActionNotAllowedNow, adverse_event=2, report=report
+            )
+            assert "already recorded" in err.message
+
+    def test_reported_while_held(self) -> None:
+        pw = self.with_events(
+            CART, "awaiting_infusion", {"kind": "infection", "grade": 3, "serious": True}
+        )
+        pw.send("hold")
+        assert_refused(pw, "report_adverse_event", e.ActionNotAllowedNow, report="susar")
+        pw.send("report_adverse_event", report="sponsor")
+        assert pw.chart.state_ids == ["held"]
+        assert pw.record.adverse_events[0].reports == {"sponsor": pw.now}
+        assert_refused(pw, "report_adverse_event", e.ActionNotAllowedNow)
+
+
+class TestAdverseEventPayload:
+    """The adverse-event payload: kinds, grade 1-5, ICE score 0-10, SUSAR flags."""
+
+    @pytest.mark.parametrize(
+        "fields",
+        [{"grade": 0}, {"grade": 6}, {"ice_score": 11}, {"ice_score": -1}, {"kind": "rash"}],
+    )
+    def test_out_of_range_refused(self, fields: dict[str, Any]) -> None:
+        pw = Pathway.at(CART, "inpatient")
+        with pytest.raises(ValidationError):
+            pw.action("record_adverse_event", **fields)
+
+    def test_flags_recorded(self) -> None:
+        pw = Pathway.at(CART, "inpatient")
+        pw.send(
+            "record_adverse_event",
+            kind="ICANS",
+            grade=4,
+            ice_score=2,
+            serious=True,
+            suspected_unexpected=True,
+            life_threatening_or_fatal=True,
+        )
+        (ae,) = pw.record.adverse_events
+        assert (ae.seq, ae.at, ae.kind, ae.grade) == (1, pw.now, "ICANS", 4)
+        assert ae.serious and ae.suspected_unexpected and ae.life_threatening_or_fatal
+        assert ae.reports == {}
 
 
 # ----- follow-up -------------------------------------------------------------------------------

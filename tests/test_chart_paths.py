@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from models.actions import EVENT_PAYLOADS
+from models.actions import EVENT_PAYLOADS, Exit
 from states import errors as e
 from states.base import EXITS
 from tests.chart_factory import (
@@ -19,6 +20,7 @@ from tests.chart_factory import (
     WRONG_COI,
     Pathway,
     configuration_problems,
+    next_step,
     protocol,
 )
 
@@ -36,6 +38,7 @@ CART_LEAVES = [
     "cleared",
     "lymphodepletion",
     "awaiting_infusion",
+    "thawed",
     "inpatient",
     "short_term",
     "long_term",
@@ -87,7 +90,9 @@ class TestCarTHappyPath:
         assert r.product.released_at is not None and r.product.received_at is not None
         assert r.cleared_at is not None and r.lymphodepletion_ended_at is not None
         assert len(r.infusions) == 1 and r.discharged_at is not None
+        assert r.lymphodepletion_ended_at < r.infusions[0]
         assert r.product.thawed_at is None
+        assert r.adverse_events == []
         assert list(r.visits) == [v.label for v in pw.protocol.visits]
         assert r.held_from is None
 
@@ -207,6 +212,45 @@ class TestReApheresis:
         pw.run_until("inpatient")
         assert len(pw.record.infusions) == 1
 
+    def test_washout_recorded_again_then_re_apheresis(self) -> None:
+        """Treatment restarted while the first product was made: the new washout is recorded
+        in out_of_specification and the new slot must respect it."""
+        pw = Pathway.at(CART, "manufacturing")
+        pw.advance(days=20)
+        pw.send("report_out_of_specification")
+        drug = "cyclophosphamide"
+        rule = pw.protocol.washout_rule(drug)
+        assert rule is not None
+        stopped = pw.now - timedelta(days=2)
+        pw.send(
+            "record_washout",
+            stopped=[{"drug": drug, "stopped_at": stopped}],
+            prednisone_mg_per_day=5,
+        )
+        assert pw.leaf == "out_of_specification"
+        assert [(d.drug, d.stopped_at) for d in pw.record.washout] == [(drug, stopped)]
+        assert pw.record.prednisone_mg_per_day == 5
+        assert {"book_apheresis", "record_washout"} <= set(pw.chart.allowed_now())
+        with pytest.raises(e.WashoutIncomplete, match=drug):
+            pw.check("book_apheresis", slot_at=stopped + rule.stop_before - timedelta(seconds=1))
+        pw.send("book_apheresis", slot_at=stopped + rule.stop_before)
+        assert pw.leaf == "apheresis_booked"
+        pw.now = stopped + rule.stop_before - timedelta(hours=1)
+        with pytest.raises(e.WashoutIncomplete, match=drug):
+            pw.check("record_apheresis")
+        pw.advance(hours=1)
+        pw.send("record_apheresis", coi_id="COI-0043-LUP")
+        assert pw.record.product.collections == 2
+        pw.run_until("inpatient")
+        assert len(pw.record.infusions) == 1
+
+    def test_washout_only_before_a_collection(self) -> None:
+        pw = Pathway.at(CART, "manufacturing")
+        pw.send("report_out_of_specification")
+        pw.send("book_apheresis")
+        with pytest.raises(e.ActionNotAllowedNow):
+            pw.check("record_washout")
+
     def test_old_bag_refused_after_re_apheresis(self) -> None:
         pw = Pathway.at(CART, "manufacturing")
         pw.send("report_out_of_specification")
@@ -227,6 +271,8 @@ HOLD_POINTS = [
     (CART, "stored"),
     (CART, "lymphodepletion"),
     (CART, "awaiting_infusion"),
+    (CART, "thawed"),
+    (CART, "out_of_specification"),
     (CART, "inpatient"),
     (CART, "icu"),
     (CART, "short_term"),
@@ -234,8 +280,18 @@ HOLD_POINTS = [
     (MSC_SSC, "referred"),
     (MSC_SSC, "to_order"),
     (MSC_SSC, "cleared"),
+    (MSC_SSC, "thawed"),
     (MSC_LUPUS, "between_infusions"),
     (MSC_SSC, "short_term"),
+]
+
+
+HELD_ALLOWS = [
+    "record_adverse_event",
+    "record_death",
+    "report_adverse_event",
+    "resume",
+    "withdraw",
 ]
 
 
@@ -244,6 +300,10 @@ def drive(protocol_id: str, leaf: str) -> Pathway:
         pw = Pathway.at(protocol_id, "inpatient")
         pw.send("record_adverse_event", kind="ICANS", grade=3, serious=True)
         pw.send("transfer_to_icu")
+        return pw
+    if leaf == "out_of_specification":
+        pw = Pathway.at(protocol_id, "manufacturing")
+        pw.send("report_out_of_specification")
         return pw
     return Pathway.at(protocol_id, leaf)
 
@@ -263,7 +323,7 @@ class TestHoldAndResume:
         assert pw.chart.state_ids == ["held"]
         assert pw.record.held_from == leaf
         assert pw.record.history
-        assert sorted(pw.chart.allowed_now()) == ["record_death", "resume", "withdraw"]
+        assert sorted(pw.chart.allowed_now()) == HELD_ALLOWS
 
         pw.rebuild()
         assert pw.chart.state_ids == ["held"]
@@ -302,12 +362,170 @@ class TestHoldAndResume:
         pw.send("resume")
         assert pw.leaf == "awaiting_infusion"
 
-    def test_nothing_but_resume_and_exits_while_held(self) -> None:
+    def test_nothing_but_resume_exits_and_safety_events_while_held(self) -> None:
         pw = drive(CART, "awaiting_mdtm")
         pw.send("hold")
         for event in ("approve_at_mdtm", "hold", "record_work_up"):
             with pytest.raises(e.ActionNotAllowedNow):
                 pw.check(event)
+        pw.send("record_adverse_event", kind="infection", grade=3, serious=True)
+        pw.send("report_adverse_event", report="sponsor")
+        assert pw.chart.state_ids == ["held"]
+        pw.send("resume")
+        assert pw.leaf == "awaiting_mdtm"
+
+    def test_adverse_event_while_held_then_resume_exactly(self) -> None:
+        pw = drive(CART, "icu")
+        held_config = pw.chart.state_ids
+        pw.send("hold")
+        history = dict(pw.record.history)
+        pw.send("record_adverse_event", kind="infection", grade=3, serious=True)
+        assert pw.chart.state_ids == ["held"]
+        assert pw.record.history == history and pw.record.held_from == "icu"
+        pw.rebuild()
+        pw.send("resume")
+        assert pw.chart.state_ids == held_config
+
+
+# ----- safety events anywhere ------------------------------------------------------------------
+AE_POINTS = [
+    (CART, "referred"),
+    (CART, "awaiting_consent"),
+    (CART, "washout"),
+    (CART, "out_of_specification"),
+    (CART, "quarantined"),
+    (CART, "stored"),
+    (CART, "lymphodepletion"),
+    (CART, "awaiting_infusion"),
+    (CART, "thawed"),
+    (CART, "inpatient"),
+    (CART, "icu"),
+    (CART, "short_term"),
+    (CART, "long_term"),
+    (CART, "held"),
+    (MSC_SSC, "referred"),
+    (MSC_SSC, "ordered"),
+    (MSC_SSC, "cleared"),
+    (MSC_SSC, "thawed"),
+    (MSC_LUPUS, "between_infusions"),
+    (MSC_SSC, "long_term"),
+    (MSC_SSC, "held"),
+]
+
+
+def drive_for_events(protocol_id: str, leaf: str) -> Pathway:
+    if leaf == "held":
+        pw = drive(protocol_id, "cleared")
+        pw.send("hold")
+        return pw
+    if leaf == "quarantined":
+        pw = Pathway.at(protocol_id, "in_transit")
+        pw.send("quarantine_product")
+        return pw
+    return drive(protocol_id, leaf)
+
+
+class TestAdverseEventsAnywhere:
+    """record_adverse_event and report_adverse_event are targetless: accepted in every
+    non-final state, held included, they record without leaving or re-entering any state."""
+
+    @pytest.mark.parametrize("protocol_id,leaf", AE_POINTS)
+    def test_recorded_without_moving_the_pathway(self, protocol_id: str, leaf: str) -> None:
+        pw = drive_for_events(protocol_id, leaf)
+        assert pw.leaf == leaf
+        config = pw.chart.state_ids
+        allowed = sorted(pw.chart.allowed_now())
+        assert {"record_adverse_event", "report_adverse_event"} <= set(allowed)
+        history, held_from = dict(pw.record.history), pw.record.held_from
+        before = len(pw.record.adverse_events)
+        pw.advance(hours=1)
+        pw.send(
+            "record_adverse_event",
+            kind="flare",
+            grade=3,
+            serious=True,
+            suspected_unexpected=True,
+        )
+        pw.send("record_adverse_event", kind="infection", grade=2)
+        pw.send("report_adverse_event", adverse_event=before + 1, report="susar")
+
+        # Nothing moved: no state left or entered (a pathway never held has no history).
+        assert pw.chart.state_ids == config == pw.record.configuration
+        assert sorted(pw.chart.allowed_now()) == allowed
+        assert pw.record.history == history
+        assert pw.record.held_from == held_from
+        assert not list(configuration_problems(pw.chart))
+        assert pw.rebuild().state_ids == config
+
+        new = pw.record.adverse_events[before:]
+        assert [(a.seq, a.kind, a.grade, a.serious, a.suspected_unexpected) for a in new] == [
+            (before + 1, "flare", 3, True, True),
+            (before + 2, "infection", 2, False, False),
+        ]
+        assert all(a.at == pw.now for a in new)
+        assert new[0].reports == {"susar": pw.now} and new[1].reports == {}
+        seqs = [a.seq for a in pw.record.adverse_events]
+        assert seqs == list(range(1, len(seqs) + 1))
+
+    def test_happy_path_continues_after_events(self) -> None:
+        pw = Pathway.at(CART, "thawed")
+        pw.send("record_adverse_event", kind="other", grade=1)
+        pw.run_until("completed")
+        assert_terminal(pw, "completed")
+        assert len(pw.record.adverse_events) == 1
+
+
+# ----- MSC: a thawed bag discarded -------------------------------------------------------------
+class TestMscDiscardThawedProduct:
+    """A thawed MSC bag that cannot be infused in time is discarded, with a reason; the
+    pathway returns to cleared and a new bag is thawed."""
+
+    def test_discard_then_thaw_again(self) -> None:
+        pw = Pathway.at(MSC_SSC, "thawed")
+        first_thaw = pw.record.product.thawed_at
+        window = pw.protocol.windows.thaw_to_infusion
+        pw.advance(window + timedelta(minutes=1))
+        with pytest.raises(e.OutsideWindow):
+            pw.check("infuse")
+        assert next_step(pw).event == "discard_thawed_product"
+        pw.send("discard_thawed_product", reason="not infused within the thaw window")
+        assert pw.chart.state_ids == ["pathway", "treatment", "cleared"]
+        assert pw.record.infusions == []
+        with pytest.raises(e.ActionNotAllowedNow):
+            pw.check("infuse")
+        pw.advance(hours=2)
+        pw.send("thaw_product")
+        assert pw.leaf == "thawed"
+        assert pw.record.product.thawed_at == pw.now != first_thaw
+        pw.advance(minutes=15)
+        pw.send("infuse")
+        assert pw.leaf == "short_term" and len(pw.record.infusions) == 1
+
+    def test_second_dose_discarded_then_given(self) -> None:
+        pw = Pathway.at(MSC_LUPUS, "between_infusions")
+        pw.run_until("thawed")
+        pw.send("discard_thawed_product")
+        assert pw.leaf == "cleared" and len(pw.record.infusions) == 1
+        pw.advance(hours=1)
+        pw.send("thaw_product")
+        pw.advance(minutes=10)
+        pw.send("infuse")
+        assert pw.leaf == "short_term" and len(pw.record.infusions) == 2
+
+    def test_reason_required(self) -> None:
+        pw = Pathway.at(MSC_SSC, "thawed")
+        assert EVENT_PAYLOADS["discard_thawed_product"] is Exit
+        assert Exit.model_fields["reason"].is_required()
+        with pytest.raises(ValidationError):
+            pw.action("discard_thawed_product", reason=None)
+
+    @pytest.mark.parametrize(
+        "protocol_id,leaf", [(MSC_SSC, "cleared"), (MSC_LUPUS, "between_infusions")]
+    )
+    def test_only_a_thawed_bag_is_discarded(self, protocol_id: str, leaf: str) -> None:
+        pw = Pathway.at(protocol_id, leaf)
+        with pytest.raises(e.ActionNotAllowedNow):
+            pw.check("discard_thawed_product")
 
 
 # ----- scenarios from the synthetic cases ------------------------------------------------------
@@ -344,7 +562,7 @@ class TestSelectionScenarios:
     def test_ssc_005_day_88_approved_just_in_time(self) -> None:
         pw = Pathway.new(MSC_SSC, pseudonym="SSC-005")
         pw.send("record_work_up", completed_at=pw.now - timedelta(days=88))
-        assert timedelta(days=88) <= pw.protocol.windows.work_up_validity
+        assert timedelta(days=88) < pw.protocol.windows.work_up_validity
         pw.send("approve_at_mdtm")
         assert pw.leaf == "awaiting_consent"
 
@@ -417,10 +635,33 @@ class TestTreatmentScenarios:
         afebrile = pw.protocol.windows.afebrile_before_infusion
         pw.advance(afebrile - timedelta(hours=6))
         with pytest.raises(e.NotAfebrile):
-            pw.check("infuse")
+            pw.check("thaw_product")
         pw.advance(hours=6)
+        pw.send("thaw_product")
+        pw.advance(minutes=30)
         pw.send("infuse")
         assert pw.leaf == "inpatient"
+
+    def test_fever_past_the_window_lymphodepletion_repeated(self) -> None:
+        """A fever late in the window pushes the thaw beyond it: the binôme repeats
+        lymphodepletion and the patient is infused in the new window."""
+        pw = Pathway.at(CART, "awaiting_infusion")
+        first_end = pw.record.lymphodepletion_ended_at
+        assert first_end is not None
+        w = pw.protocol.windows
+        pw.now = first_end + w.infusion_after_lymphodepletion_max - timedelta(hours=12)
+        pw.send("record_fever", temperature_c=39.2)
+        pw.advance(w.afebrile_before_infusion)
+        with pytest.raises(e.OutsideWindow, match="repeating it"):
+            pw.check("thaw_product")
+        assert next_step(pw).event == "repeat_lymphodepletion"
+        pw.send("repeat_lymphodepletion", reason="infusion window passed during a fever")
+        assert pw.leaf == "lymphodepletion"
+        pw.run_until("inpatient")
+        second_end = pw.record.lymphodepletion_ended_at
+        assert second_end is not None and second_end > first_end
+        (d0,) = pw.record.infusions
+        assert second_end + w.infusion_after_lymphodepletion_min <= d0
 
     def test_ssc_001_crs_treated_then_discharged(self) -> None:
         pw = Pathway.at(CART, "inpatient", pseudonym="SSC-001")

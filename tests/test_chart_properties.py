@@ -5,7 +5,9 @@ follow-up) or sends a random event, usually one allowed now, with a payload that
 in form but may break any guard (stale work-up, wrong bag, one-person check, fever…).
 Whatever happens, the configuration stays well formed, refusals change nothing, final
 states accept nothing, nobody is infused without approval, consent, a received product and
-a matching bag, and a chart rebuilt from the record is the same chart.
+a matching bag, every infusion follows a thaw and falls inside its windows, safety events
+never move the pathway and their reports are only those due, and a chart rebuilt from the
+record is the same chart.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import Any, ClassVar
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from models import actions as a
 from models.actions import EVENT_PAYLOADS, StaffAction
+from models.protocol import Therapy
+from models.record import PathwayRecord
 from states import errors as e
 from tests.chart_factory import (
     ARD,
@@ -38,6 +43,16 @@ from tests.chart_factory import (
 ALL_EVENTS = sorted(EVENT_PAYLOADS)
 EXIT_EVENTS = {"withdraw", "record_death", "declare_lost_to_follow_up", "reject_at_mdtm"}
 INFUSION_EVENTS = {"infuse", "thaw_product"}
+# Recorded without leaving or entering any state.
+TARGETLESS_EVENTS = {"record_adverse_event", "report_adverse_event"}
+# Side-steps off the uneventful path, by the leaf they are taken from: the pathway spends
+# a single step in these leaves, so random actions alone seldom try them. (Safety events,
+# allowed everywhere, are in every random pool already.)
+DETOURS = {
+    "out_of_specification": ["record_washout"],
+    "awaiting_infusion": ["repeat_lymphodepletion", "record_fever"],
+    "thawed": ["discard_thawed_product"],
+}
 
 MIN, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 ADVANCES = st.sampled_from(
@@ -107,6 +122,26 @@ def variations(event: str, pw: Pathway) -> st.SearchStrategy[dict[str, Any]]:
             }
         ),
         "record_visit": st.fixed_dictionaries({"visit": st.sampled_from([*labels, "W3"])}),
+        "record_adverse_event": st.fixed_dictionaries(
+            {
+                "kind": st.sampled_from(["CRS", "ICANS", "infection", "flare", "malignancy"]),
+                "grade": st.integers(1, 5),
+                "serious": st.booleans(),
+                "suspected_unexpected": st.booleans(),
+                "life_threatening_or_fatal": st.booleans(),
+                "ice_score": st.one_of(st.none(), st.integers(0, 10)),
+            }
+        ),
+        "report_adverse_event": st.fixed_dictionaries(
+            {
+                # One past the last recorded event: an unknown number.
+                "adverse_event": st.integers(1, len(pw.record.adverse_events) + 1),
+                "report": st.sampled_from(["sponsor", "susar"]),
+            }
+        ),
+        "discard_thawed_product": st.fixed_dictionaries(
+            {"reason": st.just("thawed bag not infused in time")}
+        ),
     }
     return fields.get(event, st.just({}))
 
@@ -125,6 +160,7 @@ class PathwayMachine(RuleBasedStateMachine):
     def _apply(self, event: str, action: StaffAction) -> None:
         pw = self.pw
         before = pw.snapshot()
+        record_before = pw.record.model_copy(deep=True)
         coi = pw.record.product.coi_id
         try:
             pw.chart.apply(event, action, pw.now)
@@ -133,6 +169,33 @@ class PathwayMachine(RuleBasedStateMachine):
             assert err.event == event
         else:
             self.accepted.append((event, action, coi))
+            self._accepted_within_the_rules(event, action, record_before)
+
+    def _accepted_within_the_rules(
+        self, event: str, action: StaffAction, before: PathwayRecord
+    ) -> None:
+        """What an accepted action may do, judged against the record it was applied to."""
+        pw, now, w = self.pw, self.pw.now, self.pw.protocol.windows
+        if event in TARGETLESS_EVENTS:
+            assert pw.record.configuration == before.configuration
+            assert pw.record.history == before.history
+            assert pw.record.held_from == before.held_from
+        if event == "thaw_product" and pw.protocol.therapy is Therapy.CAR_T:
+            ended = before.lymphodepletion_ended_at
+            assert ended is not None
+            assert w.infusion_after_lymphodepletion_min <= now - ended
+            assert now - ended <= w.infusion_after_lymphodepletion_max
+            fever = before.last_fever_at
+            assert fever is None or now - fever >= w.afebrile_before_infusion
+        if event == "infuse":
+            assert isinstance(action, a.Infusion)
+            thawed = action.thawed_at or before.product.thawed_at
+            assert thawed is not None and timedelta(0) <= now - thawed <= w.thaw_to_infusion
+            assert len({p.casefold() for p in action.checked_by}) >= 2
+        if event == "report_adverse_event":
+            assert isinstance(action, a.SafetyReport)
+            ae = before.adverse_events[action.adverse_event - 1]
+            assert action.report in ae.reports_due() and action.report not in ae.reports
 
     @rule()
     def uneventful_step(self) -> None:
@@ -151,6 +214,16 @@ class PathwayMachine(RuleBasedStateMachine):
         pools = [pool for pool in (onward, onward, onward, allowed, ALL_EVENTS) if pool]
         pool = data.draw(st.sampled_from(pools), label="pool")
         event = data.draw(st.sampled_from(pool), label="event")
+        fields = data.draw(variations(event, pw), label="fields")
+        self._apply(event, pw.action(event, **fields))
+
+    @precondition(lambda self: self.pw.leaf in DETOURS)
+    @rule(data=st.data())
+    def detour(self, data: st.DataObject) -> None:
+        """A side-step where the pathway allows one (random actions seldom get there)."""
+        pw = self.pw
+        pw.advance(data.draw(ADVANCES, label="advance"))
+        event = data.draw(st.sampled_from(DETOURS[pw.leaf]), label="event")
         fields = data.draw(variations(event, pw), label="fields")
         self._apply(event, pw.action(event, **fields))
 
@@ -196,6 +269,36 @@ class PathwayMachine(RuleBasedStateMachine):
                 assert coi is not None
                 assert action.bag_coi_id.upper() == coi.upper()  # type: ignore[attr-defined]
         assert len(record.infusions) <= self.pw.protocol.infusions.count
+
+    @invariant()
+    def every_infusion_follows_its_own_thaw(self) -> None:
+        thawed = False
+        for ev, _, _ in self.accepted:
+            if ev == "thaw_product":
+                assert not thawed, "a second bag thawed before the first was used"
+                thawed = True
+            elif ev == "discard_thawed_product":
+                assert thawed
+                thawed = False
+            elif ev == "infuse":
+                assert thawed, "infused without a thaw"
+                thawed = False
+        # A bag is thawed exactly while the pathway stands, or is held, in thawed.
+        record = self.pw.record
+        if not self.pw.chart.finished:
+            where = record.held_from if self.pw.leaf == "held" else self.pw.leaf
+            assert (where == "thawed") == thawed
+
+    @invariant()
+    def adverse_events_numbered_and_reports_due(self) -> None:
+        events = self.pw.record.adverse_events
+        assert [ae.seq for ae in events] == list(range(1, len(events) + 1))
+        recorded = [ev for ev, _, _ in self.accepted if ev == "record_adverse_event"]
+        assert len(recorded) == len(events)
+        reports = [ev for ev, _, _ in self.accepted if ev == "report_adverse_event"]
+        assert len(reports) == sum(len(ae.reports) for ae in events)
+        for ae in events:
+            assert set(ae.reports) <= set(ae.reports_due())
 
     @invariant()
     def rebuilt_chart_is_the_same(self) -> None:

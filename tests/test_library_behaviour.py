@@ -266,3 +266,106 @@ class TestCallbackOrder:
         chart.calls.clear()
         chart.send("pause")
         assert chart.calls == ["before pause in ['care', 'icu', 'treated']", "on pause in []"]
+
+
+class Noted(StateChart):  # type: ignore[misc]
+    """Ward with a targetless event from the compound phase and from the pause, as the
+    charts declare ``record_adverse_event = pathway.to(None) | held.to(None)``."""
+
+    allow_event_without_transition = False
+    catch_errors_as_events = False
+
+    class care(State.Compound):
+        admitted = State(initial=True)
+
+        class treated(State.Compound):
+            ward = State(initial=True)
+            icu = State()
+
+            transfer = ward.to(icu)
+
+        treat = admitted.to(treated)
+        h = HistoryState(type="deep")
+
+    paused = State()
+    discharged = State(final=True)
+
+    pause = care.to(paused)
+    resume = paused.to(care.h)
+    discharge = care.treated.ward.to(discharged)
+    note = care.to(None, validators="check_note") | paused.to(None, validators="check_note")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls: list[str] = []
+        self.refuse = False
+        super().__init__(*args, **kwargs)
+
+    def on_enter_state(self, state: State) -> None:
+        self.calls.append(f"enter {state.id}")
+
+    def on_exit_state(self, state: State) -> None:
+        self.calls.append(f"exit {state.id}")
+
+    def check_note(self) -> None:
+        if self.refuse:
+            raise ValueError("note refused")
+
+    def on_note(self) -> None:
+        self.calls.append("note")
+
+
+def noted_in_icu() -> tuple[Noted, Model]:
+    model = Model()
+    chart = Noted(model=model)
+    chart.send("treat")
+    chart.send("transfer")
+    chart.calls.clear()
+    return chart, model
+
+
+class TestTargetlessTransitions:
+    """A targetless transition declared on a compound state is taken from any state inside
+    it: its actions run, no state is exited or entered, the history is untouched."""
+
+    def test_taken_from_a_deep_descendant_without_exit_or_entry(self) -> None:
+        chart, model = noted_in_icu()
+        chart.send("note")
+        assert chart.calls == ["note"]
+        assert list(model.state) == ["care", "treated", "icu"]
+        assert dict(chart.history_values) == {}
+
+    def test_allowed_from_every_descendant(self) -> None:
+        chart = Noted(model=Model())
+        for event in ("treat", "transfer"):
+            assert "note" in {e.id for e in chart.allowed_events}
+            chart.send(event)
+        assert "note" in {e.id for e in chart.allowed_events}
+
+    def test_taken_in_the_pause_keeps_the_history(self) -> None:
+        chart, model = noted_in_icu()
+        chart.send("pause")
+        chart.calls.clear()
+        chart.send("note")
+        assert chart.calls == ["note"]
+        assert model.state == "paused"
+        assert {k: [s.id for s in v] for k, v in chart.history_values.items()} == {
+            "h": ["treated", "icu"]
+        }
+        chart.send("resume")
+        assert list(model.state) == ["care", "treated", "icu"]
+
+    def test_validator_refusal_reaches_the_caller_and_changes_nothing(self) -> None:
+        chart, model = noted_in_icu()
+        chart.refuse = True
+        with pytest.raises(ValueError, match="note refused"):
+            chart.send("note")
+        assert chart.calls == []
+        assert list(model.state) == ["care", "treated", "icu"]
+
+    def test_not_taken_in_a_final_state(self) -> None:
+        chart = Noted(model=Model())
+        chart.send("treat")
+        chart.send("discharge")
+        assert "note" not in {e.id for e in chart.allowed_events}
+        with pytest.raises(TransitionNotAllowed):
+            chart.send("note")
