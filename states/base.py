@@ -311,7 +311,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
         if fever is not None and now - fever < window:
             self._fail(
                 e.NotAfebrile,
-                f"Last fever {days_text(now - fever, self.protocol)} ago; infusion waits until the "
+                f"Last fever {days_text(now - fever, self.protocol)} ago; thawing and infusion wait until the "
                 f"patient has been afebrile for {days_text(window, self.protocol)} "
                 f"({days_text(window - (now - fever), self.protocol)} to go).",
                 "infuse",
@@ -327,10 +327,13 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             )
 
     def guard_thaw_window(self, action: a.Infusion, now: datetime) -> None:
-        thawed = action.thawed_at or self.record.product.thawed_at
-        if thawed is None:
+        if action.thawed_at is not None:
+            self._not_in_future(action.thawed_at, "thaw", now, "infuse")
+        # The earliest known thaw time counts: a payload cannot make a bag younger.
+        known = [t for t in (action.thawed_at, self.record.product.thawed_at) if t is not None]
+        if not known:
             return
-        self._not_in_future(thawed, "thaw", now, "infuse")
+        thawed = min(known)
         window = self.protocol.windows.thaw_to_infusion
         if now - thawed > window:
             self._fail(
@@ -349,7 +352,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
         if since < w.infusion_after_lymphodepletion_min:
             self._fail(
                 e.OutsideWindow,
-                f"Lymphodepletion ended {days_text(since, self.protocol)} ago; infusion is possible "
+                f"Lymphodepletion ended {days_text(since, self.protocol)} ago; thawing and infusion are possible "
                 f"from {days_text(w.infusion_after_lymphodepletion_min, self.protocol)} after it.",
                 "infuse",
             )
@@ -358,7 +361,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
                 e.OutsideWindow,
                 f"Lymphodepletion ended {days_text(since, self.protocol)} ago, beyond the "
                 f"{days_text(w.infusion_after_lymphodepletion_max, self.protocol)} window: the "
-                "binôme must decide on repeating it.",
+                "binôme decides whether to repeat it (repeat_lymphodepletion).",
                 "infuse",
             )
 
@@ -479,6 +482,15 @@ class PathwayChart(StateChart):  # type: ignore[misc]
     def on_start_lymphodepletion(self, action: a.Lymphodepletion, now: datetime) -> None:
         self.record.lymphodepletion_started_at = now
 
+    def on_repeat_lymphodepletion(self, action: StaffAction, now: datetime) -> None:
+        self.record.lymphodepletion_started_at = now
+        self.record.lymphodepletion_ended_at = None
+        self.record.lymphodepletion_repeats += 1
+
+    def on_discard_thawed_product(self, action: StaffAction, now: datetime) -> None:
+        self.record.product.thawed_at = None
+        self.record.product.discarded += 1
+
     def on_complete_lymphodepletion(self, action: a.Lymphodepletion, now: datetime) -> None:
         self.record.lymphodepletion_ended_at = now
 
@@ -502,6 +514,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
                 serious=action.serious,
                 suspected_unexpected=action.suspected_unexpected,
                 life_threatening_or_fatal=action.life_threatening_or_fatal,
+                ice_score=action.ice_score,
             )
         )
 

@@ -71,7 +71,9 @@ class CarTChart(PathwayChart):
             start_lymphodepletion = cleared.to(lymphodepletion, validators="guard_product_on_site")
             complete_lymphodepletion = lymphodepletion.to(awaiting_infusion)
             record_fever = lymphodepletion.to.itself() | awaiting_infusion.to.itself()
-            repeat_lymphodepletion = awaiting_infusion.to(lymphodepletion)
+            repeat_lymphodepletion = awaiting_infusion.to(
+                lymphodepletion, validators="guard_product_on_site"
+            )
             thaw_product = awaiting_infusion.to(
                 thawed,
                 validators=[
@@ -101,6 +103,9 @@ class CarTChart(PathwayChart):
         record_consent = selection.awaiting_consent.to(product)
         clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
         discharge = treatment.monitoring.inpatient.to(follow_up)
+        # A thawed bag that cannot be infused in time is lost: the binôme decides between
+        # re-apheresis and exit, as after an out-of-specification release.
+        discard_thawed_product = treatment.thawed.to(product.out_of_specification)
 
     held = State("On hold")
     ineligible = State("Ineligible (MDTM)", final=True)

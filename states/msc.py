@@ -52,7 +52,10 @@ class MscChart(PathwayChart):
                 thawed,
                 validators=["guard_product_on_site", "guard_coi_matches", "guard_next_dose_due"],
             )
-            discard_thawed_product = thawed.to(cleared)
+            # A discarded vial is replaced from stock: back to before the thaw.
+            discard_thawed_product = thawed.to(
+                between_infusions, cond="infused_before"
+            ) | thawed.to(cleared)
 
         class follow_up(State.Compound):
             short_term = State("Follow-up to M12", initial=True)
@@ -102,6 +105,9 @@ class MscChart(PathwayChart):
     resume = held.to(pathway.h)
     withdraw = pathway.to(withdrawn) | held.to(withdrawn)
     record_death = pathway.to(deceased) | held.to(deceased)
+
+    def infused_before(self) -> bool:
+        return bool(self.record.infusions)
 
     def more_infusions_due(self) -> bool:
         # Evaluated before on_infuse records this infusion, hence the + 1.

@@ -546,7 +546,7 @@ class TestCarTThaw:
         pw.now = ended + w.infusion_after_lymphodepletion_max + timedelta(seconds=1)
         err = assert_refused(pw, "thaw_product", e.OutsideWindow)
         assert days(w.infusion_after_lymphodepletion_max) in err.message
-        assert "repeating it" in err.message
+        assert "repeat_lymphodepletion" in err.message
         assert "repeat_lymphodepletion" in pw.chart.allowed_now()
 
     @pytest.mark.parametrize("edge", ["min", "max"])

@@ -505,7 +505,9 @@ class TestMscDiscardThawedProduct:
         pw = Pathway.at(MSC_LUPUS, "between_infusions")
         pw.run_until("thawed")
         pw.send("discard_thawed_product")
-        assert pw.leaf == "cleared" and len(pw.record.infusions) == 1
+        # Back to between infusions (not "cleared"): the next-dose rule still applies.
+        assert pw.leaf == "between_infusions" and len(pw.record.infusions) == 1
+        assert pw.record.product.thawed_at is None and pw.record.product.discarded == 1
         pw.advance(hours=1)
         pw.send("thaw_product")
         pw.advance(minutes=10)
@@ -652,7 +654,7 @@ class TestTreatmentScenarios:
         pw.now = first_end + w.infusion_after_lymphodepletion_max - timedelta(hours=12)
         pw.send("record_fever", temperature_c=39.2)
         pw.advance(w.afebrile_before_infusion)
-        with pytest.raises(e.OutsideWindow, match="repeating it"):
+        with pytest.raises(e.OutsideWindow, match="repeat_lymphodepletion"):
             pw.check("thaw_product")
         assert next_step(pw).event == "repeat_lymphodepletion"
         pw.send("repeat_lymphodepletion", reason="infusion window passed during a fever")
@@ -696,3 +698,24 @@ class TestTreatmentScenarios:
         pw.now = pw.record.infusions[0] + schedule.interval
         pw.send("thaw_product").send("infuse")
         assert pw.leaf == "short_term" and len(pw.record.infusions) == 2
+
+
+class TestCarTDiscardThawedProduct:
+    """A CAR-T bag thawed too long ago is discarded: the binôme then decides, as after an
+    out-of-specification release, between re-apheresis and exit."""
+
+    def test_discard_leads_to_re_apheresis_or_exit(self) -> None:
+        pw = Pathway.at(CART, "thawed")
+        pw.advance(hours=3)
+        with pytest.raises(e.OutsideWindow):
+            pw.check("infuse")
+        pw.send("discard_thawed_product", reason="thaw window exceeded")
+        assert pw.leaf == "out_of_specification"
+        assert pw.record.product.thawed_at is None and pw.record.product.discarded == 1
+        assert {"book_apheresis", "declare_manufacturing_failure"} <= set(pw.chart.allowed_now())
+
+    def test_a_later_thaw_time_in_the_payload_cannot_make_the_bag_younger(self) -> None:
+        pw = Pathway.at(CART, "thawed")
+        pw.advance(hours=3)
+        with pytest.raises(e.OutsideWindow):
+            pw.check("infuse", thawed_at=pw.now - timedelta(minutes=10))
