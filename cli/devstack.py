@@ -9,7 +9,8 @@ Usage::
     server.stop()
 
 The server registers cellpath's search attributes at start. With ``db_file`` the pathways
-survive a restart; without it the store is in memory (tests).
+survive a restart; without it the store is in memory (tests). With ``ui_codec_endpoint`` the
+Web UI decodes payloads through that codec server (``--ui-codec-endpoint``).
 """
 
 from __future__ import annotations
@@ -68,12 +69,14 @@ class DevServer:
         db_file: Path | None = None,
         log_file: Path | None = None,
         host: str = "127.0.0.1",
+        ui_codec_endpoint: str | None = None,
     ):
         self.port = port
         self.ui_port = ui_port
         self.db_file = db_file
         self.log_file = log_file
         self.host = host
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,6 +101,8 @@ class DevServer:
         ]
         if self.ui_port:
             cmd += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+            if self.ui_codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         else:
             cmd += ["--headless"]
         if self.db_file:

@@ -5,14 +5,20 @@ Connection settings (address, namespace, TLS, API key) come from ``temporalio.en
 ``TEMPORAL_PROFILE`` and ``TEMPORAL_CONFIG_FILE`` work exactly as for the ``temporal`` CLI,
 so one worker serves the dev server, a self-hosted cluster or Temporal Cloud.
 cellpath's own settings use the ``CELLPATH_`` prefix.
+
+Encryption (docs/security.md): ``CELLPATH_ENCRYPTION_KEYS`` (``kid:base64key,…``, the first is
+current) or ``CELLPATH_ENCRYPTION_KEY_FILE``; the codec server: ``CELLPATH_CODEC_TOKEN``,
+``CELLPATH_CODEC_HOST``/``CELLPATH_CODEC_PORT``, ``CELLPATH_UI_ORIGIN`` (comma-separated),
+``CELLPATH_CODEC_NAMESPACES``, ``CELLPATH_CODEC_TLS_CERT``/``CELLPATH_CODEC_TLS_KEY``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr, field_validator
 
 DEFAULT_TASK_QUEUE = "cellpath-pathways"
 
@@ -24,6 +30,40 @@ class Settings(BaseModel):
     dev_ui_port: int = 8233
     demo_seconds_per_day: float = 6.0
     log_format: str = "auto"
+    # payload encryption and the codec server
+    encryption_keys: SecretStr | None = None
+    encryption_key_file: Path | None = None
+    codec_token: SecretStr | None = None
+    codec_host: str = "127.0.0.1"
+    codec_port: int = 8081
+    ui_origin: str = "http://localhost:8233"
+    codec_namespaces: str | None = None
+    codec_tls_cert: Path | None = None
+    codec_tls_key: Path | None = None
+
+    @field_validator(
+        "encryption_keys",
+        "encryption_key_file",
+        "codec_token",
+        "codec_namespaces",
+        "codec_tls_cert",
+        "codec_tls_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `export CELLPATH_CODEC_TOKEN=` means "no token", not "the empty token".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def ui_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.ui_origin.split(",") if o.strip()]
+
+    @property
+    def codec_namespace_list(self) -> list[str] | None:
+        if not self.codec_namespaces:
+            return None
+        return [n.strip() for n in self.codec_namespaces.split(",") if n.strip()]
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
