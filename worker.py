@@ -1,12 +1,15 @@
-"""The cellpath worker: registers the pathway workflow and its activities, connects to Temporal.
+"""The cellpath worker: registers the pathway and centre workflows and their activities,
+connects to Temporal.
 
 Usage::
 
     cellpath worker                 # uses TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles
 
 Connection comes from ``temporalio.envconfig`` (see ``models/settings.py``); payloads are
-carried by the pydantic data converter. Charts and models are passed through the workflow
-sandbox so that thousands of open pathways share one copy of them (design.md, performance).
+carried by the pydantic data converter, encrypted when a key is configured
+(``CELLPATH_ENCRYPTION_KEYS`` or ``CELLPATH_ENCRYPTION_KEY_FILE``, docs/security.md).
+Charts and models are passed through the workflow sandbox so that thousands of open
+pathways share one copy of them (design.md, performance).
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.centres import CentreActivities
 from activities.notifications import Notifications, channel_from_env
+from models.encryption import codec_from_settings, data_converter
 from models.settings import Settings
+from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
 PASSTHROUGH = ("models", "states", "statemachine", "pydantic", "pydantic_core", "yaml")
@@ -39,10 +45,24 @@ def connect_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return config
 
 
-async def connect(**overrides: Any) -> Client:
+def configured_data_converter(settings: Settings | None = None) -> DataConverter:
+    """The pydantic converter, through the encryption codec when a key is configured.
+
+    Raises ``KeyConfigError`` (a ``ValueError``) with a one-line reason for a bad key setting.
+    """
+    return data_converter(codec_from_settings(settings or Settings.from_env()))
+
+
+async def connect(*, converter: DataConverter | None = None, **overrides: Any) -> Client:
+    """A client for the configured Temporal; ``converter`` defaults to the configured one.
+
+    The worker takes its data converter from this client, so workers and the CLI encrypt
+    with the same keys.
+    """
+    converter = converter or configured_data_converter()
     config = connect_config(overrides)
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(**config, data_converter=converter)
     except Exception as err:
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         if "Connection refused" in detail or "ConnectionRefused" in detail:
@@ -61,11 +81,16 @@ def build_worker(
 ) -> Worker:
     if activities is None:
         notifications = Notifications(channel_from_env())
-        activities = [notifications.notify_escalation, notifications.notify_fallback]
+        centres = CentreActivities(client)
+        activities = [
+            notifications.notify_escalation,
+            notifications.notify_fallback,
+            centres.notify_centre_pathways,
+        ]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[PathwayWorkflow],
+        workflows=[PathwayWorkflow, CentreWorkflow],
         activities=list(activities),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)

@@ -4,6 +4,10 @@ Each case plays a short script of staff actions on a compressed protocol (one pr
 lasts ``Settings.demo_seconds_per_day`` seconds), so deadlines fall due and escalate within
 minutes while someone watches the Web UI. Seeding is idempotent: a pathway that already
 exists (open or closed) is left as it is.
+
+The two demo centres (``centres/``) are loaded first, on the same clock: centre-a is ready
+for CAR-T and MSC; centre-b has no ICU access agreement (so LUP-005's CAR-T referral there is
+refused and re-referred to centre-a) and an accreditation that lapses a few minutes in.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli import operations
+from cli.centres import load_centres
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from models.referral import Binome, Referral
 
@@ -200,20 +205,26 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     return scripts.get(pseudonym, sel[:1])
 
 
+# LUP-005: the CAR-T referral to centre-b (no ICU access agreement) is refused, and the
+# patient re-referred to centre-a, where the pathway runs.
+REREFERRED = {"LUP-005": "centre-a"}
+
+
 @dataclass
 class Case:
     pseudonym: str
-    centre: str
+    centre: str  # where the pathway runs
     therapy: Therapy
     disease: str
     age_band: str
     work_up_days: float
     scenario: str
+    refused_at: str | None = None  # referred there first, and refused (centre not ready)
 
-    def referral(self, protocol: Protocol) -> Referral:
+    def referral(self, protocol: Protocol, centre: str | None = None) -> Referral:
         return Referral(
             pseudonym=self.pseudonym,
-            centre=self.centre,
+            centre=centre or self.centre,
             therapy=self.therapy,
             disease=self.disease,
             age_band=self.age_band,
@@ -228,14 +239,13 @@ def load_cases() -> list[Case]:
     return [
         Case(
             pseudonym=row["pseudonym"],
-            # LUP-005's CAR-T referral to centre-b is refused until centre gating lands;
-            # the demo plays its re-referral to centre-a.
-            centre="centre-a" if row["pseudonym"] == "LUP-005" else row["centre"],
+            centre=REREFERRED.get(row["pseudonym"], row["centre"]),
             therapy=Therapy(row["therapy"]),
             disease=row["disease"],
             age_band=row["age_band"],
             work_up_days=float(row["work_up_days_before_mdtm"]),
             scenario=row["scenario"],
+            refused_at=row["centre"] if row["pseudonym"] in REREFERRED else None,
         )
         for row in csv.DictReader(text.splitlines())
     ]
@@ -273,10 +283,25 @@ async def _exists(client: Client, pathway_id: str) -> bool:
 
 async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day: float) -> str:
     protocol = demo_protocol(case, seconds_per_day)
-    referral = case.referral(protocol)
-    if await _exists(client, referral.pathway_id):
-        return "exists"
-    await operations.refer(client, referral, task_queue=task_queue, protocol=protocol)
+    centres = ([case.refused_at] if case.refused_at else []) + [case.centre]
+    for centre in centres:
+        if await _exists(client, case.referral(protocol, centre).pathway_id):
+            return "exists"
+    for centre in centres:
+        referral = case.referral(protocol, centre)
+        try:
+            await operations.refer(client, referral, task_queue=task_queue, protocol=protocol)
+            break
+        except operations.ActionRefused as err:
+            if err.kind != "CentreNotReady" or centre == centres[-1]:
+                raise
+            log.info(
+                "demo refusal shown",
+                pseudonym=case.pseudonym,
+                centre=centre,
+                kind=err.kind,
+                reason=err.message,
+            )
     for step in script(case.pseudonym, case.therapy, case.work_up_days):
         if step.wait_days:
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
@@ -308,6 +333,8 @@ async def seed_demo(
     progress: Callable[[Case, str], None] | None = None,
 ) -> dict[str, str]:
     cases = load_cases()
+    centres = await load_centres(client, task_queue, seconds_per_day=seconds_per_day)
+    log.info("demo centres", **centres)
 
     async def one(case: Case) -> tuple[str, str]:
         try:

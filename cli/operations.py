@@ -2,24 +2,36 @@
 
 Every function takes a connected ``Client`` and raises ``OperationError`` subclasses whose
 message is for people and whose ``code`` is the CLI exit code.
+
+A referral is checked against its centre first (the ``centre-<id>`` workflow's readiness
+query): an unknown centre, or one not ready for the therapy, is refused with what is missing.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    QueryRejectCondition,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.actions import parse_action
+from models.centre import CentreNotice, centre_workflow_id
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
 from models.protocol import Protocol, load_default_protocol, load_protocol, protocol_path
 from models.record import PathwayRecord
@@ -27,7 +39,13 @@ from models.referral import Referral
 from models.roles import Role
 from models.validation import readable
 from workflows import search
+from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
+
+log = structlog.get_logger("cellpath.operations")
+
+# A centre workflow answers in milliseconds; longer means no worker is polling its queue.
+CENTRE_QUERY_TIMEOUT = timedelta(seconds=10)
 
 
 class OperationError(Exception):
@@ -51,6 +69,10 @@ class PathwayNotFound(OperationError):
     code = 4
 
 
+class CentreNotFound(OperationError):
+    code = 4
+
+
 def protocol_for(referral: Referral) -> Protocol:
     if referral.protocol_id:
         return load_protocol(protocol_path(referral.protocol_id))
@@ -70,20 +92,100 @@ def initial_search_attributes(referral: Referral) -> TypedSearchAttributes:
     )
 
 
+async def centre_notice(client: Client, centre: str) -> CentreNotice:
+    """The centre's readiness for every therapy now (``CentreNotFound`` if there is none)."""
+    handle = client.get_workflow_handle(centre_workflow_id(centre))
+    try:
+        return await handle.query(
+            CentreWorkflow.current_notice,
+            reject_condition=QueryRejectCondition.NOT_OPEN,
+            rpc_timeout=CENTRE_QUERY_TIMEOUT,
+        )
+    except WorkflowQueryRejectedError:
+        raise CentreNotFound(
+            f"Centre {centre} is closed; it takes no referrals.", kind="CentreClosed"
+        ) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CentreNotFound(
+                f"No centre {centre}: its prerequisites are not on file "
+                "(`cellpath centres list` shows the known centres).",
+                kind="UnknownCentre",
+            ) from None
+        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            raise OperationError(
+                f"Centre {centre} did not answer within {CENTRE_QUERY_TIMEOUT.seconds} s: "
+                "is a cellpath worker running?",
+                kind="CentreUnavailable",
+            ) from None
+        raise OperationError(err.message) from None
+
+
+async def centre_ready_for(client: Client, referral: Referral, protocol: Protocol) -> CentreNotice:
+    """Refuse a referral to a centre that is unknown or not ready for its therapy."""
+    try:
+        notice = await centre_notice(client, referral.centre)
+    except CentreNotFound as err:
+        raise BadInput(err.message, kind=err.kind) from None
+    seen = notice.for_therapy(referral.therapy)
+    missing = [m.text() for m in seen.missing]
+    doses = notice.tocilizumab_doses or 0
+    if protocol.tocilizumab_min_doses > doses and not any(
+        m.key == "tocilizumab" for m in seen.missing
+    ):
+        missing.append(
+            f"tocilizumab on site: {doses} dose(s); protocol {protocol.id} requires "
+            f"at least {protocol.tocilizumab_min_doses}"
+        )
+    if missing:
+        raise ActionRefused(
+            f"{referral.centre} is not ready for {referral.therapy.value}: "
+            + "; ".join(missing)
+            + ". Refer to a centre that is ready (`cellpath centres list`).",
+            kind="CentreNotReady",
+        )
+    return notice
+
+
 async def refer(
     client: Client,
     referral: Referral,
     *,
     task_queue: str,
     protocol: Protocol | None = None,
+    check_centre: bool = True,
 ) -> WorkflowHandle[PathwayWorkflow, Any]:
-    """Start the pathway of a referral; refuse a second open pathway for the same patient."""
+    """Start the pathway of a referral; refuse a second open pathway for the same patient,
+    and a referral to a centre that is unknown or not ready for the therapy.
+
+    The centre's readiness at referral is handed to the new pathway (signal
+    ``centre_notice``); later changes reach it from the centre. ``check_centre=False``
+    is for pathways run without centre workflows (tests of the pathway alone).
+    """
     protocol = protocol or protocol_for(referral)
     if protocol.therapy != referral.therapy:
         raise BadInput(
             f"Protocol {protocol.id} is for {protocol.therapy.value}, "
             f"the referral is for {referral.therapy.value}."
         )
+    notice = await centre_ready_for(client, referral, protocol) if check_centre else None
+    handle = await _start(client, referral, task_queue, protocol)
+    if notice is not None:
+        try:
+            await handle.signal(PathwayWorkflow.centre_notice, notice)
+        except RPCError as err:
+            # The pathway is started; it hears of its centre at the centre's next change.
+            log.warning(
+                "centre readiness not handed to the new pathway",
+                pathway_id=handle.id,
+                error=err.message,
+            )
+    return handle
+
+
+async def _start(
+    client: Client, referral: Referral, task_queue: str, protocol: Protocol
+) -> WorkflowHandle[PathwayWorkflow, Any]:
     try:
         return await client.start_workflow(
             PathwayWorkflow.run,
@@ -140,10 +242,26 @@ async def act(
 
 
 def _rpc_error(err: RPCError, pathway_id: str) -> OperationError:
+    # An update to a closed pathway comes back NOT_FOUND "workflow execution already
+    # completed": it exists, it has ended.
+    if "already completed" in err.message:
+        return ActionRefused(
+            f"Pathway {pathway_id} has ended; it accepts no more actions.", kind="PathwayEnded"
+        )
+    if err.status == RPCStatusCode.NOT_FOUND and "namespace" in err.message.lower():
+        return OperationError(err.message, kind="NamespaceNotFound")
     if err.status == RPCStatusCode.NOT_FOUND:
         return PathwayNotFound(f"No pathway {pathway_id}.")
+    if err.status == RPCStatusCode.FAILED_PRECONDITION and "failed state" in err.message:
+        return OperationError(
+            f"Pathway {pathway_id} cannot answer: its workflow task is failing (a worker "
+            f"problem, see the worker log). Temporal says: {err.message}",
+            kind="WorkflowTaskFailing",
+        )
     if err.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in err.message:
-        return ActionRefused(f"Pathway {pathway_id} has ended; it accepts no more actions.")
+        return ActionRefused(
+            f"Pathway {pathway_id} has ended; it accepts no more actions.", kind="PathwayEnded"
+        )
     return OperationError(err.message)
 
 

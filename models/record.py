@@ -12,13 +12,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from models.audit import chain_entry, genesis_hash
+from models.centre import CentreAlert, CentreView
 from models.protocol import Therapy
 from models.referral import Binome
 from models.roles import Role
 
 
 class AuditEntry(BaseModel):
-    """One accepted action: who, in which role, when, why, and the update that carried it."""
+    """One accepted action: who, in which role, when, why, and the update that carried it.
+
+    ``prev_hash``/``hash`` link it into the pathway's hash chain (models/audit.py); they are
+    empty on entries recorded before the chain existed, so old records still load.
+    """
 
     seq: int
     at: datetime
@@ -30,6 +36,8 @@ class AuditEntry(BaseModel):
     from_state: str
     to_state: str
     data: dict[str, Any] = {}
+    prev_hash: str = ""
+    hash: str = ""
 
 
 class DeadlineStatus(StrEnum):
@@ -80,6 +88,7 @@ class ProductChain(BaseModel):
     quarantined: bool = False
     thawed_at: datetime | None = None
     doses_ordered: int = 0
+    discarded: int = 0
 
 
 class AdverseEventRecord(BaseModel):
@@ -90,6 +99,7 @@ class AdverseEventRecord(BaseModel):
     serious: bool
     suspected_unexpected: bool = False
     life_threatening_or_fatal: bool = False
+    ice_score: int | None = None
     reports: dict[str, datetime] = {}
 
     def reports_due(self) -> list[str]:
@@ -132,6 +142,7 @@ class PathwayRecord(BaseModel):
     cleared_at: datetime | None = None
     lymphodepletion_started_at: datetime | None = None
     lymphodepletion_ended_at: datetime | None = None
+    lymphodepletion_repeats: int = 0
     last_fever_at: datetime | None = None
     infusions: list[datetime] = []
     icu_transfers: int = 0
@@ -142,6 +153,10 @@ class PathwayRecord(BaseModel):
     deadlines: list[Deadline] = []
     audit: list[AuditEntry] = []
     run: int = 1
+    # what the pathway last heard from its centre (signal ``centre_notice``), and the
+    # centre prerequisites that lapsed while it was open
+    centre_status: CentreView | None = None
+    centre_alerts: list[CentreAlert] = []
 
     @property
     def d0(self) -> datetime | None:
@@ -170,6 +185,13 @@ class PathwayRecord(BaseModel):
     @property
     def overdue(self) -> bool:
         return any(d.status is DeadlineStatus.OVERDUE for d in self.deadlines)
+
+    def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Link ``entry`` to the last entry of the trail (hash chain), then append it."""
+        entry.prev_hash = self.audit[-1].hash if self.audit else genesis_hash(self.pathway_id)
+        entry.hash = chain_entry(entry.prev_hash, entry)
+        self.audit.append(entry)
+        return entry
 
     def has_update(self, update_id: str) -> bool:
         return any(e.update_id == update_id for e in self.audit)

@@ -2,7 +2,8 @@
 
 The server runs in memory on free ports with cellpath's search attributes; each test gets
 its own task queue and worker, so tests can register their own activity implementations
-under the production names (no mocking of Temporal).
+under the production names (no mocking of Temporal). The session client, and so every
+worker built on it, encrypts payloads with a fresh test key (``encryption_codec``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from cli.centres import load_centres
 from cli.devstack import DevServer, free_port
+from models.encryption import EncryptionCodec, KeyRing, data_converter
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from worker import build_worker
 
@@ -32,10 +34,15 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def encryption_codec() -> EncryptionCodec:
+    return EncryptionCodec(KeyRing.generate(f"test-{uuid.uuid4().hex[:8]}"))
+
+
 @pytest_asyncio.fixture(scope="session")
-async def client(dev_server: DevServer) -> Client:
+async def client(dev_server: DevServer, encryption_codec: EncryptionCodec) -> Client:
     await dev_server.wait_ready()
-    return await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
+    return await Client.connect(dev_server.address, data_converter=data_converter(encryption_codec))
 
 
 WorkerFactory = Callable[..., Any]
@@ -46,8 +53,17 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
 
 
+@pytest_asyncio.fixture(scope="session")
+async def demo_centres(client: Client) -> AsyncIterator[dict[str, str]]:
+    """The demo centres (centres/*.yaml) on their own worker for the whole run: referrals
+    are gated on their centre's readiness."""
+    queue = f"tq-centres-{uuid.uuid4()}"
+    async with build_worker(client, queue):
+        yield await load_centres(client, queue)
+
+
 @pytest.fixture
-def running_worker(client: Client, task_queue: str) -> WorkerFactory:
+def running_worker(client: Client, task_queue: str, demo_centres: dict[str, str]) -> WorkerFactory:
     """``async with running_worker(activities=[...]):`` runs a worker on this test's queue."""
 
     @asynccontextmanager

@@ -1,0 +1,400 @@
+"""CentreWorkflow: one long-running workflow per centre (ID ``centre-<id>``).
+
+It owns the ``CentreRecord`` (the centre's evidence, expiry watches, alerts, audit), takes
+evidence as Updates named after what is recorded (``record_icu_access``,
+``record_tocilizumab_stock``, ``withdraw_evidence``…) validated before they reach history,
+warns ``warn_before`` ahead of each expiry and flags the lapse on the day with a durable
+timer, answers readiness queries per therapy, and keeps search attributes
+(``CentreReadyCarT``, ``CentreReadyMsc``, ``CentreNextExpiry``, ``Centre``) and current
+details up to date for the Web UI.
+
+Whenever what a therapy is missing changes (a lapse, a renewal, a withdrawal) or the
+tocilizumab stock changes, the open pathways at the centre are told through the
+``notify_centre_pathways`` activity (signal ``centre_notice``); the programme lead hears of
+each warning and lapse through ``notify_escalation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from models.centre import (
+        CENTRE_EVENTS,
+        CENTRE_ROLE_MATRIX,
+        AlertKind,
+        CentreAction,
+        CentreAlertEntry,
+        CentreAuditEntry,
+        CentreBroadcast,
+        CentreInput,
+        CentreNotice,
+        CentrePolicy,
+        CentreRecord,
+        CentreRefusal,
+        EvidenceReceipt,
+        RecordEvidence,
+        TherapyReadiness,
+        WithdrawEvidence,
+        check_evidence,
+        notice,
+        parse_centre_action,
+        readiness,
+        when_text,
+    )
+    from models.notifications import Escalation
+    from models.protocol import Therapy
+    from models.roles import Role
+    from models.validation import readable
+    from workflows import search
+
+# A broadcast that failed every retry is tried again this long after (real time).
+BROADCAST_RETRY = timedelta(minutes=5)
+
+
+@workflow.defn(name="CentreWorkflow")
+class CentreWorkflow:
+    @workflow.init
+    def __init__(self, data: CentreInput) -> None:
+        self.policy: CentrePolicy = data.policy
+        if data.record is not None:
+            self.record: CentreRecord = data.record
+        else:
+            assert data.centre is not None  # CentreInput guarantees one source
+            self.record = CentreRecord(centre=data.centre, opened_at=workflow.now())
+        self._changed = False
+        self._retry_broadcast_at: datetime | None = None
+        self._published: dict[str, object] = {}
+
+    @workflow.run
+    async def run(self, data: CentreInput) -> None:
+        while True:
+            self._changed = False
+            now = workflow.now()
+            self.record.sync_watches(self.policy, now)
+            for alert in self.record.due_alerts(self.policy, now):
+                await self._notify(alert)
+            await self._tell_pathways()
+            self._publish()
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self.record.run += 1
+                workflow.continue_as_new(CentreInput(policy=self.policy, record=self.record))
+            await self._wait_for_change_or_expiry()
+
+    # ----- evidence ----------------------------------------------------------------------
+    @workflow.update(dynamic=True)
+    def record_evidence(self, event: str, args: Sequence[RawValue]) -> EvidenceReceipt:
+        update = workflow.current_update_info()
+        update_id = update.id if update else None
+        if update_id and self.record.has_update(update_id):
+            # The same update ID delivered again (e.g. after continue-as-new): applied once.
+            entry = next(e for e in self.record.audit if e.update_id == update_id)
+            return self._receipt(entry, duplicate=True)
+        action = self._decode(event, args)
+        now = workflow.now()
+        self._check(event, action, now)
+        centre = self.record.centre
+        if isinstance(action, WithdrawEvidence):
+            item = centre.item(action.item)
+            if item is None:  # refused by _check already; never fail the workflow task
+                raise ApplicationError(f"No evidence '{action.item}'.", type="UnknownEvidence")
+            centre.withdraw(action.item)
+            key = item.key
+            self.record.alerts.append(
+                CentreAlertEntry(
+                    at=now,
+                    kind=AlertKind.WITHDRAWN,
+                    key=key,
+                    label=item.label,
+                    therapies=self.policy.concerns(item),
+                )
+            )
+            data: dict[str, Any] = {"item": key}
+        elif isinstance(action, RecordEvidence):
+            key = centre.record(event, action.evidence)
+            data = action.evidence.model_dump(mode="json")
+        else:
+            raise ApplicationError(f"'{event}' records nothing.", type="MalformedEvidence")
+        entry = CentreAuditEntry(
+            seq=len(self.record.audit) + 1,
+            at=now,
+            event=event,
+            actor=action.actor,
+            role=action.role,
+            reason=action.reason,
+            update_id=update_id,
+            item=key,
+            data=data,
+        )
+        self.record.audit.append(entry)
+        self._changed = True
+        return self._receipt(entry)
+
+    @record_evidence.validator
+    def validate_record_evidence(self, event: str, args: Sequence[RawValue]) -> None:
+        update = workflow.current_update_info()
+        if update and update.id and self.record.has_update(update.id):
+            return
+        action = self._decode(event, args)
+        self._check(event, action, workflow.now())
+
+    def _check(self, event: str, action: CentreAction, now: datetime) -> None:
+        allowed = CENTRE_ROLE_MATRIX[event]
+        if action.role not in allowed:
+            raise ApplicationError(
+                f"A {action.role.label} cannot do '{event}'. It needs: "
+                f"{' or '.join(sorted(r.label for r in allowed))}.",
+                type="RoleNotAllowed",
+            )
+        try:
+            check_evidence(self.record.centre, event, action, now)
+        except CentreRefusal as err:
+            raise ApplicationError(err.message, {"event": event}, type=err.rule) from None
+
+    def _decode(self, event: str, args: Sequence[RawValue]) -> CentreAction:
+        if event not in CENTRE_EVENTS:
+            raise ApplicationError(
+                f"'{event}' is not a centre action. Possible: {', '.join(CENTRE_EVENTS)}.",
+                type="UnknownEvent",
+            )
+        if len(args) != 1:
+            raise ApplicationError(
+                f"'{event}' takes exactly one evidence payload.", type="MalformedEvidence"
+            )
+        try:
+            raw = workflow.payload_converter().from_payload(args[0].payload, dict)
+            return parse_centre_action(event, raw)
+        except ValidationError as err:
+            raise ApplicationError(
+                f"The evidence for '{event}' is not valid: {readable(err)}.",
+                type="MalformedEvidence",
+            ) from None
+        except Exception as err:  # undecodable payload
+            raise ApplicationError(
+                f"The evidence for '{event}' could not be read: {err}", type="MalformedEvidence"
+            ) from None
+
+    def _receipt(self, entry: CentreAuditEntry, *, duplicate: bool = False) -> EvidenceReceipt:
+        now = workflow.now()
+        return EvidenceReceipt(
+            centre=self.record.centre.id,
+            event=entry.event,
+            item=entry.item,
+            seq=entry.seq,
+            at=entry.at,
+            duplicate=duplicate,
+            ready={
+                t: readiness(self.record.centre, self.policy, t, now).ready
+                for t in self.policy.requirements
+            },
+        )
+
+    # ----- queries -----------------------------------------------------------------------
+    @workflow.query
+    def get_record(self) -> CentreRecord:
+        return self.record
+
+    @workflow.query
+    def get_policy(self) -> CentrePolicy:
+        return self.policy
+
+    @workflow.query
+    def current_notice(self) -> CentreNotice:
+        """Readiness for every therapy now (what ``refer`` checks and hands the pathway)."""
+        return notice(self.record.centre, self.policy, self.record.version, workflow.now())
+
+    @workflow.query
+    def therapy_readiness(self, therapy: Therapy) -> TherapyReadiness:
+        return readiness(self.record.centre, self.policy, therapy, workflow.now())
+
+    # ----- expiries and notifications ----------------------------------------------------
+    async def _wait_for_change_or_expiry(self) -> None:
+        now = workflow.now()
+        watch = self.record.next_wake(self.policy)
+        wakes: list[tuple[datetime, str]] = []
+        if watch is not None:
+            at = watch.wakes_at(self.policy)
+            assert at is not None  # next_wake returns pending watches only
+            label = (
+                f"{watch.label}: expiry warning"
+                if watch.warned_at is None
+                else f"{watch.label} expires"
+            )
+            wakes.append((at, label))
+        if self._retry_broadcast_at is not None:
+            wakes.append((self._retry_broadcast_at, "Retry telling open pathways"))
+        if not wakes:
+            await workflow.wait_condition(lambda: self._changed)
+            return
+        at, summary = min(wakes)
+        timeout = at - now
+        if timeout <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(
+                lambda: self._changed, timeout=timeout, timeout_summary=summary[:200]
+            )
+        except TimeoutError:
+            pass
+
+    async def _notify(self, alert: CentreAlertEntry) -> None:
+        centre = self.record.centre
+        escalation = Escalation(
+            pathway_id=workflow.info().workflow_id,
+            centre=centre.id,
+            therapy=",".join(t.value for t in alert.therapies) or "none",
+            state=alert.kind.value,
+            deadline_key=alert.key,
+            label=alert.text(self.policy),
+            due_at=alert.valid_until or alert.at,
+            level=2 if alert.kind is AlertKind.LAPSED else 1,
+            notify=list(self.policy.notify),
+            waiting_on=Role.PROGRAMME_LEAD,
+        )
+        who = ", ".join(r.label for r in escalation.notify)
+        retry = self.policy.notification_retry
+        try:
+            await workflow.execute_activity(
+                "notify_escalation",
+                escalation,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    initial_interval=retry.initial_interval,
+                    maximum_interval=retry.maximum_interval,
+                    maximum_attempts=retry.maximum_attempts,
+                ),
+                summary=f"{escalation.label}: notify {who}"[:200],
+            )
+        except ActivityError:
+            workflow.logger.warning(
+                "centre notification failed, using fallback",
+                extra={"centre": centre.id, "item": alert.key},
+            )
+            await workflow.execute_activity(
+                "notify_fallback",
+                escalation,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
+                summary=f"{escalation.label}: notification failed, fallback"[:200],
+            )
+
+    async def _tell_pathways(self) -> None:
+        """Tell the open pathways when what a therapy misses, or the tocilizumab stock,
+        changed since they were last told."""
+        now = workflow.now()
+        if self._retry_broadcast_at is not None and now < self._retry_broadcast_at:
+            return
+        current = notice(self.record.centre, self.policy, self.record.version, now)
+        told = {r.therapy.value: sorted(m.key for m in r.missing) for r in current.readiness}
+        doses = current.tocilizumab_doses
+        before = self.record.told
+        if before == told and self.record.told_doses == doses:
+            return
+        therapies = [
+            r.therapy
+            for r in current.readiness
+            if before is None
+            or before.get(r.therapy.value) != told[r.therapy.value]
+            or (doses != self.record.told_doses and r.tocilizumab_min_doses > 0)
+        ]
+        if not therapies:
+            self.record.told, self.record.told_doses = told, doses
+            return
+        self.record.version += 1
+        current = current.model_copy(update={"version": self.record.version})
+        try:
+            await workflow.execute_activity(
+                "notify_centre_pathways",
+                CentreBroadcast(notice=current, therapies=therapies),
+                start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(
+                    maximum_interval=timedelta(minutes=1), maximum_attempts=10
+                ),
+                summary=self._broadcast_summary(current, before, therapies),
+            )
+        except ActivityError:
+            # Not marked as told: tried again at the next change, or after a pause.
+            workflow.logger.warning(
+                "telling open pathways failed", extra={"centre": self.record.centre.id}
+            )
+            self._retry_broadcast_at = now + BROADCAST_RETRY
+            return
+        self._retry_broadcast_at = None
+        self.record.told, self.record.told_doses = told, doses
+
+    def _broadcast_summary(
+        self,
+        current: CentreNotice,
+        before: dict[str, list[str]] | None,
+        therapies: list[Therapy],
+    ) -> str:
+        names = ", ".join(t.value for t in therapies)
+        lapsed: list[str] = []
+        restored: list[str] = []
+        for r in current.readiness:
+            if r.therapy not in therapies:
+                continue
+            old = set((before or {}).get(r.therapy.value, []))
+            lapsed += [m.label for m in r.missing if m.key not in old]
+            restored += sorted(old - {m.key for m in r.missing})
+        parts = []
+        if lapsed:
+            parts.append("missing " + ", ".join(dict.fromkeys(lapsed)))
+        if restored:
+            parts.append("restored " + ", ".join(dict.fromkeys(restored)))
+        if not parts:
+            parts.append(f"tocilizumab stock {current.tocilizumab_doses}")
+        return f"Tell open {names} pathways: {'; '.join(parts)}"[:200]
+
+    # ----- visibility --------------------------------------------------------------------
+    def _publish(self) -> None:
+        now = workflow.now()
+        centre = self.record.centre
+        ready = {t: readiness(centre, self.policy, t, now) for t in self.policy.requirements}
+        nxt = self.record.next_expiry(now)
+        values: dict[str, object] = {t.value: r.ready for t, r in ready.items()}
+        values["next"] = nxt
+        if values != self._published:
+            updates: list[SearchAttributeUpdate[Any]] = [search.CENTRE.value_set(centre.id)]
+            for therapy, r in ready.items():
+                key = search.CENTRE_READY.get(therapy.value)
+                if key is not None:
+                    updates.append(key.value_set(r.ready))
+            updates.append(
+                search.CENTRE_NEXT_EXPIRY.value_set(nxt)
+                if nxt
+                else search.CENTRE_NEXT_EXPIRY.value_unset()
+            )
+            workflow.upsert_search_attributes(updates)
+            self._published = values
+        workflow.set_current_details(self._details(ready))
+
+    def _details(self, ready: dict[Therapy, TherapyReadiness]) -> str:
+        """Markdown for the Web UI (absolute times only: it is set on each change)."""
+        centre = self.record.centre
+        lines = [f"**Centre:** {centre.id} · {centre.name}"]
+        for therapy, r in ready.items():
+            if r.ready:
+                lines.append(f"**{therapy.value}:** ready")
+            else:
+                lines.append(f"**{therapy.value}:** NOT READY — {r.missing_text()}")
+        expiring = {e.key: e for r in ready.values() for e in r.expiring}
+        for e in sorted(expiring.values(), key=lambda e: e.valid_until)[:6]:
+            lines.append(f"- expiring: {e.label} on {when_text(e.valid_until)}")
+        if centre.tocilizumab is not None:
+            lines.append(f"**Tocilizumab on site:** {centre.tocilizumab.doses_on_site} dose(s)")
+        for alert in self.record.alerts[-3:]:
+            lines.append(
+                f"- {alert.at:%Y-%m-%d %H:%M} {alert.kind.value}: {alert.text(self.policy)}"
+            )
+        return "\n".join(lines)
