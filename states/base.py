@@ -40,6 +40,12 @@ EXITS = {
 }
 
 
+# Safety reporting (EU CTR 536/2014) outlives the pathway: a serious adverse event recorded
+# before death or withdrawal must still be reported, so this one event is accepted after the
+# end while a report is due.
+AFTER_END = "report_adverse_event"
+
+
 class _RecordBinding:
     """The chart's model: its state field reads and writes ``record.configuration``."""
 
@@ -109,10 +115,20 @@ class PathwayChart(StateChart):  # type: ignore[misc]
 
     def allowed_now(self) -> list[str]:
         """Events that may be sent from the current configuration (before guards)."""
+        if self.finished:
+            return [AFTER_END] if self.reports_outstanding() else []
         seen: dict[str, None] = {}
         for event in self.allowed_events:
             seen.setdefault(event.id, None)
         return list(seen)
+
+    def reports_outstanding(self) -> bool:
+        """Safety reports still due for adverse events recorded on this pathway."""
+        return any(
+            report not in ae.reports
+            for ae in self.record.adverse_events
+            for report in ae.reports_due()
+        )
 
     # ----- checking and applying ---------------------------------------------------------
     def check(self, event: str, action: StaffAction, now: datetime) -> None:
@@ -129,6 +145,10 @@ class PathwayChart(StateChart):  # type: ignore[misc]
                 event=event,
                 state=self.leaf,
             )
+        if self.finished:
+            # The pathway has ended; only safety reports still due are accepted.
+            self.guard_report_due(action, now)  # type: ignore[arg-type]
+            return
         for transition in self._transitions_for(event):
             try:
                 self._callbacks.call(transition.validators.key, action=action, now=now)
@@ -139,6 +159,9 @@ class PathwayChart(StateChart):  # type: ignore[misc]
 
     def apply(self, event: str, action: StaffAction, now: datetime) -> None:
         self.check(event, action, now)
+        if self.finished:
+            self.on_report_adverse_event(action, now)  # type: ignore[arg-type]
+            return
         self.send(event, action=action, now=now)
         self.record.history = {
             key: [s.id for s in states] for key, states in self.history_values.items()

@@ -347,6 +347,7 @@ class TestHoldAndResume:
         pw.rebuild()
         pw.send("resume")
         pw.send("return_from_icu")
+        pw.send("report_adverse_event", adverse_event=1, report="sponsor")
         pw.run_until("completed")
         assert pw.record.icu_transfers == 1
         assert_terminal(pw, "completed")
@@ -719,3 +720,30 @@ class TestCarTDiscardThawedProduct:
         pw.advance(hours=3)
         with pytest.raises(e.OutsideWindow):
             pw.check("infuse", thawed_at=pw.now - timedelta(minutes=10))
+
+
+class TestSafetyReportsOutliveThePathway:
+    """A serious adverse event recorded before death or withdrawal must still be reported:
+    after the end, ``report_adverse_event`` is the only event accepted, while a report is due."""
+
+    @pytest.mark.parametrize(
+        ("event", "final"), [("record_death", "deceased"), ("withdraw", "withdrawn")]
+    )
+    def test_only_due_reports_are_accepted_after_the_end(self, event: str, final: str) -> None:
+        pw = drive(CART, "inpatient")
+        pw.send(
+            "record_adverse_event", kind="CRS", grade=4, serious=True, suspected_unexpected=True
+        )
+        pw.send(event, reason="end")
+        assert pw.leaf == final and pw.chart.finished
+        assert pw.chart.allowed_now() == ["report_adverse_event"]
+        for other in ("record_adverse_event", "resume", "record_visit"):
+            with pytest.raises(e.ActionNotAllowedNow):
+                pw.check(other)
+        pw.send("report_adverse_event", adverse_event=1, report="sponsor")
+        with pytest.raises(e.ActionNotAllowedNow):
+            pw.check("report_adverse_event", adverse_event=1, report="sponsor")
+        assert pw.chart.allowed_now() == ["report_adverse_event"]
+        pw.send("report_adverse_event", adverse_event=1, report="susar")
+        assert pw.chart.state_ids == [final]
+        assert_terminal(pw, final)

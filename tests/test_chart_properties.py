@@ -240,8 +240,12 @@ class PathwayMachine(RuleBasedStateMachine):
         if not chart.finished:
             return
         assert len(chart.state_ids) == 1 and chart.states_map[chart.leaf].final
-        assert chart.allowed_now() == []
+        # Safety reports still due are the one thing a finished pathway accepts.
+        expected = ["report_adverse_event"] if chart.reports_outstanding() else []
+        assert chart.allowed_now() == expected
         for event in ALL_EVENTS:
+            if event in expected:
+                continue
             action = self.pw.action(event)
             try:
                 chart.check(event, action, self.pw.now)

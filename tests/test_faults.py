@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, RPCTimeoutOrCancelledError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from cli import operations
+from cli.centres import load_centres
 from cli.devstack import DevServer, free_port
 from models.protocol import Protocol
 from tests.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
@@ -57,7 +58,11 @@ class WorkerProcess:
             "TEMPORAL_ADDRESS": address,
             "CELLPATH_TASK_QUEUE": task_queue,
             "CELLPATH_LOG_FORMAT": "json",
+            # Its own state dir: never a developer's dev key; payloads in clear here.
+            "CELLPATH_STATE_DIR": str(log.parent),
         }
+        self.env.pop("CELLPATH_ENCRYPTION_KEYS", None)
+        self.env.pop("CELLPATH_ENCRYPTION_KEY_FILE", None)
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -95,7 +100,13 @@ async def act_until_done(
                 operations.act(client, pathway_id, event, data, update_id=update_id), timeout=20
             )
             return
-        except (RPCError, TimeoutError, operations.OperationError, RuntimeError) as err:
+        except (
+            RPCError,
+            RPCTimeoutOrCancelledError,
+            TimeoutError,
+            operations.OperationError,
+            RuntimeError,
+        ) as err:
             if isinstance(err, operations.ActionRefused | operations.BadInput):
                 raise
             if time.monotonic() > deadline:
@@ -128,6 +139,7 @@ async def test_worker_kills_and_server_restart_lose_nothing(
         await server.wait_ready()
         client = await connect(server.address)
         worker.start()
+        await load_centres(client, task_queue)
         ids = []
         for n in range(PATHWAYS):
             handle = await operations.refer(

@@ -385,3 +385,22 @@ async def test_every_rejection_class_leaves_history_unchanged(
         assert await history_length(client, handle.id) == before
         assert await operations.record(client, handle.id) == record_before
         await handle.terminate("test over")
+
+
+async def test_safety_reports_keep_an_ended_pathway_open_until_recorded(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        handle = await operations.refer(
+            client, referral("LUP-111"), task_queue=task_queue, protocol=protocol
+        )
+        go = Driver(client, handle.id, protocol)
+        await go("record_adverse_event", NURSE, kind="infection", grade=5, serious=True)
+        receipt = await go("record_death", ARD, reason="sepsis")
+        assert receipt.state == "deceased" and receipt.allowed_next == ["report_adverse_event"]
+        desc = await handle.describe()
+        assert desc.status == WorkflowExecutionStatus.RUNNING, "the sponsor report is still due"
+        await go("report_adverse_event", CTS, adverse_event=1, report="sponsor")
+        outcome = await handle.result()
+        assert outcome.outcome == "deceased"

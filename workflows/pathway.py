@@ -5,6 +5,12 @@ It owns the ``PathwayRecord``, keeps the therapy's chart live on the workflow ob
 the chart events (validated before they reach history), arms the protocol's deadlines as
 durable timers, escalates missed ones through activities, and keeps search attributes and
 current details up to date for the Web UI.
+
+Its centre tells it (signal ``centre_notice``) what the centre misses for the pathway's
+therapy and how much tocilizumab is on site: a lapsed prerequisite is kept as an alert in the
+record, shown in the details and sent to the care coordinator; a CAR-T pathway cannot be
+cleared for treatment, thaw or infuse while the centre reports less tocilizumab than the
+protocol requires.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
+    from models.centre import CentreNotice, CentreView, follow_notice, when_text
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -45,6 +52,9 @@ CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.M
 
 # A visit due a year or more after D0 is a follow-up year (protocol time: the scale applies).
 YEAR = timedelta(days=365)
+
+# CAR-T steps towards infusion: each needs the protocol's tocilizumab on site at the centre.
+TOCILIZUMAB_GATED = frozenset({"clear_for_treatment", "thaw_product", "infuse"})
 
 
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
@@ -76,6 +86,8 @@ class PathwayWorkflow:
         self.chart: PathwayChart = CHARTS[self.record.therapy](self.record, self.protocol)
         self._changed = False
         self._published: dict[str, object] = {}
+        # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
+        self._centre_news: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
         self._years_at_start = self._follow_up_years()
 
@@ -84,11 +96,14 @@ class PathwayWorkflow:
         if data.record is None:
             reconcile(self.record, self.protocol, [], workflow.now())
         self._publish()
-        while not self.chart.finished:
+        # Safety reports due when the pathway ends keep it open, escalating, until recorded.
+        while not self.chart.finished or self.chart.reports_outstanding():
             await self._wait_for_change_or_deadline()
             for escalation in escalate_due(self.record, self.protocol, workflow.now()):
                 await self._notify(escalation)
                 self._changed = True
+            while self._centre_news:
+                await self._notify(self._centre_news.pop(0), action="notify")
             if self._changed:
                 self._changed = False
                 self._publish()
@@ -118,6 +133,7 @@ class PathwayWorkflow:
         now = workflow.now()
         before = list(self.record.configuration)
         from_state = self.chart.leaf
+        self._check_centre(event)
         try:
             self.chart.apply(event, action, now)
         except errors.PathwayError as err:
@@ -136,7 +152,7 @@ class PathwayWorkflow:
             to_state=self.chart.leaf,
             data=action.model_dump(mode="json", exclude={"actor", "role", "reason"}),
         )
-        self.record.audit.append(entry)
+        self.record.append_audit(entry)
         reconcile(self.record, self.protocol, before, now)
         self._changed = True
         return self._receipt(entry)
@@ -158,6 +174,25 @@ class PathwayWorkflow:
             self.chart.check(event, action, workflow.now())
         except errors.PathwayError as err:
             raise refusal(err) from err
+        self._check_centre(event)
+
+    def _check_centre(self, event: str) -> None:
+        """Refuse a step towards CAR-T infusion while the centre reports too little
+        tocilizumab. Reads only what the centre signalled (no I/O: validators stay
+        deterministic); a pathway that has heard nothing relies on the declared count."""
+        minimum = self.protocol.tocilizumab_min_doses
+        status = self.record.centre_status
+        if event not in TOCILIZUMAB_GATED or minimum == 0 or status is None:
+            return
+        doses = status.tocilizumab_doses or 0
+        if doses < minimum:
+            raise ApplicationError(
+                f"{self.record.centre} reports {doses} dose(s) of tocilizumab on site "
+                f"(as of {when_text(status.as_of)}); the protocol requires at least {minimum} "
+                "before a CAR-T infusion. The pharmacy must restock and record the count.",
+                {"event": event, "state": self.chart.leaf},
+                type="TocilizumabBelowMinimum",
+            )
 
     def _decode(self, event: str, args: Sequence[RawValue]) -> StaffAction:
         if event not in EVENT_PAYLOADS:
@@ -194,6 +229,42 @@ class PathwayWorkflow:
             duplicate=duplicate,
             allowed_next=self.chart.allowed_now(),
         )
+
+    # ----- centre --------------------------------------------------------------------------
+    @workflow.signal(name="centre_notice")
+    def centre_notice(self, notice: CentreNotice) -> None:
+        """The centre's readiness changed (or was handed over at referral)."""
+        record = self.record
+        status = record.centre_status
+        if notice.centre != record.centre or (status is not None and notice.order <= status.order):
+            return  # another centre's, or older than what the pathway already knows
+        seen = notice.for_therapy(record.therapy)
+        record.centre_status = CentreView(
+            version=notice.version,
+            as_of=notice.as_of,
+            ready=seen.ready,
+            missing=seen.missing,
+            tocilizumab_doses=notice.tocilizumab_doses,
+        )
+        raised, cleared = follow_notice(record.centre_alerts, seen, workflow.now())
+        for alert in raised:
+            self._centre_news.append(
+                Escalation(
+                    pathway_id=record.pathway_id,
+                    centre=record.centre,
+                    therapy=record.therapy.value,
+                    state=record.state,
+                    deadline_key=f"centre:{alert.key}",
+                    label=f"Centre prerequisite missing at {record.centre}: "
+                    f"{alert.label} ({alert.reason})",
+                    due_at=alert.raised_at,
+                    level=1,
+                    notify=[Role.CARE_COORDINATOR],
+                    waiting_on=Role.PROGRAMME_LEAD,
+                )
+            )
+        if raised or cleared:
+            self._changed = True
 
     # ----- queries -----------------------------------------------------------------------
     @workflow.query
@@ -234,7 +305,7 @@ class PathwayWorkflow:
         except TimeoutError:
             pass
 
-    async def _notify(self, escalation: Escalation) -> None:
+    async def _notify(self, escalation: Escalation, *, action: str = "escalate to") -> None:
         who = ", ".join(r.label for r in escalation.notify)
         try:
             await workflow.execute_activity(
@@ -242,7 +313,7 @@ class PathwayWorkflow:
                 escalation,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=self._notify_retry(),
-                summary=f"{escalation.label}: escalate to {who}"[:200],
+                summary=f"{escalation.label}: {action} {who}"[:200],
             )
         except ActivityError:
             # Every retry failed: the programme lead is told through the fallback channel,
@@ -317,6 +388,11 @@ class PathwayWorkflow:
             lines.append(f"**Outcome:** {record.outcome}")
         if record.held_from:
             lines.append(f"**On hold** (from {record.held_from})")
+        for alert in [a for a in record.centre_alerts if a.open][:6]:
+            lines.append(
+                f"**Centre alert ({record.centre}):** {alert.label}: {alert.reason} "
+                f"(since {when_text(alert.raised_at)})"
+            )
         open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
         waiting = sorted({d.waiting_on.label for d in open_deadlines})
         if waiting:

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from cli import operations
+from cli.centres import load_centres
 from cli.devstack import DevServer, free_port
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from tests.pathway_driver import ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
@@ -104,6 +105,7 @@ async def main(out: Path) -> None:
         client = await Client.connect(server.address, data_converter=pydantic_data_converter)
         task_queue = f"histories-{uuid.uuid4()}"
         async with build_worker(client, task_queue):
+            await load_centres(client, task_queue)
             cart_id = await play_cart(client, task_queue)
             msc_id = await play_msc(client, task_queue)
             version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
