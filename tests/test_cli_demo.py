@@ -1,0 +1,72 @@
+"""The demo programme: seeded once whatever the number of runs, listed, and soon overdue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from cli.demo import load_cases, seed_demo
+from cli.devstack import DevServer
+from models.referral import pathway_id
+from tests.cli_support import Cli, ListDoc, cli_env, worker_logs_off_stdout
+
+pytestmark = pytest.mark.integration
+
+# One protocol day lasts a second: the scripts' 2.2-day wait before thawing takes 2.2 s, and
+# the 1-day sponsor report and 2-day quarantine review fall overdue within seconds.
+SECONDS_PER_DAY = 1.0
+
+
+@pytest.fixture(autouse=True)
+def _quiet_stdout() -> Iterator[None]:
+    with worker_logs_off_stdout():
+        yield
+
+
+async def test_demo_seeding_is_idempotent_listed_and_soon_overdue(
+    client: Client, dev_server: DevServer, task_queue: str, running_worker, tmp_path: Path
+) -> None:
+    cases = load_cases()
+    ids = {pathway_id(c.centre, c.pseudonym) for c in cases}
+    assert len(ids) == 20
+    cli = Cli(cli_env(dev_server.address, task_queue, tmp_path / "state"))
+    async with running_worker():
+        seen: list[str] = []
+        first = await seed_demo(
+            client, task_queue, SECONDS_PER_DAY, progress=lambda case, r: seen.append(r)
+        )
+        try:
+            assert set(first.values()) == {"seeded"}, first
+            assert len(seen) == 20
+            runs = {p: (await client.get_workflow_handle(p).describe()).run_id for p in ids}
+
+            second = await seed_demo(client, task_queue, SECONDS_PER_DAY)
+            assert second == dict.fromkeys(first, "exists")
+            again = {p: (await client.get_workflow_handle(p).describe()).run_id for p in ids}
+            assert again == runs, "the second seeding started no workflow"
+
+            listed: set[str] = set()
+            overdue: set[str] = set()
+            for _ in range(50):
+                out = await cli("list", "--json")
+                assert out.code == 0, out
+                listed = {r.pathway_id for r in ListDoc.model_validate(out.json()).pathways}
+                late = await cli("list", "--overdue", "--json")
+                overdue = {r.pathway_id for r in ListDoc.model_validate(late.json()).pathways}
+                if ids <= listed and len(overdue & ids) >= 3:
+                    break
+                await asyncio.sleep(0.2)
+            assert ids <= listed
+            assert len(overdue & ids) >= 3, sorted(overdue & ids)
+            table = await cli("list", "--overdue")
+            assert "overdue pathway(s)" in table.stdout
+            assert any(p in table.stdout for p in overdue & ids)
+        finally:
+            for p in ids:
+                handle = client.get_workflow_handle(p)
+                if (await handle.describe()).status.name == "RUNNING":  # type: ignore[union-attr]
+                    await handle.terminate("test over")
