@@ -32,7 +32,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, ValidationError
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -404,7 +404,7 @@ def refer(
 
 # ----- act -------------------------------------------------------------------------------
 def _mentions(annotation: Any, kind: type) -> bool:
-    if annotation is kind:
+    if annotation is kind or (kind is datetime and annotation is AwareDatetime):
         return True
     return any(_mentions(arg, kind) for arg in typing.get_args(annotation))
 

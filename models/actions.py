@@ -4,6 +4,9 @@ Every action says who did it, in which role and, optionally, why. Clinical times
 differ from the moment of recording (work-up date, drug stop date, thaw time) are fields
 of the payload; everything else happens at the workflow's current time.
 
+Clinical times must carry a time zone (``2026-11-20T09:00:00+01:00`` or ``…Z``): a bare
+date-time is ambiguous across sites and is refused.
+
 Usage::
 
     action = parse_action("approve_at_mdtm", {"actor": "dr.martin", "role": "ard_specialist",
@@ -13,10 +16,9 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from models.roles import Role
 
@@ -56,7 +58,7 @@ class StaffAction(BaseModel):
 
 
 class WorkUp(StaffAction):
-    completed_at: datetime = Field(description="date of the work-up (oldest test counts)")
+    completed_at: AwareDatetime = Field(description="date of the work-up (oldest test counts)")
     lvef_percent: float | None = Field(default=None, ge=5, le=90)
     egfr: float | None = Field(default=None, ge=0, le=200)
     missing: list[ShortText] = Field(default=[], description="tests still missing")
@@ -78,7 +80,7 @@ class Consent(StaffAction):
 class DrugStop(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     drug: ShortText
-    stopped_at: datetime
+    stopped_at: AwareDatetime
 
 
 class Washout(StaffAction):
@@ -87,7 +89,7 @@ class Washout(StaffAction):
 
 
 class ApheresisBooking(StaffAction):
-    slot_at: datetime
+    slot_at: AwareDatetime
 
 
 class Apheresis(StaffAction):
@@ -142,7 +144,7 @@ class Thaw(StaffAction):
 class Infusion(StaffAction):
     bag_coi_id: Identifier
     checked_by: list[PersonId] = Field(min_length=1, max_length=4)
-    thawed_at: datetime | None = None
+    thawed_at: AwareDatetime | None = None
 
 
 class AdverseEvent(StaffAction):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from models.protocol import Protocol
 from models.record import AuditEntry, Deadline, PathwayRecord
@@ -55,7 +55,8 @@ class DeadlineView(BaseModel):
     state: str
     status: str
     due_at: datetime
-    seconds_left: float
+    seconds_left: float = Field(description="at as_of: the workflow's last activation")
+    as_of: datetime | None = None
     level: int
     waiting_on: Role
 
@@ -68,6 +69,7 @@ class DeadlineView(BaseModel):
             status=deadline.status.value,
             due_at=deadline.due_at,
             seconds_left=(deadline.due_at - now).total_seconds(),
+            as_of=now,
             level=deadline.level,
             waiting_on=deadline.waiting_on,
         )

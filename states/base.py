@@ -199,8 +199,8 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             self._fail(
                 e.StaleWorkUp,
                 f"The work-up is {days_text(age, self.protocol)} old; at the MDTM it must be less "
-                f"than {days_text(window, self.protocol)} old. Record a new work-up, then present "
-                "the case again.",
+                f"than {days_text(window, self.protocol)} old. Defer the case at the MDTM, record a "
+                "new work-up, then present it again.",
                 "approve_at_mdtm",
             )
         if self.record.work_up_missing:
@@ -375,8 +375,10 @@ class PathwayChart(StateChart):  # type: ignore[misc]
         if since < w.infusion_after_lymphodepletion_min:
             self._fail(
                 e.OutsideWindow,
-                f"Lymphodepletion ended {days_text(since, self.protocol)} ago; thawing and infusion are possible "
-                f"from {days_text(w.infusion_after_lymphodepletion_min, self.protocol)} after it.",
+                f"Lymphodepletion ended {days_text(since, self.protocol)} ago; thawing and infusion "
+                f"are possible from {days_text(w.infusion_after_lymphodepletion_min, self.protocol)}"
+                f" after it ({days_text(w.infusion_after_lymphodepletion_min - since, self.protocol)}"
+                " to go).",
                 "infuse",
             )
         if since > w.infusion_after_lymphodepletion_max:

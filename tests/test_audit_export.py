@@ -22,6 +22,7 @@ from tests.pathway_driver import ARD, CTS, SIGNED, Driver, ago, referral
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture
 def cli_env(
     monkeypatch: pytest.MonkeyPatch,

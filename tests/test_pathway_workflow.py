@@ -404,3 +404,24 @@ async def test_safety_reports_keep_an_ended_pathway_open_until_recorded(
         await go("report_adverse_event", CTS, adverse_event=1, report="sponsor")
         outcome = await handle.result()
         assert outcome.outcome == "deceased"
+
+
+async def test_an_action_right_after_referral_finds_the_first_deadlines_armed(
+    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=60)
+    # The referral and the first action reach the workflow together, before run() starts.
+    handle = await operations.refer(
+        client, referral("LUP-112"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    first = asyncio.create_task(go("record_work_up", ARD, completed_at=ago(protocol, 5)))
+    await asyncio.sleep(0.5)  # the update waits on the server with the start
+    async with running_worker():
+        await first
+        record = await operations.record(client, handle.id)
+        keys = [d.key for d in record.deadlines]
+        assert keys.count("mdtm_decision") == 1, keys
+        work_up = next(d for d in record.deadlines if d.key == "work_up")
+        assert work_up.status.value == "met"
+        await handle.terminate("test over")

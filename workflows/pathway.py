@@ -90,11 +90,13 @@ class PathwayWorkflow:
         self._centre_news: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
         self._years_at_start = self._follow_up_years()
+        if data.record is None:
+            # Arm the first deadlines here, not in run(): an Update can be handled in the
+            # first activation, before run() starts, and must find them armed.
+            reconcile(self.record, self.protocol, [], workflow.now())
 
     @workflow.run
     async def run(self, data: PathwayInput) -> PathwayOutcome:
-        if data.record is None:
-            reconcile(self.record, self.protocol, [], workflow.now())
         self._publish()
         # Safety reports due when the pathway ends keep it open, escalating, until recorded.
         while not self.chart.finished or self.chart.reports_outstanding():
@@ -166,7 +168,7 @@ class PathwayWorkflow:
         allowed = roles_allowed(event)
         if action.role not in allowed:
             raise ApplicationError(
-                f"A {action.role.label} cannot do '{event}'. It needs: "
+                f"The {action.role.label} role cannot do '{event}'. It needs: "
                 f"{' or '.join(sorted(r.label for r in allowed))}.",
                 type="RoleNotAllowed",
             )
