@@ -33,7 +33,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from models.audit import ChainProblem, canonical, head_hash, verify_chain
+from models.audit import CHAINED_FIELDS, ChainProblem, canonical, head_hash, verify_chain
 from models.record import AuditEntry, PathwayRecord
 
 audit_app = typer.Typer(
@@ -42,21 +42,7 @@ audit_app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
-COLUMNS = [
-    "pathway_id",
-    "seq",
-    "at",
-    "event",
-    "actor",
-    "role",
-    "reason",
-    "update_id",
-    "from_state",
-    "to_state",
-    "data",
-    "prev_hash",
-    "hash",
-]
+COLUMNS = ["pathway_id", *CHAINED_FIELDS, "prev_hash", "hash"]
 EXIT_NOT_INTACT = 1
 EXIT_BAD_FILE = 2
 

@@ -35,6 +35,7 @@ import yaml
 from pydantic import AwareDatetime, BaseModel, ValidationError
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -162,9 +163,13 @@ def main(
 
 def report(err: CliError) -> typer.Exit:
     """Tell people (stderr) and scripts (exit code, JSON document on stdout)."""
-    err_console.print(f"[bold red]error:[/] {err.message}", highlight=False, soft_wrap=True)
+    # Messages echo what was typed (a pathway ID, an event): never rich markup, and no
+    # control characters reach the terminal (an ESC sequence could rewrite the screen).
+    err_console.print(
+        f"[bold red]error:[/] {_for_terminal(err.message)}", highlight=False, soft_wrap=True
+    )
     if err.hint:
-        err_console.print(err.hint, highlight=False, soft_wrap=True)
+        err_console.print(_for_terminal(err.hint), highlight=False, soft_wrap=True)
     if State.as_json:
         _print_json(
             {
@@ -177,6 +182,11 @@ def report(err: CliError) -> typer.Exit:
             }
         )
     return typer.Exit(err.code)
+
+
+def _for_terminal(text: str) -> str:
+    shown = "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return escape(shown)
 
 
 def fail(message: str, code: int = EXIT_USAGE, kind: str = "BadUsage") -> typer.Exit:
@@ -320,6 +330,11 @@ def _load_mapping(text: str, what: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise fail(
             f"{what} is not valid JSON or YAML: {_yaml_problem(err)}", kind="BadInput"
+        ) from None
+    except RecursionError:
+        # The YAML parser recurses once per level: thousands of nested brackets overflow it.
+        raise fail(
+            f"{what} is nested too deeply to be an action's details", kind="BadInput"
         ) from None
     if not isinstance(data, dict):
         raise fail(

@@ -353,9 +353,14 @@ async def test_list_filters_from_visibility(cli: Cli, running_worker) -> None:
             return ListDoc.model_validate(out.json())
 
         # Visibility is eventually consistent: wait for the work-up to show.
-        for _ in range(50):
+        for _ in range(100):
             rows = {r.pathway_id: r for r in (await listed()).pathways}
-            if rows.get(msc) and rows[msc].state == "awaiting_mdtm":
+            if (
+                rows.get(msc)
+                and rows[msc].state == "awaiting_mdtm"
+                and rows[msc].next_deadline is not None
+                and rows.get(cart)
+            ):
                 break
             await asyncio.sleep(0.1)
         assert {cart, msc} <= set(rows)

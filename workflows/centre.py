@@ -25,8 +25,6 @@ from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from models.centre import (
         CENTRE_EVENTS,
         CENTRE_ROLE_MATRIX,
@@ -53,8 +51,8 @@ with workflow.unsafe.imports_passed_through():
     from models.notifications import Escalation
     from models.protocol import Therapy
     from models.roles import Role
-    from models.validation import readable
     from workflows import search
+    from workflows.updates import decode
 
 # A broadcast that failed every retry is tried again this long after (real time).
 BROADCAST_RETRY = timedelta(minutes=5)
@@ -166,22 +164,9 @@ class CentreWorkflow:
                 f"'{event}' is not a centre action. Possible: {', '.join(CENTRE_EVENTS)}.",
                 type="UnknownEvent",
             )
-        if len(args) != 1:
-            raise ApplicationError(
-                f"'{event}' takes exactly one evidence payload.", type="MalformedEvidence"
-            )
-        try:
-            raw = workflow.payload_converter().from_payload(args[0].payload, dict)
-            return parse_centre_action(event, raw)
-        except ValidationError as err:
-            raise ApplicationError(
-                f"The evidence for '{event}' is not valid: {readable(err)}.",
-                type="MalformedEvidence",
-            ) from None
-        except Exception as err:  # undecodable payload
-            raise ApplicationError(
-                f"The evidence for '{event}' could not be read: {err}", type="MalformedEvidence"
-            ) from None
+        return decode(
+            event, args, parse_centre_action, what="evidence", malformed="MalformedEvidence"
+        )
 
     def _receipt(self, entry: CentreAuditEntry, *, duplicate: bool = False) -> EvidenceReceipt:
         now = workflow.now()

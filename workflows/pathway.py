@@ -24,8 +24,6 @@ from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre import CentreNotice, CentreView, follow_notice, when_text
     from models.notifications import Escalation
@@ -40,13 +38,13 @@ with workflow.unsafe.imports_passed_through():
     from models.protocol import Protocol, Therapy
     from models.record import AuditEntry, PathwayRecord
     from models.roles import Role, roles_allowed
-    from models.validation import readable
     from states import errors
     from states.base import PathwayChart
     from states.cart import CarTChart
     from states.deadlines import escalate_due, reconcile
     from states.msc import MscChart
     from workflows import search
+    from workflows.updates import decode
 
 CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
 
@@ -203,22 +201,7 @@ class PathwayWorkflow:
                 f"{', '.join(self.chart.allowed_now()) or 'nothing'}.",
                 type="UnknownEvent",
             )
-        if len(args) != 1:
-            raise ApplicationError(
-                f"'{event}' takes exactly one action payload.", type="MalformedAction"
-            )
-        try:
-            raw = workflow.payload_converter().from_payload(args[0].payload, dict)
-            return parse_action(event, raw)
-        except ValidationError as err:
-            raise ApplicationError(
-                f"The details of '{event}' are not valid: {readable(err)}.",
-                type="MalformedAction",
-            ) from None
-        except Exception as err:  # undecodable payload
-            raise ApplicationError(
-                f"The details of '{event}' could not be read: {err}", type="MalformedAction"
-            ) from None
+        return decode(event, args, parse_action, what="details", malformed="MalformedAction")
 
     def _receipt(self, entry: AuditEntry, *, duplicate: bool = False) -> ActionReceipt:
         return ActionReceipt(
