@@ -46,6 +46,10 @@ docs: $(STAMP)
 histories: $(STAMP)
 	$(PY) -m tests.histories.regenerate
 
+# cellpath against a bare Temporal baseline (docs/performance.md); writes bench/results.*.
+bench: $(STAMP)
+	$(PY) -m bench.run
+
 # Re-pin after editing pyproject.toml. --no-header/--universal keep the lock free of
 # machine paths; uv never writes index addresses into a requirements file unless asked.
 lock: $(STAMP)

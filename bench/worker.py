@@ -1,0 +1,122 @@
+"""A worker process for the bench: cellpath's production worker and/or the bare baseline.
+
+Usage::
+
+    python -m bench.worker --address 127.0.0.1:7233 --cellpath-queue q1 --bare-queue q2
+
+It prints ``ready`` on stdout once its workers poll, and runs until SIGTERM or SIGINT; then
+it prints ``escalations <n>`` (missed deadlines notified while it ran) and exits. The bench
+runs workers in their own process so that their RSS can be read from ``/proc`` and so that
+the clients' CPU does not hold their event loop.
+
+Diagnosis: with ``--trace-memory FILE`` it traces allocations (slower) and, on SIGUSR1,
+writes to FILE the 40 biggest allocation sites since start and where the five biggest were
+called from (``docs/performance.md`` shows what this found an open pathway holds).
+
+Escalations go to no-op activities registered under the production names: nothing leaves
+the machine. The bare worker uses the same sandbox configuration as the production one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import tracemalloc
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from bench.bare import BareWorkflow
+from models.notifications import Escalation, NotificationReceipt
+from worker import PASSTHROUGH, build_worker
+
+ESCALATIONS = 0
+
+
+@activity.defn(name="notify_escalation")
+async def notify_escalation(escalation: Escalation) -> NotificationReceipt:
+    global ESCALATIONS
+    ESCALATIONS += 1
+    return NotificationReceipt(
+        channel="bench", key=escalation.idempotency_key, delivered_at=datetime.now(UTC)
+    )
+
+
+@activity.defn(name="notify_fallback")
+async def notify_fallback(escalation: Escalation) -> NotificationReceipt:
+    return await notify_escalation(escalation)
+
+
+def bare_worker(client: Client, task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BareWorkflow],
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+    )
+
+
+def dump_memory(path: str, since: tracemalloc.Snapshot) -> None:
+    snapshot = tracemalloc.take_snapshot()
+    stats = snapshot.compare_to(since, "lineno")
+    total = sum(s.size_diff for s in stats)
+    lines = [f"total {total / 1024 / 1024:.1f} MiB in {sum(s.count_diff for s in stats)} blocks"]
+    lines += [str(s) for s in stats[:40]]
+    # Where the five biggest were allocated from: the last 40 frames, innermost last.
+    for stat in snapshot.compare_to(since, "traceback")[:5]:
+        lines += ["", str(stat)] + [f"    {frame}" for frame in stat.traceback.format()[-40:]]
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+async def serve(
+    address: str,
+    cellpath_queue: str | None,
+    bare_queue: str | None,
+    trace_memory: str | None = None,
+) -> None:
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if trace_memory:
+        tracemalloc.start(25)
+        since = tracemalloc.take_snapshot()
+        loop.add_signal_handler(signal.SIGUSR1, dump_memory, trace_memory, since)
+    async with AsyncExitStack() as stack:
+        if cellpath_queue:
+            await stack.enter_async_context(
+                build_worker(
+                    client, cellpath_queue, activities=[notify_escalation, notify_fallback]
+                )
+            )
+        if bare_queue:
+            await stack.enter_async_context(bare_worker(client, bare_queue))
+        print("ready", flush=True)
+        await stop.wait()
+    print(f"escalations {ESCALATIONS}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--cellpath-queue")
+    parser.add_argument("--bare-queue")
+    parser.add_argument("--trace-memory", metavar="FILE", help="allocation sites on SIGUSR1")
+    args = parser.parse_args()
+    if not (args.cellpath_queue or args.bare_queue):
+        parser.error("give --cellpath-queue, --bare-queue or both")
+    asyncio.run(serve(args.address, args.cellpath_queue, args.bare_queue, args.trace_memory))
+
+
+if __name__ == "__main__":
+    main()
