@@ -15,6 +15,9 @@ pathways share one copy of them (design.md, performance).
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,7 +101,18 @@ def build_worker(
     )
 
 
+def keep_bytecode() -> None:
+    """The sandbox imports the workflow modules again for every workflow run. Without .pyc
+    files (PYTHONDONTWRITEBYTECODE, as many container images set) it compiles them from
+    source every time: ~5 ms of CPU per run (docs/performance.md). Compiled code then goes
+    to a cache directory outside the source tree."""
+    if sys.dont_write_bytecode and sys.pycache_prefix is None:
+        sys.pycache_prefix = os.path.join(tempfile.gettempdir(), "cellpath-pycache")
+        sys.dont_write_bytecode = False
+
+
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
+    keep_bytecode()
     settings = settings or Settings.from_env()
     client = client or await connect()
     async with build_worker(client, settings.task_queue):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from models.protocol import Protocol
+from models.protocol import Protocol, shared_protocol
 from models.record import AuditEntry, Deadline, PathwayRecord
 from models.referral import Referral
 from models.roles import Role
@@ -21,6 +21,12 @@ class PathwayInput(BaseModel):
     protocol: Protocol
     referral: Referral | None = None
     record: PathwayRecord | None = None
+
+    @field_validator("protocol", mode="after")
+    @classmethod
+    def _shared(cls, protocol: Protocol) -> Protocol:
+        # Every run of every pathway decodes its protocol; a worker keeps one copy of each.
+        return shared_protocol(protocol)
 
     @model_validator(mode="after")
     def _one_source(self) -> PathwayInput:

@@ -194,6 +194,27 @@ def _scale(value: object, factor: float, floor: timedelta) -> object:
     return value
 
 
+_SHARED: dict[str, Protocol] = {}
+_SHARED_MAX = 64
+
+
+def shared_protocol(protocol: Protocol) -> Protocol:
+    """The process's one instance of a protocol with this content.
+
+    A ``Protocol`` is frozen, so every open pathway of a worker can hold the same object
+    instead of the copy each workflow run decodes from its input (~50 KB each, a thousand
+    of them in a worker's cache). Bounded: past ``_SHARED_MAX`` distinct protocols (tests,
+    demos with compressed clocks) the table starts again.
+    """
+    key = protocol.model_dump_json()
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        found = _SHARED.setdefault(key, protocol)
+    return found
+
+
 class ProtocolFileError(ValueError):
     """A protocol file that cannot be used, with the file and each field at fault."""
 

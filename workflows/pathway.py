@@ -349,17 +349,29 @@ class PathwayWorkflow:
             "overdue": record.overdue,
         }
         if values != self._published:
-            updates: list[SearchAttributeUpdate[Any]] = [
-                search.PATHWAY_STATE.value_set(record.state),
-                search.THERAPY.value_set(record.therapy.value),
-                search.DISEASE.value_set(record.disease),
-                search.CENTRE.value_set(record.centre),
-                search.ESCALATION_LEVEL.value_set(record.escalation_level),
-                search.OVERDUE.value_set(record.overdue),
-                search.NEXT_DEADLINE.value_set(nxt.due_at)
-                if nxt
-                else search.NEXT_DEADLINE.value_unset(),
-            ]
+            first = not self._published
+            changed = {key for key, value in values.items() if self._published.get(key) != value}
+            # Each upsert is a history event and a visibility write carrying every attribute
+            # named: a run's first sets them all, later ones only what changed.
+            updates: list[SearchAttributeUpdate[Any]] = []
+            if first or "state" in changed:
+                updates.append(search.PATHWAY_STATE.value_set(record.state))
+            if first:
+                updates += [
+                    search.THERAPY.value_set(record.therapy.value),
+                    search.DISEASE.value_set(record.disease),
+                    search.CENTRE.value_set(record.centre),
+                ]
+            if first or "level" in changed:
+                updates.append(search.ESCALATION_LEVEL.value_set(record.escalation_level))
+            if first or "overdue" in changed:
+                updates.append(search.OVERDUE.value_set(record.overdue))
+            if first or "next" in changed:
+                updates.append(
+                    search.NEXT_DEADLINE.value_set(nxt.due_at)
+                    if nxt
+                    else search.NEXT_DEADLINE.value_unset()
+                )
             workflow.upsert_search_attributes(updates)
             self._published = values
         workflow.set_current_details(self._details())
