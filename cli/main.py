@@ -49,7 +49,7 @@ from models.encryption import DEV_KEY_FILE, EncryptionError
 from models.pathway import ActionReceipt
 from models.protocol import ProtocolFileError, Therapy
 from models.record import AuditEntry, PathwayRecord
-from models.referral import Referral
+from models.referral import PATHWAY_ID, Referral
 from models.roles import Role, roles_allowed
 from models.settings import Settings
 from models.validation import readable
@@ -115,6 +115,13 @@ TRAINING_FLOOR = timedelta(minutes=5)
 ANY_TIME = ("record_adverse_event", "report_adverse_event", "hold", "withdraw", "record_death")
 
 ROLE_NAMES = ", ".join(r.value for r in Role)
+
+# An event name the pathway could know (it answers an unknown one with what is possible now);
+# anything else is refused here, before it travels.
+EVENT_NAME = re.compile(r"[a-z][a-z_]{1,63}")
+MAX_UPDATE_ID = 200
+# What a message quotes of what was typed.
+ECHO_LIMIT = 80
 
 
 class State:
@@ -191,6 +198,22 @@ def _for_terminal(text: str) -> str:
 
 def fail(message: str, code: int = EXIT_USAGE, kind: str = "BadUsage") -> typer.Exit:
     return report(CliError(message, code, kind))
+
+
+def _echo(text: str) -> str:
+    """What was typed, quoted and shortened: a message never repeats a huge argument."""
+    head = text[:ECHO_LIMIT]
+    # ascii() spells out a look-alike letter (Cyrillic "а" as \u0430) or a control character.
+    shown = head if head.isascii() and head.isprintable() else ascii(head)[1:-1]
+    return f"'{shown}{'…' if len(text) > ECHO_LIMIT else ''}'"
+
+
+def _check_pathway_id(pathway: str) -> None:
+    if not PATHWAY_ID.fullmatch(pathway):
+        raise fail(
+            f"{_echo(pathway)} is not a pathway ID: they read pathway-<centre>-<pseudonym>, "
+            "e.g. pathway-centre-a-LUP-001, in Latin letters (`cellpath list` shows them)"
+        )
 
 
 def run(
@@ -378,6 +401,9 @@ def refer(
 ) -> None:
     """Start a pathway from a referral; prints the pathway ID."""
     State.as_json = as_json
+    # A range check written so that nan fails it too (click's min= lets nan through).
+    if seconds_per_day is not None and not 0.01 <= seconds_per_day <= 86400:
+        raise fail("--seconds-per-day must be between 0.01 and 86400 seconds (one real day)")
     what = "the referral on stdin" if file == "-" else f"the referral file {file}"
     raw = _load_mapping(_read_text(file, "the referral file"), what)
     try:
@@ -653,11 +679,24 @@ def act(
 ) -> None:
     """Send a staff action to a pathway (or list what is possible now: --help-events)."""
     State.as_json = as_json
+    _check_pathway_id(pathway)
     if help_events:
         _help_events(pathway, role, as_json)
         return
     if event is None:
         raise fail("give an EVENT (or --help-events --role ROLE to list what is possible now)")
+    if event not in EVENT_PAYLOADS and not EVENT_NAME.fullmatch(event):
+        close = difflib.get_close_matches(event[:ECHO_LIMIT], list(EVENT_PAYLOADS), n=1)
+        raise fail(
+            f"{_echo(event)} is not a pathway action"
+            + (f" (did you mean {close[0]}?)" if close else "")
+            + f"; `cellpath act {pathway} --help-events` lists what is possible now",
+            kind="UnknownEvent",
+        )
+    if update_id is not None and not (
+        0 < len(update_id) <= MAX_UPDATE_ID and update_id.isprintable()
+    ):
+        raise fail(f"--update-id must be 1 to {MAX_UPDATE_ID} printable characters")
     missing = [w for w, v in (("--by USER", by), ("--role ROLE", role)) if not v]
     if missing or role is None:
         raise fail(
@@ -843,6 +882,7 @@ def show(
 ) -> None:
     """A pathway: state, binôme, key dates, open deadlines, last actions, what is possible."""
     State.as_json = as_json
+    _check_pathway_id(pathway)
 
     async def go() -> Any:
         client = await _client()
@@ -1137,6 +1177,7 @@ def diagram(
     active = None
     name = chart
     if chart.startswith("pathway-"):
+        _check_pathway_id(chart)
 
         async def go() -> Any:
             client = await _client()

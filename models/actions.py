@@ -7,6 +7,10 @@ of the payload; everything else happens at the workflow's current time.
 Clinical times must carry a time zone (``2026-11-20T09:00:00+01:00`` or ``…Z``): a bare
 date-time is ambiguous across sites and is refused.
 
+Staff IDs are compared to enforce the two-person rules (MDTM binôme, bedside check), so they
+are NFKC-normalised and written in Latin letters only: a Cyrillic "а" in "dr.mаrtin" would
+otherwise make one person count as two.
+
 Usage::
 
     action = parse_action("approve_at_mdtm", {"actor": "dr.martin", "role": "ard_specialist",
@@ -16,13 +20,22 @@ Usage::
 
 from __future__ import annotations
 
+import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from models.roles import Role
+from models.validation import pattern
 
-_CONTROL = {chr(c) for c in range(32)} - {"\n", "\t"} | {"\x7f"}
+# Control characters, and the bidirectional overrides that make text display in another
+# order than it is stored (a reason that reads differently in the audit than it was written).
+_CONTROL = (
+    {chr(c) for c in range(32)} - {"\n", "\t"}
+    | {"\x7f"}
+    | {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
 
 
 def _printable(value: str) -> str:
@@ -31,18 +44,65 @@ def _printable(value: str) -> str:
     return value
 
 
+def _latin(value: str) -> str:
+    value = unicodedata.normalize("NFKC", value)
+    for ch in value:
+        if ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN "):
+            script = unicodedata.name(ch, "unknown").split()[0].title()
+            raise ValueError(
+                f"contains the {script} letter '{ch}': type staff IDs in Latin letters "
+                "(a look-alike letter would count one person as two)"
+            )
+        if ch.isdigit() and not ch.isascii():
+            raise ValueError(f"contains the digit '{ch}': type staff IDs with the digits 0-9")
+    return value
+
+
+def _said(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is blank: say why, in words")
+    return value
+
+
+def _in_calendar(value: datetime) -> datetime:
+    # Year 1 at +14:00 or year 9999 at -14:00 has no UTC equivalent: stored, it would break
+    # every later reading of the record.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range; check the date") from None
+    return value
+
+
 PersonId = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=2, max_length=64, pattern=r"^[\w.@' -]+$"),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=2,
+        max_length=64,
+        pattern=pattern(
+            r"^[\w.@' -]+$",
+            "a staff ID such as dr.martin (letters, digits, dots, @, apostrophes, hyphens)",
+        ),
+    ),
+    AfterValidator(_latin),
 ]
 Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_printable)]
+Reason = Annotated[Text, AfterValidator(_said)]
+ClinicalTime = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=200), AfterValidator(_printable)
 ]
 Identifier = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_/ ]+$"
+        strip_whitespace=True,
+        min_length=3,
+        max_length=64,
+        pattern=pattern(
+            r"^[A-Za-z0-9.\-_/ ]+$",
+            "an identifier in Latin letters, digits, '.', '-', '_' and '/' (e.g. COI-LUP-010)",
+        ),
     ),
 ]
 
@@ -58,10 +118,10 @@ class StaffAction(BaseModel):
 
 
 class WorkUp(StaffAction):
-    completed_at: AwareDatetime = Field(description="date of the work-up (oldest test counts)")
+    completed_at: ClinicalTime = Field(description="date of the work-up (oldest test counts)")
     lvef_percent: float | None = Field(default=None, ge=5, le=90)
     egfr: float | None = Field(default=None, ge=0, le=200)
-    missing: list[ShortText] = Field(default=[], description="tests still missing")
+    missing: list[ShortText] = Field(default=[], max_length=30, description="tests still missing")
 
 
 class MdtmDecision(StaffAction):
@@ -80,7 +140,7 @@ class Consent(StaffAction):
 class DrugStop(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     drug: ShortText
-    stopped_at: AwareDatetime
+    stopped_at: ClinicalTime
 
 
 class Washout(StaffAction):
@@ -89,7 +149,7 @@ class Washout(StaffAction):
 
 
 class ApheresisBooking(StaffAction):
-    slot_at: AwareDatetime
+    slot_at: ClinicalTime
 
 
 class Apheresis(StaffAction):
@@ -144,7 +204,7 @@ class Thaw(StaffAction):
 class Infusion(StaffAction):
     bag_coi_id: Identifier
     checked_by: list[PersonId] = Field(min_length=1, max_length=4)
-    thawed_at: AwareDatetime | None = None
+    thawed_at: ClinicalTime | None = None
 
 
 class AdverseEvent(StaffAction):
@@ -177,7 +237,7 @@ class VisitRecord(StaffAction):
 
 
 class Hold(StaffAction):
-    reason: Text
+    reason: Reason
 
 
 class Resume(StaffAction):
@@ -185,7 +245,7 @@ class Resume(StaffAction):
 
 
 class Exit(StaffAction):
-    reason: Text
+    reason: Reason
 
 
 class PlainAction(StaffAction):

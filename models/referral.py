@@ -6,18 +6,50 @@ birth date; the age is a band. The workflow ID is ``pathway-<centre>-<pseudonym>
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from models.actions import PersonId
 from models.protocol import Therapy
+from models.validation import pattern
+
+# [0-9], not \d: \d also matches look-alike digits (fullwidth "１", Arabic-Indic "١"), which
+# would give the same patient a second, different-looking pathway ID.
+_PSEUDONYM = r"[A-Z]{2,5}-[0-9]{3,6}"
+_CENTRE = r"[a-z][a-z0-9-]{1,39}"
+# What ``pathway_id`` builds: anything else names no pathway.
+PATHWAY_ID = re.compile(rf"pathway-{_CENTRE}-{_PSEUDONYM}")
 
 Pseudonym = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{2,5}-\d{3,6}$")
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        pattern=pattern(
+            rf"^{_PSEUDONYM}$",
+            "a pseudonym such as LUP-001 (2 to 5 capital letters, a dash, 3 to 6 digits), "
+            "never a name or a birth date",
+        ),
+    ),
 ]
 CentreId = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9-]{1,39}$")
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        pattern=pattern(rf"^{_CENTRE}$", "a centre ID such as centre-a (`cellpath centres list`)"),
+    ),
+]
+Disease = Annotated[
+    str,
+    StringConstraints(
+        min_length=3,
+        max_length=80,
+        pattern=pattern(r"^[\w ,'()/-]+$", "the disease in words (e.g. systemic sclerosis)"),
+    ),
+]
+AgeBand = Annotated[
+    str, StringConstraints(pattern=pattern(r"^[0-9]{2}-[0-9]{2}$", "an age band such as 30-39"))
 ]
 
 
@@ -28,6 +60,15 @@ class Binome(BaseModel):
     ard_specialist: PersonId
     cell_therapy_specialist: PersonId
 
+    @model_validator(mode="after")
+    def _two_people(self) -> Binome:
+        if self.ard_specialist.casefold() == self.cell_therapy_specialist.casefold():
+            raise ValueError(
+                "the autoimmune-disease specialist and the cell-therapy specialist must be "
+                "two different people"
+            )
+        return self
+
 
 class Referral(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -35,10 +76,8 @@ class Referral(BaseModel):
     pseudonym: Pseudonym = Field(description="pseudonymous patient ID, e.g. LUP-001")
     centre: CentreId
     therapy: Therapy
-    disease: Annotated[
-        str, StringConstraints(min_length=3, max_length=80, pattern=r"^[\w ,'()/-]+$")
-    ]
-    age_band: Annotated[str, StringConstraints(pattern=r"^\d{2}-\d{2}$")] | None = None
+    disease: Disease
+    age_band: AgeBand | None = None
     binome: Binome
     referred_by: PersonId
     protocol_id: str | None = Field(default=None, description="defaults to the therapy's protocol")

@@ -45,6 +45,9 @@ EXITS = {
 # end while a report is due.
 AFTER_END = "report_adverse_event"
 
+# Without an age band, a patient is at most this old: no clinical date can be older.
+OLDEST_PATIENT_YEARS = 120
+
 
 class _RecordBinding:
     """The chart's model: its state field reads and writes ``record.configuration``."""
@@ -184,8 +187,24 @@ class PathwayChart(StateChart):  # type: ignore[misc]
         if when > now:
             self._fail(e.DateInFuture, f"The {what} date is in the future; check the date.", event)
 
+    def _not_before_birth(self, when: datetime, what: str, event: str) -> None:
+        """A date before the patient could have been born is a typo (1900 for 2026): refuse
+        it rather than let it pass a washout or a window. Calendar years, on any clock."""
+        band = self.record.age_band
+        years = max(int(n) for n in band.split("-")) + 1 if band else OLDEST_PATIENT_YEARS
+        if when < self.record.referred_at - timedelta(days=366 * years):
+            born = (
+                f"the patient was born (age band {band})" if band else "any living patient was born"
+            )
+            self._fail(
+                e.DateBeforeBirth,
+                f"The {what} date ({when:%Y-%m-%d}) is before {born}; check the date.",
+                event,
+            )
+
     def guard_work_up_valid(self, action: a.WorkUp, now: datetime) -> None:
         self._not_in_future(action.completed_at, "work-up", now, "record_work_up")
+        self._not_before_birth(action.completed_at, "work-up", "record_work_up")
 
     def guard_work_up_fresh(self, action: a.MdtmDecision, now: datetime) -> None:
         done = self.record.work_up_completed_at
@@ -232,6 +251,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
     def guard_washout_known(self, action: a.Washout, now: datetime) -> None:
         for stop in action.stopped:
             self._not_in_future(stop.stopped_at, f"{stop.drug} stop", now, "record_washout")
+            self._not_before_birth(stop.stopped_at, f"{stop.drug} stop", "record_washout")
             if self.protocol.washout_rule(stop.drug) is None:
                 known = ", ".join(r.drug for r in self.protocol.washout)
                 self._fail(
@@ -267,6 +287,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
                 "Record the washout (drugs stopped and their dates, or none) before booking.",
                 "book_apheresis",
             )
+        self._not_before_birth(action.slot_at, "leukapheresis slot", "book_apheresis")
         late = self._washout_shortfalls(action.slot_at)
         if late:
             self._fail(
@@ -352,6 +373,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
     def guard_thaw_window(self, action: a.Infusion, now: datetime) -> None:
         if action.thawed_at is not None:
             self._not_in_future(action.thawed_at, "thaw", now, "infuse")
+            self._not_before_birth(action.thawed_at, "thaw", "infuse")
         # The earliest known thaw time counts: a payload cannot make a bag younger.
         known = [t for t in (action.thawed_at, self.record.product.thawed_at) if t is not None]
         if not known:

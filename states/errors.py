@@ -87,3 +87,7 @@ class VisitsOutstanding(PathwayError):
 
 class DateInFuture(PathwayError):
     pass
+
+
+class DateBeforeBirth(PathwayError):
+    pass
