@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from models.protocol import Therapy
     from models.roles import Role
     from workflows import search
+    from workflows.notify import notify_with_fallback
     from workflows.updates import decode
 
 # A broadcast that failed every retry is tried again this long after (real time).
@@ -245,32 +246,12 @@ class CentreWorkflow:
             notify=list(self.policy.notify),
             waiting_on=Role.PROGRAMME_LEAD,
         )
-        who = ", ".join(r.label for r in escalation.notify)
-        retry = self.policy.notification_retry
-        try:
-            await workflow.execute_activity(
-                "notify_escalation",
-                escalation,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    initial_interval=retry.initial_interval,
-                    maximum_interval=retry.maximum_interval,
-                    maximum_attempts=retry.maximum_attempts,
-                ),
-                summary=f"{escalation.label}: notify {who}"[:200],
-            )
-        except ActivityError:
-            workflow.logger.warning(
-                "centre notification failed, using fallback",
-                extra={"centre": centre.id, "item": alert.key},
-            )
-            await workflow.execute_activity(
-                "notify_fallback",
-                escalation,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
-                summary=f"{escalation.label}: notification failed, fallback"[:200],
-            )
+        await notify_with_fallback(
+            escalation,
+            self.policy.notification_retry,
+            action="notify",
+            log_extra={"centre": centre.id, "item": alert.key},
+        )
 
     async def _tell_pathways(self) -> None:
         """Tell the open pathways when what a therapy misses, or the tocilizumab stock,

@@ -20,8 +20,8 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RawValue, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from states.deadlines import escalate_due, reconcile
     from states.msc import MscChart
     from workflows import search
+    from workflows.notify import notify_with_fallback
     from workflows.updates import decode
 
 CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
@@ -291,37 +292,11 @@ class PathwayWorkflow:
             pass
 
     async def _notify(self, escalation: Escalation, *, action: str = "escalate to") -> None:
-        who = ", ".join(r.label for r in escalation.notify)
-        try:
-            await workflow.execute_activity(
-                "notify_escalation",
-                escalation,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=self._notify_retry(),
-                summary=f"{escalation.label}: {action} {who}"[:200],
-            )
-        except ActivityError:
-            # Every retry failed: the programme lead is told through the fallback channel,
-            # and the failure stays visible in the record's deadline level.
-            workflow.logger.warning(
-                "escalation notification failed, using fallback",
-                extra={"pathway_id": escalation.pathway_id, "deadline": escalation.deadline_key},
-            )
-            await workflow.execute_activity(
-                "notify_fallback",
-                escalation,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
-                summary=f"{escalation.label}: notification failed, fallback",
-            )
-
-    def _notify_retry(self) -> RetryPolicy:
-        retry = self.protocol.notification_retry
-        return RetryPolicy(
-            initial_interval=retry.initial_interval,
-            backoff_coefficient=2.0,
-            maximum_interval=retry.maximum_interval,
-            maximum_attempts=retry.maximum_attempts,
+        await notify_with_fallback(
+            escalation,
+            self.protocol.notification_retry,
+            action=action,
+            log_extra={"pathway_id": escalation.pathway_id, "deadline": escalation.deadline_key},
         )
 
     def _follow_up_years(self) -> int:
