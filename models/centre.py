@@ -659,8 +659,11 @@ class CentreRecord(BaseModel):
     version: int = 0
     run: int = 1
 
-    def has_update(self, update_id: str) -> bool:
-        return any(e.update_id == update_id for e in self.audit)
+    def entry_for_update(self, update_id: str | None) -> CentreAuditEntry | None:
+        """The entry an Update with this ID already wrote (a retried click), if any."""
+        if not update_id:
+            return None
+        return next((e for e in self.audit if e.update_id == update_id), None)
 
     def next_wake(self, policy: CentrePolicy) -> ItemWatch | None:
         pending = [w for w in self.watches.values() if w.wakes_at(policy) is not None]

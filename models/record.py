@@ -193,8 +193,11 @@ class PathwayRecord(BaseModel):
         self.audit.append(entry)
         return entry
 
-    def has_update(self, update_id: str) -> bool:
-        return any(e.update_id == update_id for e in self.audit)
+    def entry_for_update(self, update_id: str | None) -> AuditEntry | None:
+        """The entry an Update with this ID already wrote (a retried click), if any."""
+        if not update_id:
+            return None
+        return next((e for e in self.audit if e.update_id == update_id), None)
 
 
 def protocol_days(delta: timedelta, time_scale: float) -> float:

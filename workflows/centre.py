@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from models.roles import Role
     from workflows import search
     from workflows.notify import notify_with_fallback
-    from workflows.updates import decode
+    from workflows.updates import current_update_id, decode
 
 # A broadcast that failed every retry is tried again this long after (real time).
 BROADCAST_RETRY = timedelta(minutes=5)
@@ -92,12 +92,10 @@ class CentreWorkflow:
     # ----- evidence ----------------------------------------------------------------------
     @workflow.update(dynamic=True)
     def record_evidence(self, event: str, args: Sequence[RawValue]) -> EvidenceReceipt:
-        update = workflow.current_update_info()
-        update_id = update.id if update else None
-        if update_id and self.record.has_update(update_id):
+        update_id = current_update_id()
+        if (applied := self.record.entry_for_update(update_id)) is not None:
             # The same update ID delivered again (e.g. after continue-as-new): applied once.
-            entry = next(e for e in self.record.audit if e.update_id == update_id)
-            return self._receipt(entry, duplicate=True)
+            return self._receipt(applied, duplicate=True)
         action = self._decode(event, args)
         now = workflow.now()
         self._check(event, action, now)
@@ -140,8 +138,7 @@ class CentreWorkflow:
 
     @record_evidence.validator
     def validate_record_evidence(self, event: str, args: Sequence[RawValue]) -> None:
-        update = workflow.current_update_info()
-        if update and update.id and self.record.has_update(update.id):
+        if self.record.entry_for_update(current_update_id()) is not None:
             return
         action = self._decode(event, args)
         self._check(event, action, workflow.now())

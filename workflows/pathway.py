@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from states.msc import MscChart
     from workflows import search
     from workflows.notify import notify_with_fallback
-    from workflows.updates import decode
+    from workflows.updates import current_update_id, decode
 
 CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
 
@@ -124,12 +124,10 @@ class PathwayWorkflow:
     # ----- staff actions -----------------------------------------------------------------
     @workflow.update(dynamic=True)
     def act(self, event: str, args: Sequence[RawValue]) -> ActionReceipt:
-        update = workflow.current_update_info()
-        update_id = update.id if update else None
-        if update_id and self.record.has_update(update_id):
+        update_id = current_update_id()
+        if (applied := self.record.entry_for_update(update_id)) is not None:
             # The same update ID delivered again (e.g. after continue-as-new): applied once.
-            entry = next(e for e in self.record.audit if e.update_id == update_id)
-            return self._receipt(entry, duplicate=True)
+            return self._receipt(applied, duplicate=True)
         action = self._decode(event, args)
         now = workflow.now()
         before = list(self.record.configuration)
@@ -160,8 +158,7 @@ class PathwayWorkflow:
 
     @act.validator
     def validate_act(self, event: str, args: Sequence[RawValue]) -> None:
-        update = workflow.current_update_info()
-        if update and update.id and self.record.has_update(update.id):
+        if self.record.entry_for_update(current_update_id()) is not None:
             return
         action = self._decode(event, args)
         allowed = roles_allowed(event)

@@ -22,6 +22,12 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 
+def current_update_id() -> str | None:
+    """The ID of the Update being validated or handled: the idempotency key of a click."""
+    update = workflow.current_update_info()
+    return update.id if update else None
+
+
 def decode(
     event: str,
     args: Sequence[RawValue],
