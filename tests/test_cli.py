@@ -367,11 +367,16 @@ async def test_list_filters_from_visibility(cli: Cli, running_worker) -> None:
         assert rows[cart].state == "referred" and rows[cart].therapy == "car-t"
         assert rows[msc].next_deadline is not None and rows[msc].status == "RUNNING"
         assert f'Centre = "{CENTRE}"' in (await listed()).query
-        assert {r.pathway_id for r in (await listed("--therapy", "msc")).pathways} == {msc}
-        assert {r.pathway_id for r in (await listed("--therapy", "cart")).pathways} >= {cart}
-        by_state = await listed("--state", "awaiting_mdtm")
-        assert [r.pathway_id for r in by_state.pathways] == [msc]
-        assert (await listed("--overdue")).pathways == []
+        # Other tests of the session may have pathways at this centre: look at ours only.
+        ours = {cart, msc}
+
+        async def ids(*args: str) -> set[str]:
+            return {r.pathway_id for r in (await listed(*args)).pathways} & ours
+
+        assert await ids("--therapy", "msc") == {msc}
+        assert await ids("--therapy", "cart") == {cart}
+        assert await ids("--state", "awaiting_mdtm") == {msc}
+        assert await ids("--overdue") == set()
         table = await cli("list", "--centre", CENTRE)
         assert table.code == 0 and cart in table.stdout and "pathway(s)" in table.stdout
 

@@ -24,6 +24,19 @@ def fast(protocol: Protocol) -> Protocol:
     return protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
 
 
+def capturing_notifier(sent: list[Escalation]):
+    """The production activity name, delivering into ``sent`` instead of a channel."""
+
+    @activity.defn(name="notify_escalation")
+    async def capture(escalation: Escalation) -> NotificationReceipt:
+        sent.append(escalation)
+        return NotificationReceipt(
+            channel="test", key=escalation.idempotency_key, delivered_at=datetime.now(UTC)
+        )
+
+    return capture
+
+
 async def history_length(client: Client, pathway_id: str) -> int:
     history = await client.get_workflow_handle(pathway_id).fetch_history()
     return len(history.events)
@@ -175,12 +188,7 @@ async def test_missed_deadline_climbs_the_escalation_ladder(
     protocol = cart_protocol.compressed(seconds_per_day=0.05)
     sent: list[Escalation] = []
 
-    @activity.defn(name="notify_escalation")
-    async def capture(escalation: Escalation) -> NotificationReceipt:
-        sent.append(escalation)
-        return NotificationReceipt(
-            channel="test", key=escalation.idempotency_key, delivered_at=datetime.now(UTC)
-        )
+    capture = capturing_notifier(sent)
 
     @activity.defn(name="notify_fallback")
     async def fallback(escalation: Escalation) -> NotificationReceipt:
@@ -217,12 +225,7 @@ async def test_met_deadline_does_not_escalate(
     protocol = cart_protocol.compressed(seconds_per_day=0.05)
     sent: list[Escalation] = []
 
-    @activity.defn(name="notify_escalation")
-    async def capture(escalation: Escalation) -> NotificationReceipt:
-        sent.append(escalation)
-        return NotificationReceipt(
-            channel="test", key=escalation.idempotency_key, delivered_at=datetime.now(UTC)
-        )
+    capture = capturing_notifier(sent)
 
     async with running_worker(activities=[capture]):
         handle = await operations.refer(
