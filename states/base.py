@@ -16,12 +16,15 @@ Pure: no temporalio, no I/O, no clock; ``now`` always comes in with the event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from statemachine import StateChart
+from statemachine.callbacks import CallbacksRegistry, CallbackWrapper
 from statemachine.orderedset import OrderedSet
+from statemachine.signature import SignatureAdapter
 
 from models import actions as a
 from models.actions import EVENT_PAYLOADS, StaffAction
@@ -50,26 +53,70 @@ OLDEST_PATIENT_YEARS = 120
 
 
 class _RecordBinding:
-    """The chart's model: its state field reads and writes ``record.configuration``."""
+    """The chart's model: its state field reads and writes ``record.configuration``.
+
+    It hands the library the same value until the configuration changes: the library caches
+    the resolved states by the identity of that value, and a new ``OrderedSet`` on every
+    read made it resolve them again (several times per event).
+    """
+
+    __slots__ = ("record", "_list", "_value")
 
     def __init__(self, record: PathwayRecord):
         self.record = record
+        self._list: list[str] | None = None
+        self._value: Any = None
 
     @property
     def state(self) -> Any:
         cfg = self.record.configuration
-        if not cfg:
-            return None
-        return cfg[0] if len(cfg) == 1 else OrderedSet(cfg)
+        if cfg is not self._list:
+            self._list = cfg
+            self._value = (cfg[0] if len(cfg) == 1 else OrderedSet(cfg)) if cfg else None
+        return self._value
 
     @state.setter
     def state(self, value: Any) -> None:
         if value is None:
-            self.record.configuration = []
+            cfg = []
         elif isinstance(value, str):
-            self.record.configuration = [value]
+            cfg = [value]
         else:
-            self.record.configuration = [str(v) for v in value]
+            cfg = [str(v) for v in value]
+        self.record.configuration = cfg
+        self._list, self._value = cfg, (value if cfg else None)
+
+
+def _dispatcher(name: str, bind: Callable[..., Any]) -> Callable[..., Any]:
+    """A callback shared by every chart of a class: calls ``name`` on the chart at hand."""
+
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        bound = bind(*args, **kwargs)
+        return getattr(kwargs["machine"], name)(*bound.args, **bound.kwargs)
+
+    dispatch.__name__ = name
+    return dispatch
+
+
+def _shareable(chart: StateChart) -> CallbacksRegistry | None:
+    """The callbacks ``chart`` resolved, as a registry any chart of its class can use; None
+    when one of them is not a plain method of the chart (a model's, a listener's)."""
+    shared = CallbacksRegistry()
+    owner_id = str(id(chart))
+    for key, executor in chart._callbacks._registry.items():
+        target = shared[key]
+        for wrapper in executor:
+            name, _, owner = wrapper.unique_key.rpartition("@")
+            method = getattr(chart, name, None)
+            if owner != owner_id or not inspect.ismethod(method) or wrapper._iscoro:
+                return None
+            bind = SignatureAdapter.from_callable(method).bind_expected
+            unique = f"{name}@{type(chart).__qualname__}"
+            target.items_already_seen.add(unique)
+            target.items.append(
+                CallbackWrapper(_dispatcher(name, bind), wrapper.condition, wrapper.meta, unique)
+            )
+    return shared
 
 
 def days_text(delta: timedelta, protocol: Protocol) -> str:
@@ -92,6 +139,8 @@ class PathwayChart(StateChart):  # type: ignore[misc]
     catch_errors_as_events = False
 
     therapy: ClassVar[str]
+    # Resolved once per chart class (see _register_callbacks), keyed by the class itself.
+    _shared_callbacks: ClassVar[dict[type, CallbacksRegistry]] = {}
 
     def __init__(self, record: PathwayRecord, protocol: Protocol):
         self.record = record
@@ -102,6 +151,27 @@ class PathwayChart(StateChart):  # type: ignore[misc]
                 key: [self.states_map[value] for value in values]
                 for key, values in record.history.items()
             }
+
+    def _register_callbacks(self, listeners: list[object]) -> None:
+        # The library resolves every callback name of every state and transition for each
+        # new chart (most of a rebuild's time, and most of a chart's memory). The callbacks
+        # are this class's methods, so they are resolved once per class, into a registry
+        # whose entries call the method on the chart at hand (``machine``): read-only once
+        # built, shared by every chart of the class. Tests: tests/test_chart_sharing.py.
+        cls = type(self)
+        shared = PathwayChart._shared_callbacks.get(cls)
+        if shared is not None and not listeners:
+            self._callbacks = shared
+            return
+        super()._register_callbacks(listeners)
+        if not listeners:
+            registry = _shareable(self)
+            if registry is not None:
+                registry.async_or_sync()
+                self._callbacks = PathwayChart._shared_callbacks.setdefault(cls, registry)
+
+    def add_listener(self, *listeners: object) -> Any:
+        raise TypeError("pathway charts share their callbacks: they take no listeners")
 
     # ----- reading the chart -------------------------------------------------------------
     @property
@@ -120,10 +190,13 @@ class PathwayChart(StateChart):  # type: ignore[misc]
         """Events that may be sent from the current configuration (before guards)."""
         if self.finished:
             return [AFTER_END] if self.reports_outstanding() else []
-        seen: dict[str, None] = {}
-        for event in self.allowed_events:
-            seen.setdefault(event.id, None)
-        return list(seen)
+        return list(
+            dict.fromkeys(
+                event.id
+                for state in self.configuration
+                for event in state.transitions.unique_events
+            )
+        )
 
     def reports_outstanding(self) -> bool:
         """Safety reports still due for adverse events recorded on this pathway."""
@@ -140,7 +213,8 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             raise e.UnknownEvent(
                 f"'{event}' is not a pathway action.", event=event, state=self.leaf
             )
-        allowed = self.allowed_now()
+        transitions = [] if self.finished else list(self._transitions_for(event))
+        allowed = self.allowed_now() if not transitions else [event]
         if event not in allowed:
             raise e.ActionNotAllowedNow(
                 f"'{event}' cannot be done while the pathway is at '{self.leaf}'. "
@@ -152,9 +226,11 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             # The pathway has ended; only safety reports still due are accepted.
             self.guard_report_due(action, now)  # type: ignore[arg-type]
             return
-        for transition in self._transitions_for(event):
+        for transition in transitions:
             try:
-                self._callbacks.call(transition.validators.key, action=action, now=now)
+                self._callbacks.call(
+                    transition.validators.key, action=action, now=now, machine=self
+                )
             except e.PathwayError as err:
                 # Guards are shared by several events: report the one actually sent.
                 err.event = event
