@@ -24,7 +24,10 @@ from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
+# `import workflows.search`, not `from workflows import search`: a name in a from-list is
+# imported past the sandbox's hook, so the module would be loaded again for every run.
 with workflow.unsafe.imports_passed_through():
+    import workflows.search as search
     from models.centre import (
         CENTRE_EVENTS,
         CENTRE_ROLE_MATRIX,
@@ -51,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
     from models.notifications import Escalation
     from models.protocol import Therapy
     from models.roles import Role
-    from workflows import search
     from workflows.notify import notify_with_fallback
     from workflows.updates import current_update_id, decode
 

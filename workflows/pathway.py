@@ -23,7 +23,10 @@ from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
+# `import workflows.search`, not `from workflows import search`: a name in a from-list is
+# imported past the sandbox's hook, so the module would be loaded again for every run.
 with workflow.unsafe.imports_passed_through():
+    import workflows.search as search
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre import CentreNotice, CentreView, follow_notice, when_text
     from models.notifications import Escalation
@@ -43,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
     from states.cart import CarTChart
     from states.deadlines import escalate_due, reconcile
     from states.msc import MscChart
-    from workflows import search
     from workflows.notify import notify_with_fallback
     from workflows.updates import current_update_id, decode
 
