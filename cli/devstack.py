@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from temporalio.client import Client
@@ -70,6 +71,7 @@ class DevServer:
         log_file: Path | None = None,
         host: str = "127.0.0.1",
         ui_codec_endpoint: str | None = None,
+        sqlite_pragmas: Sequence[str] = (),
     ):
         self.port = port
         self.ui_port = ui_port
@@ -77,6 +79,7 @@ class DevServer:
         self.log_file = log_file
         self.host = host
         self.ui_codec_endpoint = ui_codec_endpoint
+        self.sqlite_pragmas = tuple(sqlite_pragmas)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,6 +110,8 @@ class DevServer:
             cmd += ["--headless"]
         if self.db_file:
             cmd += ["--db-filename", str(self.db_file)]
+            for pragma in self.sqlite_pragmas:
+                cmd += ["--sqlite-pragma", pragma]
         for name, kind in REGISTRATION.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
         return cmd
