@@ -30,7 +30,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.centres import CentreActivities
 from activities.notifications import Notifications, channel_from_env
 from models.encryption import codec_from_settings, data_converter
-from models.settings import Settings
+from models.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
@@ -81,6 +81,7 @@ def build_worker(
     task_queue: str,
     *,
     activities: Sequence[Any] | None = None,
+    max_cached_workflows: int = DEFAULT_WORKFLOW_CACHE,
 ) -> Worker:
     if activities is None:
         notifications = Notifications(channel_from_env())
@@ -95,6 +96,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=[PathwayWorkflow, CentreWorkflow],
         activities=list(activities),
+        max_cached_workflows=max_cached_workflows,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
@@ -115,5 +117,7 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
     keep_bytecode()
     settings = settings or Settings.from_env()
     client = client or await connect()
-    async with build_worker(client, settings.task_queue):
+    async with build_worker(
+        client, settings.task_queue, max_cached_workflows=settings.workflow_cache
+    ):
         await asyncio.Event().wait()

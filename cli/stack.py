@@ -104,7 +104,9 @@ async def _serve(
         client = await connect(
             target_host=server.address, namespace="default", converter=data_converter(codec)
         )
-    async with build_worker(client, settings.task_queue):
+    async with build_worker(
+        client, settings.task_queue, max_cached_workflows=settings.workflow_cache
+    ):
         console.print(
             f"[green]Temporal[/] on {server.address}, worker on queue "
             f"[bold]{settings.task_queue}[/]"

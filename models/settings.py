@@ -18,13 +18,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 DEFAULT_TASK_QUEUE = "cellpath-pathways"
+
+# Pathways a worker keeps in memory between their workflow tasks (Temporal's default is
+# 1,000). A cached pathway costs the worker ~0.2 MB; one that is not cached replays its
+# current run when next touched (a follow-up year: a few ms; the first run, up to ~180
+# events: ~70 ms). A programme's pathways are touched days apart, a few dozen in a day:
+# 250 keeps every active one cached and 10,000 open pathways under ~60 MB of worker memory
+# (docs/performance.md, "At rest").
+DEFAULT_WORKFLOW_CACHE = 250
 
 
 class Settings(BaseModel):
     task_queue: str = DEFAULT_TASK_QUEUE
+    workflow_cache: int = Field(default=DEFAULT_WORKFLOW_CACHE, ge=1, le=100_000)
     state_dir: Path = Path(".cellpath")
     dev_port: int = 7233
     dev_ui_port: int = 8233
