@@ -87,6 +87,8 @@ class PathwayWorkflow:
         self.chart: PathwayChart = CHARTS[self.record.therapy](self.record, self.protocol)
         self._changed = False
         self._published: dict[str, object] = {}
+        # Actions their validator accepted, by update ID, for their handler: decoded once.
+        self._accepted: dict[str | None, StaffAction] = {}
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
@@ -130,7 +132,8 @@ class PathwayWorkflow:
         if (applied := self.record.entry_for_update(update_id)) is not None:
             # The same update ID delivered again (e.g. after continue-as-new): applied once.
             return self._receipt(applied, duplicate=True)
-        action = self._decode(event, args)
+        # In a replay validators do not run: the handler decodes the same payload itself.
+        action = self._accepted.pop(update_id, None) or self._decode(event, args)
         now = workflow.now()
         before = list(self.record.configuration)
         from_state = self.chart.leaf
@@ -175,6 +178,7 @@ class PathwayWorkflow:
         except errors.PathwayError as err:
             raise refusal(err) from err
         self._check_centre(event)
+        self._accepted[current_update_id()] = action
 
     def _check_centre(self, event: str) -> None:
         """Refuse a step towards CAR-T infusion while the centre reports too little
