@@ -24,7 +24,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.centres import CentreActivities
@@ -33,6 +33,8 @@ from models.encryption import codec_from_settings, data_converter
 from models.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
+
+WORKFLOW_POLLERS = PollerBehaviorAutoscaling()
 
 PASSTHROUGH = ("models", "states", "statemachine", "pydantic", "pydantic_core", "yaml")
 
@@ -97,6 +99,9 @@ def build_worker(
         workflows=[PathwayWorkflow, CentreWorkflow],
         activities=list(activities),
         max_cached_workflows=max_cached_workflows,
+        # Pollers follow the backlog (Temporal's autoscaling poller): a burst of new pathways
+        # (a demo, a migration, 10,000 in the bench) no longer waits on a fixed five.
+        workflow_task_poller_behavior=WORKFLOW_POLLERS,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),

@@ -35,7 +35,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from bench.bare import BareWorkflow
 from models.notifications import Escalation, NotificationReceipt
 from models.settings import DEFAULT_WORKFLOW_CACHE
-from worker import PASSTHROUGH, build_worker
+from worker import PASSTHROUGH, WORKFLOW_POLLERS, build_worker
 
 ESCALATIONS = 0
 
@@ -59,8 +59,9 @@ def bare_worker(client: Client, task_queue: str) -> Worker:
         client,
         task_queue=task_queue,
         workflows=[BareWorkflow],
-        # The production worker's cache: at rest, memory per cached workflow is compared.
+        # The production worker's cache and pollers (at rest: memory per cached workflow).
         max_cached_workflows=DEFAULT_WORKFLOW_CACHE,
+        workflow_task_poller_behavior=WORKFLOW_POLLERS,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),

@@ -98,7 +98,8 @@ class TestReport:
         assert written["scenarios"]["throughput"] == results["scenarios"]["throughput"]
         assert (tmp_path / "results.md").read_text() == table == markdown(results)
         rows = [line for line in table.splitlines() if line.startswith("| ")]
-        assert len(rows) == 1 + 3 + 2 + 2 + 2 + 2  # header, throughput, latency ×2, rest…
+        # header, throughput 3, latency 2, rest 3 (RSS, RSS per cached workflow, DB), history 2, chart 2
+        assert len(rows) == 1 + 3 + 2 + 3 + 2 + 2
         for number in ("1.", "2.", "3.", "4.", "5."):
             assert any(row.startswith(f"| {number}") for row in rows)
 
