@@ -23,10 +23,10 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 DEFAULT_TASK_QUEUE = "cellpath-pathways"
 
 # Pathways a worker keeps in memory between their workflow tasks (Temporal's default is
-# 1,000). A cached pathway costs the worker ~0.2 MB; one that is not cached replays its
+# 1,000). A cached pathway costs the worker ~0.25-0.35 MB; one that is not cached replays its
 # current run when next touched (a follow-up year: a few ms; the first run, up to ~180
-# events: ~70 ms). A programme's pathways are touched days apart, a few dozen in a day:
-# 250 keeps every active one cached and 10,000 open pathways under ~60 MB of worker memory
+# events: ~60 ms). A programme's pathways are touched days apart, a few dozen in a day:
+# 250 keeps every active one cached, and 10,000 open pathways cost the worker +84 MB
 # (docs/performance.md, "At rest").
 DEFAULT_WORKFLOW_CACHE = 250
 
