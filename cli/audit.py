@@ -32,6 +32,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from models.audit import CHAINED_FIELDS, ChainProblem, canonical, head_hash, verify_chain
 from models.record import AuditEntry, PathwayRecord
@@ -233,7 +234,9 @@ def export(
 ) -> None:
     """Export a pathway's audit trail, one entry per line/row, with its hash chain."""
     from cli import operations
-    from cli.main import run
+    from cli.main import _check_pathway_id, run
+
+    _check_pathway_id(pathway)
 
     async def go() -> PathwayRecord:
         from worker import connect
@@ -246,7 +249,9 @@ def export(
         try:
             output.write_text(text, encoding="utf-8", newline="")
         except OSError as err:
-            err_console.print(f"[bold red]error:[/] cannot write {output}: {err.strerror}")
+            err_console.print(
+                f"[bold red]error:[/] cannot write {escape(str(output))}: {err.strerror}"
+            )
             raise typer.Exit(EXIT_BAD_FILE) from None
     else:
         sys.stdout.write(text)
@@ -282,15 +287,17 @@ def verify(
     try:
         text = file.read_bytes().decode("utf-8")
     except OSError as err:
-        err_console.print(f"[bold red]error:[/] cannot read {file}: {err.strerror}")
+        err_console.print(f"[bold red]error:[/] cannot read {escape(str(file))}: {err.strerror}")
         raise typer.Exit(EXIT_BAD_FILE) from None
     except UnicodeDecodeError:
-        err_console.print(f"[bold red]error:[/] {file} is not UTF-8 text")
+        err_console.print(f"[bold red]error:[/] {escape(str(file))} is not UTF-8 text")
         raise typer.Exit(EXIT_BAD_FILE) from None
     try:
         trail = read_trail(text, format_of(file, text))
     except BadExport as err:
-        err_console.print(f"[bold red]error:[/] {file}: {err}", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(file))}: {escape(str(err))}", highlight=False
+        )
         raise typer.Exit(EXIT_BAD_FILE) from None
     problems = verify_trail(trail, head=head)
     later = 0
@@ -328,17 +335,19 @@ def verify(
         )
     elif intact:
         err_console.print(
-            f"[green]intact[/]: {len(trail.entries)} entries of {trail.pathway_id}; head {last}"
+            f"[green]intact[/]: {len(trail.entries)} entries of {escape(trail.pathway_id)}; "
+            f"head {last}"
             + (" (as expected)" if head else "")
             + (" — matches the pathway in Temporal" if live else ""),
             highlight=False,
         )
     else:
         err_console.print(
-            f"[bold red]NOT intact[/]: {len(problems)} problem(s) in {file}:", highlight=False
+            f"[bold red]NOT intact[/]: {len(problems)} problem(s) in {escape(str(file))}:",
+            highlight=False,
         )
         for p in problems:
-            err_console.print(f"  - {p}", highlight=False)
+            err_console.print(f"  - {escape(str(p))}", highlight=False)
     if live and later and not as_json:
         err_console.print(
             f"note: the pathway has {later} entries after this file's last one: recorded "

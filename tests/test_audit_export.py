@@ -108,3 +108,17 @@ async def test_export_and_verify_a_live_trail(
 async def test_export_of_an_unknown_pathway(cli_env: None) -> None:
     result = await cli("export", "pathway-centre-a-NOPE-000000")
     assert result.exit_code == 4
+
+
+async def test_export_refuses_what_is_not_a_pathway_id(cli_env: None) -> None:
+    result = await cli("export", "[/x]")
+    assert result.exit_code == 2
+    assert "'[/x]' is not a pathway ID" in result.output
+
+
+@pytest.mark.parametrize("name", ["[/x]", "[bold]trail[/bold].csv"])
+async def test_verify_names_the_file_as_typed(cli_env: None, name: str) -> None:
+    # A file name is text, never console markup: shown as typed, and no traceback.
+    result = await cli("verify", name)
+    assert result.exit_code == 2
+    assert f"cannot read {name}" in result.output
