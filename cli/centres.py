@@ -474,10 +474,16 @@ def load(
 def _read_data(value: str | None) -> dict[str, Any]:
     if not value:
         raise _fail("give the evidence: --data JSON/YAML object or @FILE")
+    from cli.main import MAX_INPUT_BYTES
+
     try:
+        if value.startswith("@") and Path(value[1:]).stat().st_size > MAX_INPUT_BYTES:
+            raise _fail(f"{value[1:]} is larger than 1 MB: evidence fits in a few KB")
         text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
     except OSError as err:
         raise _fail(f"cannot read {value[1:]}: {err.strerror}") from None
+    if len(text) > MAX_INPUT_BYTES:
+        raise _fail("--data is larger than 1 MB: evidence fits in a few KB")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
