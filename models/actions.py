@@ -58,6 +58,12 @@ def _latin(value: str) -> str:
     return value
 
 
+def person_key(staff_id: str) -> str:
+    """Who a staff ID names, for the two-person rules: case, width and spaces do not make
+    another person ("Dr. Martin" is dr.martin)."""
+    return "".join(unicodedata.normalize("NFKC", staff_id).split()).casefold()
+
+
 def _said(value: str) -> str:
     if not value.strip():
         raise ValueError("is blank: say why, in words")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from models.actions import PersonId
+from models.actions import PersonId, person_key
 from models.protocol import Therapy
 from models.validation import pattern
 
@@ -62,7 +62,7 @@ class Binome(BaseModel):
 
     @model_validator(mode="after")
     def _two_people(self) -> Binome:
-        if self.ard_specialist.casefold() == self.cell_therapy_specialist.casefold():
+        if person_key(self.ard_specialist) == person_key(self.cell_therapy_specialist):
             raise ValueError(
                 "the autoimmune-disease specialist and the cell-therapy specialist must be "
                 "two different people"

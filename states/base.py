@@ -27,7 +27,7 @@ from statemachine.orderedset import OrderedSet
 from statemachine.signature import SignatureAdapter
 
 from models import actions as a
-from models.actions import EVENT_PAYLOADS, StaffAction
+from models.actions import EVENT_PAYLOADS, StaffAction, person_key
 from models.protocol import Protocol
 from models.record import AdverseEventRecord, DrugStopRecord, PathwayRecord, protocol_days
 from states import errors as e
@@ -307,16 +307,16 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             )
 
     def guard_binome_signed(self, action: a.MdtmDecision, now: datetime) -> None:
-        if action.ard_specialist.casefold() == action.cell_therapy_specialist.casefold():
+        if person_key(action.ard_specialist) == person_key(action.cell_therapy_specialist):
             self._fail(
                 e.BinomeIncomplete,
                 "The MDTM decision needs two different people: the autoimmune-disease "
                 "specialist and the cell-therapy specialist.",
                 "mdtm",
             )
-        if action.actor.casefold() not in {
-            action.ard_specialist.casefold(),
-            action.cell_therapy_specialist.casefold(),
+        if person_key(action.actor) not in {
+            person_key(action.ard_specialist),
+            person_key(action.cell_therapy_specialist),
         }:
             self._fail(
                 e.BinomeIncomplete,
@@ -438,7 +438,7 @@ class PathwayChart(StateChart):  # type: ignore[misc]
             )
 
     def guard_two_person_check(self, action: a.Infusion, now: datetime) -> None:
-        people = {p.casefold() for p in action.checked_by}
+        people = {person_key(p) for p in action.checked_by}
         if len(people) < 2:
             self._fail(
                 e.TwoPersonCheckMissing,

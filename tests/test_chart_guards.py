@@ -187,14 +187,17 @@ class TestBinome:
     """MDTM decisions carry two different people, and the sender is one of them."""
 
     @pytest.mark.parametrize("event", ["approve_at_mdtm", "defer_at_mdtm", "reject_at_mdtm"])
-    def test_same_person_twice_refused(self, event: str) -> None:
+    @pytest.mark.parametrize(
+        "spelling", [ARD.upper(), ARD.replace(".", ". ").title()], ids=["upper", "spaced"]
+    )
+    def test_same_person_twice_refused(self, event: str, spelling: str) -> None:
         pw = Pathway.at(CART, "awaiting_mdtm")
         err = assert_refused(
             pw,
             event,
             e.BinomeIncomplete,
             ard_specialist=ARD,
-            cell_therapy_specialist=ARD.upper(),
+            cell_therapy_specialist=spelling,
         )
         assert "two different people" in err.message
 
@@ -583,7 +586,9 @@ class TestCarTInfusion:
         assert pw.record.product.thawed_at is None
 
     @pytest.mark.parametrize(
-        "checked_by", [[NURSES[0]], [NURSES[0], NURSES[0].upper()]], ids=["one", "same-twice"]
+        "checked_by",
+        [[NURSES[0]], [NURSES[0], NURSES[0].upper()], [NURSES[0], NURSES[0].replace(".", ". ")]],
+        ids=["one", "same-twice", "same-spaced"],
     )
     def test_two_person_check_missing(self, checked_by: list[str]) -> None:
         pw = self.thawed()
