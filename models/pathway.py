@@ -8,10 +8,17 @@ reads a file).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
-from models.protocol import Protocol, shared_protocol
+from models.protocol import Protocol, protocol_from_input
 from models.record import AuditEntry, Deadline, PathwayRecord
 from models.referral import Referral
 from models.roles import Role
@@ -22,11 +29,11 @@ class PathwayInput(BaseModel):
     referral: Referral | None = None
     record: PathwayRecord | None = None
 
-    @field_validator("protocol", mode="after")
+    @field_validator("protocol", mode="wrap")
     @classmethod
-    def _shared(cls, protocol: Protocol) -> Protocol:
+    def _shared(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Protocol:
         # Every run of every pathway decodes its protocol; a worker keeps one copy of each.
-        return shared_protocol(protocol)
+        return protocol_from_input(value, validate)
 
     @model_validator(mode="after")
     def _one_source(self) -> PathwayInput:

@@ -13,6 +13,8 @@ escalation ladders and the deadline armed on entering each state. Nothing in ``s
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -212,6 +214,27 @@ def shared_protocol(protocol: Protocol) -> Protocol:
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.clear()
         found = _SHARED.setdefault(key, protocol)
+    return found
+
+
+_BY_SOURCE: dict[str, Protocol] = {}
+
+
+def protocol_from_input(value: Any, validate: Callable[[Any], Protocol]) -> Protocol:
+    """The shared protocol for a protocol as a workflow input carries it (a JSON object).
+
+    Every run of every pathway decodes its protocol from its input; a worker validates each
+    distinct one once, then finds it by its text (docs/performance.md, "What changed").
+    Anything but a JSON object is validated as usual.
+    """
+    if not isinstance(value, dict):
+        return shared_protocol(validate(value))
+    key = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    found = _BY_SOURCE.get(key)
+    if found is None:
+        if len(_BY_SOURCE) >= _SHARED_MAX:
+            _BY_SOURCE.clear()
+        found = _BY_SOURCE.setdefault(key, shared_protocol(validate(value)))
     return found
 
 

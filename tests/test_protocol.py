@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from models.durations import format_duration, humanize, parse_duration
+from models.pathway import PathwayInput
 from models.protocol import (
     PROTOCOL_DIR,
     Protocol,
@@ -158,3 +161,42 @@ def test_durations_print_for_people() -> None:
     assert format_duration(timedelta(minutes=90)) == "90min"
     assert humanize(timedelta(days=3, hours=4)) == "3 d 4 h"
     assert humanize(-timedelta(hours=2)) == "-2 h"
+
+
+class TestOneProtocolPerWorker:
+    """Every run decodes its protocol from its input: the worker keeps one object per
+    protocol content, and only ever hands a run the protocol its input carries."""
+
+    def test_runs_of_one_protocol_share_it(self) -> None:
+        cart = load_default_protocol(Therapy.CAR_T).compressed(seconds_per_day=7)
+        first = PathwayInput.model_validate_json(self.input_for(cart))
+        second = PathwayInput.model_validate_json(self.input_for(cart))
+        assert first.protocol is second.protocol
+        assert first.protocol == cart
+
+    def test_another_protocol_is_another_object(self) -> None:
+        cart = load_default_protocol(Therapy.CAR_T)
+        slow = PathwayInput.model_validate_json(self.input_for(cart.compressed(seconds_per_day=7)))
+        fast = PathwayInput.model_validate_json(self.input_for(cart.compressed(seconds_per_day=8)))
+        assert slow.protocol is not fast.protocol
+        assert slow.protocol.time_scale != fast.protocol.time_scale
+
+    def test_a_bad_protocol_is_still_refused(self) -> None:
+        data = json.loads(self.input_for(load_default_protocol(Therapy.MSC)))
+        data["protocol"]["windows"]["work_up_validity"] = "soon"
+        with pytest.raises(ValidationError, match="work_up_validity"):
+            PathwayInput.model_validate_json(json.dumps(data))
+        with pytest.raises(ValidationError, match="work_up_validity"):  # not cached either
+            PathwayInput.model_validate_json(json.dumps(data))
+
+    @staticmethod
+    def input_for(protocol: Protocol) -> bytes:
+        from tests.pathway_driver import referral
+
+        ref = referral("LUP-901")
+        return json.dumps(
+            {
+                "protocol": json.loads(protocol.model_dump_json()),
+                "referral": json.loads(ref.model_dump_json()),
+            }
+        ).encode()
