@@ -26,7 +26,7 @@ DEFAULT_TASK_QUEUE = "cellpath-pathways"
 # 1,000). A cached pathway costs the worker ~0.25-0.35 MB; one that is not cached replays its
 # current run when next touched (a follow-up year: a few ms; the first run, up to ~180
 # events: ~60 ms). A programme's pathways are touched days apart, a few dozen in a day:
-# 250 keeps every active one cached, and 10,000 open pathways cost the worker +84 MB
+# 250 keeps every active one cached, and 10,000 open pathways cost the worker ~90 MB
 # (docs/performance.md, "At rest").
 DEFAULT_WORKFLOW_CACHE = 250
 
