@@ -8,8 +8,9 @@ Usage::
     ...
     server.stop()
 
-The server registers cellpath's search attributes at start. With ``db_file`` the pathways
-survive a restart; without it the store is in memory (tests). With ``ui_codec_endpoint`` the
+The server registers cellpath's search attributes at start (``--search-attribute``, which
+only takes effect on a new database); ``wait_ready`` adds any missing from a database made by
+an older cellpath. With ``db_file`` the pathways survive a restart; without it the store is in memory (tests). With ``ui_codec_endpoint`` the
 Web UI decodes payloads through that codec server (``--ui-codec-endpoint``).
 """
 
@@ -24,6 +25,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 
 from workflows.search import REGISTRATION
@@ -59,6 +65,47 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_INDEXED = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Text": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}
+
+
+async def ensure_search_attributes(client: Client, namespace: str = "default") -> list[str]:
+    """Add cellpath's search attributes the namespace lacks; return their names.
+
+    ``temporal server start-dev --search-attribute`` registers them only when it creates the
+    database, so a ``.cellpath/temporal.db`` made by an older cellpath lacks the newer ones
+    (and every pathway start would be refused).
+    """
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    have = dict(listed.custom_attributes)
+    clash = [
+        f"{name} is {IndexedValueType.Name(have[name])}, cellpath needs {kind}"
+        for name, kind in REGISTRATION.items()
+        if name in have and have[name] != _INDEXED[kind]
+    ]
+    if clash:
+        raise DevStackError(
+            "This Temporal database registers search attributes differently ("
+            + "; ".join(clash)
+            + "): move the dev database aside (`mv .cellpath .cellpath.old`) and start again"
+        )
+    missing = {name: _INDEXED[kind] for name, kind in REGISTRATION.items() if name not in have}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
+        )
+    return sorted(missing)
 
 
 class DevServer:
@@ -143,10 +190,12 @@ class DevServer:
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
             try:
-                await Client.connect(self.address)
-                return
+                client = await Client.connect(self.address)
             except RuntimeError:
                 await asyncio.sleep(0.2)
+                continue
+            await ensure_search_attributes(client)
+            return
         raise DevStackError(f"The Temporal dev server did not answer on {self.address}")
 
     def stop(self, timeout: float = 15.0) -> None:
