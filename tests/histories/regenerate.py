@@ -5,8 +5,10 @@ change to the workflow's history shape, *and* guard the change with ``workflow.p
 that the old histories still replay: old files are kept beside new ones, never rewritten.
 
 It starts a real dev server in memory, plays a full CAR-T pathway (15 years of follow-up,
-one run per follow-up year) and a full MSC pathway with repeated infusions on compressed
-protocols, and writes every run's history as JSON.
+one run per follow-up year), a full MSC pathway with repeated infusions and a CAR-T pathway
+whose work-up is late (its deadline escalates through notification activities) on
+compressed protocols, and writes every run's history as JSON. ``--only NAME`` records one
+scenario (``cart-full``, ``msc-full``, ``cart-escalations``) beside the others.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from cli import operations
 from cli.centres import load_centres
 from cli.devstack import DevServer, free_port
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
-from tests.pathway_driver import ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
+from tests.pathway_driver import ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 
 HERE = Path(__file__).resolve().parent
@@ -85,6 +87,26 @@ async def play_msc(client: Client, task_queue: str) -> str:
     return handle.id
 
 
+async def play_escalations(client: Client, task_queue: str) -> str:
+    """A late work-up: the deadline escalates twice (activities) before it is recorded,
+    then the patient withdraws."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    handle = await operations.refer(
+        client, referral("HIS-003"), task_queue=task_queue, protocol=protocol
+    )
+    while (await operations.record(client, handle.id)).escalation_level < 2:
+        await asyncio.sleep(0.2)
+    go = Driver(client, handle.id, protocol)
+    await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60)
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
+SCENARIOS = {"cart-full": play_cart, "msc-full": play_msc, "cart-escalations": play_escalations}
+
+
 async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> list[Path]:
     runs = [w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
     runs.sort(key=lambda w: w.start_time)
@@ -97,7 +119,7 @@ async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> 
     return written
 
 
-async def main(out: Path) -> None:
+async def main(out: Path, only: str | None = None) -> None:
     server = DevServer(port=free_port())
     server.start()
     try:
@@ -106,14 +128,12 @@ async def main(out: Path) -> None:
         task_queue = f"histories-{uuid.uuid4()}"
         async with build_worker(client, task_queue):
             await load_centres(client, task_queue)
-            cart_id = await play_cart(client, task_queue)
-            msc_id = await play_msc(client, task_queue)
             version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
-            for workflow_id, name in (
-                (cart_id, f"cart-full-{version}"),
-                (msc_id, f"msc-full-{version}"),
-            ):
-                for path in await write_runs(client, workflow_id, name, out):
+            for scenario, play in SCENARIOS.items():
+                if only and scenario != only:
+                    continue
+                workflow_id = await play(client, task_queue)
+                for path in await write_runs(client, workflow_id, f"{scenario}-{version}", out):
                     print(
                         f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
                     )
@@ -122,4 +142,12 @@ async def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE))
+    args = sys.argv[1:]
+    only = None
+    if "--only" in args:
+        at = args.index("--only")
+        only = args[at + 1]
+        del args[at : at + 2]
+        if only not in SCENARIOS:
+            sys.exit(f"--only takes one of {', '.join(SCENARIOS)}")
+    asyncio.run(main(Path(args[0]) if args else HERE, only))
