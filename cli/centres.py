@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -472,22 +471,12 @@ def load(
 
 
 def _read_data(value: str | None) -> dict[str, Any]:
+    """The evidence of ``--data``: a JSON/YAML object, inline or ``@FILE`` (read as the
+    pathway actions' details are: the same size limit, encoding and YAML checks)."""
     if not value:
         raise _fail("give the evidence: --data JSON/YAML object or @FILE")
-    from cli.main import MAX_INPUT_BYTES
+    from cli.main import _load_mapping, _read_text
 
-    try:
-        if value.startswith("@") and Path(value[1:]).stat().st_size > MAX_INPUT_BYTES:
-            raise _fail(f"{value[1:]} is larger than 1 MB: evidence fits in a few KB")
-        text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
-    except OSError as err:
-        raise _fail(f"cannot read {value[1:]}: {err.strerror}") from None
-    if len(text) > MAX_INPUT_BYTES:
-        raise _fail("--data is larger than 1 MB: evidence fits in a few KB")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise _fail(f"--data is not valid JSON or YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise _fail('--data must be a JSON or YAML object, e.g. \'{"valid_until": "2027-06-30"}\'')
-    return data
+    fits = "evidence fits in a few KB"
+    text = _read_text(value[1:], "the evidence file", fits) if value.startswith("@") else value
+    return _load_mapping(text, "--data", fits, example='{"valid_until": "2027-06-30"}')

@@ -338,20 +338,20 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
-def _too_large(what: str) -> typer.Exit:
-    return fail(
-        f"{what} is larger than {MAX_INPUT_BYTES // 1_000_000} MB: a referral or an action's "
-        "details fit in a few KB",
-        kind="BadInput",
-    )
+DETAILS_FIT = "a referral or an action's details fit in a few KB"
 
 
-def _read_text(path: str, what: str) -> str:
+def _too_large(what: str, fits: str) -> typer.Exit:
+    return fail(f"{what} is larger than {MAX_INPUT_BYTES // 1_000_000} MB: {fits}", kind="BadInput")
+
+
+def _read_text(path: str, what: str, fits: str = DETAILS_FIT) -> str:
+    """A file (or stdin for ``-``) of at most ``MAX_INPUT_BYTES``, or exit 2 saying why not."""
     try:
         if path == "-":
             text = sys.stdin.read(MAX_INPUT_BYTES + 1)
         elif Path(path).stat().st_size > MAX_INPUT_BYTES:
-            raise _too_large(f"{what} {path}")
+            raise _too_large(f"{what} {path}", fits)
         else:
             text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
@@ -359,16 +359,18 @@ def _read_text(path: str, what: str) -> str:
     except UnicodeDecodeError:
         raise fail(f"{what} {path} is not UTF-8 text", kind="BadInput") from None
     if len(text) > MAX_INPUT_BYTES:
-        raise _too_large(what if path == "-" else f"{what} {path}")
+        raise _too_large(what if path == "-" else f"{what} {path}", fits)
     return text
 
 
-def _load_mapping(text: str, what: str) -> dict[str, Any]:
+def _load_mapping(
+    text: str, what: str, fits: str = DETAILS_FIT, example: str = '{"visit": "M3"}'
+) -> dict[str, Any]:
     """A JSON or YAML object, or exit 2 saying what is wrong and where."""
     if not text.strip():
         raise fail(f"{what} is empty", kind="BadInput")
     if len(text) > MAX_INPUT_BYTES:
-        raise _too_large(what)
+        raise _too_large(what, fits)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -382,7 +384,7 @@ def _load_mapping(text: str, what: str) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise fail(
-            f'{what} must be a JSON or YAML object (mapping), e.g. {{"visit": "M3"}}',
+            f"{what} must be a JSON or YAML object (mapping), e.g. {example}",
             kind="BadInput",
         )
     return data
