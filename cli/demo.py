@@ -22,7 +22,6 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from cli import operations
 from cli.centres import load_centres
@@ -271,21 +270,11 @@ def _resolve(value: Any, protocol: Protocol) -> Any:
     return value
 
 
-async def _exists(client: Client, pathway_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(pathway_id).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
-
-
 async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day: float) -> str:
     protocol = demo_protocol(case, seconds_per_day)
     centres = ([case.refused_at] if case.refused_at else []) + [case.centre]
     for centre in centres:
-        if await _exists(client, case.referral(protocol, centre).pathway_id):
+        if await operations.exists(client, case.referral(protocol, centre).pathway_id):
             return "exists"
     for centre in centres:
         referral = case.referral(protocol, centre)

@@ -286,6 +286,17 @@ async def allowed_actions(client: Client, pathway_id: str, role: Role | None) ->
         raise _rpc_error(err, pathway_id) from None
 
 
+async def exists(client: Client, pathway_id: str) -> bool:
+    """Whether a pathway with this ID was ever started (open or ended)."""
+    try:
+        await _handle(client, pathway_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 async def status(client: Client, pathway_id: str) -> WorkflowExecutionStatus | None:
     try:
         desc = await _handle(client, pathway_id).describe()

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from cli import operations
 from cli.centres import centre_policy, start_centre
@@ -358,16 +358,6 @@ async def snapshot(client: Client, pathway_id: str) -> tuple[int, dict[str, Any]
     return len(history.events), record.model_dump(mode="json")
 
 
-async def exists(client: Client, pathway_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(pathway_id).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
-
-
 # ----- the corpus -------------------------------------------------------------------------
 class TestCorpus:
     """The corpus itself: big enough, every case named once, every category covered."""
@@ -439,7 +429,7 @@ async def test_bad_input_is_refused_cleanly(
         data = referral_data(case, expand)
         started = f"pathway-{data.get('centre')}-{data.get('pseudonym')}"
         if PATHWAY_ID.fullmatch(started):
-            assert not await exists(client, started), f"{started} was started"
+            assert not await operations.exists(client, started), f"{started} was started"
 
 
 async def test_injection_strings_in_free_text_are_kept_as_written(
