@@ -8,17 +8,14 @@ from typing import Any
 from temporalio.client import Client
 
 from cli import operations
+from cli.demo import PEOPLE, SIGNED
 from models.pathway import ActionReceipt
 from models.protocol import Protocol
 from models.referral import Binome, Referral
 
-ARD = {"actor": "dr.martin", "role": "ard_specialist"}
-CTS = {"actor": "dr.roux", "role": "cell_therapy_specialist"}
-NURSE = {"actor": "n.bernard", "role": "nurse"}
-APH = {"actor": "n.petit", "role": "apheresis_nurse"}
-TECH = {"actor": "t.moreau", "role": "ctu_technician"}
-PHARMA = {"actor": "p.laurent", "role": "pharmacist"}
-SIGNED = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
+# The demo programme's synthetic staff (cli/demo.py), by the role they act in.
+ARD, CTS, NURSE = PEOPLE["ard"], PEOPLE["cts"], PEOPLE["nurse"]
+APH, TECH, PHARMA = PEOPLE["aph"], PEOPLE["tech"], PEOPLE["pharma"]
 
 
 def referral(

@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 
 from cli import operations
 from cli.centres import centre_policy, start_centre
+from cli.demo import PEOPLE
 from cli.devstack import DevServer
 from models.centre import CENTRE_DIR, centre_workflow_id, load_centre
 from models.encryption import EncryptionCodec
@@ -75,16 +76,6 @@ Stage = Literal[
 
 TASK_SCHEDULED = EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED
 TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-
-# `as: ard` in a case: who acts, as in the README's walk.
-PEOPLE = {
-    "ard": ARD,
-    "cts": CTS,
-    "nurse": NURSE,
-    "aph": APH,
-    "tech": TECH,
-    "pharma": PHARMA,
-}
 
 
 class Case(BaseModel):
