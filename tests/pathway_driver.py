@@ -53,6 +53,15 @@ class Driver:
         await self("approve_at_mdtm", ARD, **SIGNED)
         await self("record_consent", ARD)
 
+    async def to_msc_infusion(self, coi: str) -> ActionReceipt:
+        """From referral to the first infusion of a two-dose MSC product."""
+        await self.to_consent()
+        await self("order_product", PHARMA, coi_id=coi, doses=2)
+        await self("receive_product", TECH, bag_coi_id=coi)
+        await self("clear_for_treatment", CTS, active_infection=False)
+        await self("thaw_product", TECH, bag_coi_id=coi)
+        return await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+
     async def to_infusion(self) -> None:
         """From referral to D0 (on a compressed protocol: this waits the real windows)."""
         import asyncio

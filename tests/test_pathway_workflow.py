@@ -315,12 +315,7 @@ async def test_msc_pathway_with_two_infusions_runs_to_completion(
         handle = await operations.refer(client, ref, task_queue=task_queue, protocol=protocol)
         go = Driver(client, handle.id, protocol)
         coi = "COI-MSC-109"
-        await go.to_consent()
-        await go("order_product", PHARMA, coi_id=coi, doses=2)
-        await go("receive_product", TECH, bag_coi_id=coi)
-        await go("clear_for_treatment", CTS, active_infection=False)
-        await go("thaw_product", TECH, bag_coi_id=coi)
-        first = await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+        first = await go.to_msc_infusion(coi)
         assert first.state == "between_infusions"
         with pytest.raises(operations.ActionRefused) as early:
             await go("thaw_product", TECH, bag_coi_id=coi)

@@ -26,7 +26,7 @@ from cli import operations
 from cli.centres import load_centres
 from cli.devstack import DevServer, free_port
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
-from tests.pathway_driver import ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
+from tests.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
 from worker import build_worker
 
 HERE = Path(__file__).resolve().parent
@@ -62,12 +62,7 @@ async def play_msc(client: Client, task_queue: str) -> str:
     )
     go = Driver(client, handle.id, protocol)
     coi = "COI-HIS-MSC"
-    await go.to_consent()
-    await go("order_product", PHARMA, coi_id=coi, doses=2)
-    await go("receive_product", TECH, bag_coi_id=coi)
-    await go("clear_for_treatment", CTS, active_infection=False)
-    await go("thaw_product", TECH, bag_coi_id=coi)
-    await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    await go.to_msc_infusion(coi)
     await asyncio.sleep(
         (real.infusions.interval - real.infusions.interval_tolerance).total_seconds()
         * protocol.time_scale
