@@ -75,6 +75,21 @@ class WebhookSink:
 
 
 @contextmanager
+def serving(server: socketserver.TCPServer) -> Iterator[int]:
+    """Serve ``server`` on a thread while the block runs; yields its port."""
+    server.daemon_threads = True  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(IO_TIMEOUT)
+
+
+@contextmanager
 def webhook_sink() -> Iterator[WebhookSink]:
     sink = WebhookSink()
 
@@ -101,18 +116,9 @@ def webhook_sink() -> Iterator[WebhookSink]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    sink.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/cellpath-secret"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        sink.url = f"http://127.0.0.1:{port}/hooks/cellpath-secret"
         yield sink
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(IO_TIMEOUT)
 
 
 @contextmanager
@@ -222,15 +228,6 @@ def smtp_sink() -> Iterator[SmtpSink]:
                 else:
                     self.reply("502 5.5.2 not implemented")
 
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    sink.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)) as port:
+        sink.port = port
         yield sink
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(IO_TIMEOUT)
