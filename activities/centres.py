@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from models.centre import BroadcastReceipt, CentreBroadcast
+from models.centre_notice import BroadcastReceipt, CentreBroadcast
 from models.protocol import Therapy
 
 log = structlog.get_logger("cellpath.centres")

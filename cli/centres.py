@@ -35,26 +35,22 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli import operations
-from models.centre import (
+from models.centre_actions import CENTRE_EVENTS, EvidenceReceipt, parse_centre_action
+from models.centre_files import (
     CENTRE_DIR,
-    CENTRE_EVENTS,
     POLICY_FILE,
-    Centre,
     CentreFileError,
-    CentreInput,
-    CentreNotice,
-    CentrePolicy,
-    CentreRecord,
-    EvidenceReceipt,
     centre_files,
-    centre_workflow_id,
     load_centre,
     load_centre_policy,
-    parse_centre_action,
-    readiness,
-    when_text,
 )
+from models.centre_notice import CentreNotice
+from models.centre_policy import CentrePolicy
+from models.centre_record import CentreInput, CentreRecord
+from models.contracts import centre_workflow_id
+from models.evidence import Centre, when_text
 from models.protocol import Therapy
+from models.readiness import readiness
 from models.roles import Role
 from models.settings import Settings
 from models.validation import readable

@@ -31,7 +31,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.actions import parse_action
-from models.centre import CentreNotice, centre_workflow_id
+from models.centre_notice import CentreNotice
+from models.contracts import centre_workflow_id
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
 from models.protocol import Protocol, load_default_protocol, load_protocol, protocol_path
 from models.record import PathwayRecord

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from models.audit import chain_entry, genesis_hash
-from models.centre import CentreAlert, CentreView
+from models.centre_notice import CentreAlert, CentreView
 from models.protocol import Therapy
 from models.referral import Binome
 from models.roles import Role

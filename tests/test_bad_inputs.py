@@ -36,7 +36,8 @@ from cli import operations
 from cli.centres import centre_policy, start_centre
 from cli.demo import PEOPLE
 from cli.devstack import DevServer
-from models.centre import CENTRE_DIR, centre_workflow_id, load_centre
+from models.centre_files import CENTRE_DIR, load_centre
+from models.contracts import centre_workflow_id
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import PATHWAY_ID

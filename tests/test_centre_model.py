@@ -8,29 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from models.centre import (
-    AlertKind,
-    Centre,
-    CentreAlert,
-    CentreFileError,
-    CentreRecord,
+from models.centre_actions import (
     CentreRefusal,
-    MissingItem,
-    Prerequisite,
     RecordTraining,
-    TherapyReadiness,
-    TocilizumabStock,
     WithdrawEvidence,
-    centre_files,
     check_evidence,
-    follow_notice,
-    load_centre,
-    load_centre_policy,
-    notice,
     parse_centre_action,
-    readiness,
 )
+from models.centre_files import CentreFileError, centre_files, load_centre, load_centre_policy
+from models.centre_notice import CentreAlert, follow_notice, notice
+from models.centre_record import AlertKind, CentreRecord
+from models.evidence import Centre, Prerequisite, TocilizumabStock
 from models.protocol import Therapy, load_default_protocol
+from models.readiness import MissingItem, TherapyReadiness, readiness
+from models.refusals import Outcome, Refusal
 from models.roles import Role
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -194,6 +185,9 @@ class TestEvidenceChecks:
         with pytest.raises(CentreRefusal) as refused:
             check_evidence(demo("centre-b"), "record_icu_access", action, NOW)
         assert refused.value.rule == "EvidenceExpired"
+        # One refusal tree: the CLI and web page map its outcome like any other refusal.
+        assert isinstance(refused.value, Refusal)
+        assert refused.value.outcome is Outcome.REFUSED
 
     def test_training_dated_in_the_future_is_refused(self) -> None:
         action = RecordTraining.model_validate(

@@ -23,13 +23,10 @@ from temporalio.client import Client
 from activities.centres import CentreActivities
 from cli import operations
 from cli.centres import record_evidence, start_centre
-from models.centre import (
-    AlertKind,
-    CentrePolicy,
-    centre_workflow_id,
-    load_centre,
-    load_centre_policy,
-)
+from models.centre_files import load_centre, load_centre_policy
+from models.centre_policy import CentrePolicy
+from models.centre_record import AlertKind
+from models.contracts import centre_workflow_id
 from models.notifications import Escalation, NotificationReceipt
 from models.protocol import Protocol, Therapy
 from models.record import PathwayRecord

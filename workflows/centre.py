@@ -28,31 +28,30 @@ from temporalio.exceptions import ActivityError, ApplicationError
 # imported past the sandbox's hook, so the module would be loaded again for every run.
 with workflow.unsafe.imports_passed_through():
     import workflows.search as search
-    from models.centre import (
+    from models.centre_actions import (
         CENTRE_EVENTS,
         CENTRE_ROLE_MATRIX,
-        AlertKind,
         CentreAction,
-        CentreAlertEntry,
-        CentreAuditEntry,
-        CentreBroadcast,
-        CentreInput,
-        CentreNotice,
-        CentrePolicy,
-        CentreRecord,
         CentreRefusal,
         EvidenceReceipt,
         RecordEvidence,
-        TherapyReadiness,
         WithdrawEvidence,
         check_evidence,
-        notice,
         parse_centre_action,
-        readiness,
-        when_text,
     )
+    from models.centre_notice import CentreBroadcast, CentreNotice, notice
+    from models.centre_policy import CentrePolicy
+    from models.centre_record import (
+        AlertKind,
+        CentreAlertEntry,
+        CentreAuditEntry,
+        CentreInput,
+        CentreRecord,
+    )
+    from models.evidence import when_text
     from models.notifications import Escalation
     from models.protocol import Therapy
+    from models.readiness import TherapyReadiness, readiness
     from models.roles import Role
     from workflows.notify import notify_with_fallback
     from workflows.updates import current_update_id, decode

@@ -29,7 +29,8 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     import workflows.search as search
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
-    from models.centre import CentreNotice, CentreView, follow_notice, when_text
+    from models.centre_notice import CentreNotice, CentreView, follow_notice
+    from models.evidence import when_text
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
