@@ -28,7 +28,8 @@ from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.centres import CentreActivities
-from activities.notifications import Notifications, channel_from_env
+from activities.channels.configuration import channel_from_env
+from activities.notifications import Notifications
 from models.encryption import codec_from_settings, data_converter
 from models.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows.centre import CentreWorkflow

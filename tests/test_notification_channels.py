@@ -10,16 +10,12 @@ from datetime import timedelta
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.notifications import (
-    NO_RECIPIENTS,
-    REJECTED,
-    UNDELIVERED,
-    LogChannel,
-    Notifications,
-    SmtpChannel,
-    WebhookChannel,
-    channel_from_env,
-)
+from activities.channels import NO_RECIPIENTS, REJECTED, UNDELIVERED
+from activities.channels.configuration import channel_from_env
+from activities.channels.log import LogChannel
+from activities.channels.smtp import SmtpChannel
+from activities.channels.webhook import WebhookChannel
+from activities.notifications import Notifications
 from models.roles import Role
 from tests.notification_sinks import (
     SmtpSink,

@@ -14,7 +14,8 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from activities.notifications import Notifications, WebhookChannel
+from activities.channels.webhook import WebhookChannel
+from activities.notifications import Notifications
 from cli import operations
 from models.notifications import Escalation, NotificationReceipt
 from models.protocol import NotificationRetry, Protocol
