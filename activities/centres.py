@@ -24,19 +24,18 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from models import contracts
 from models.centre_notice import BroadcastReceipt, CentreBroadcast
 from models.protocol import Therapy
 
 log = structlog.get_logger("cellpath.centres")
-
-CENTRE_NOTICE_SIGNAL = "centre_notice"
 
 
 def open_pathways_query(centre: str, therapies: list[Therapy]) -> str:
     # Centre IDs and therapies are validated identifiers (no quotes), safe to interpolate.
     listed = ", ".join(f'"{t.value}"' for t in therapies)
     return (
-        f'WorkflowType = "PathwayWorkflow" AND ExecutionStatus = "Running" '
+        f'WorkflowType = "{contracts.PATHWAY_WORKFLOW}" AND ExecutionStatus = "Running" '
         f'AND Centre = "{centre}" AND Therapy IN ({listed})'
     )
 
@@ -50,7 +49,7 @@ class CentreActivities:
         self.client = client
         self.concurrency = concurrency
 
-    @activity.defn(name="notify_centre_pathways")
+    @activity.defn(name=contracts.NOTIFY_CENTRE_PATHWAYS)
     async def notify_centre_pathways(self, broadcast: CentreBroadcast) -> BroadcastReceipt:
         notice = broadcast.notice
         query = open_pathways_query(notice.centre, broadcast.therapies)
@@ -62,7 +61,7 @@ class CentreActivities:
             async with gate:
                 try:
                     await self.client.get_workflow_handle(pathway_id).signal(
-                        CENTRE_NOTICE_SIGNAL, notice
+                        contracts.CENTRE_NOTICE_SIGNAL, notice
                     )
                 except RPCError as err:
                     # Closed since it was listed: nothing left to tell.

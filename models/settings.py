@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-DEFAULT_TASK_QUEUE = "cellpath-pathways"
+from models.contracts import DEFAULT_TASK_QUEUE
 
 # Pathways a worker keeps in memory between their workflow tasks (Temporal's default is
 # 1,000). A cached pathway costs the worker ~0.25-0.35 MB; one that is not cached replays its

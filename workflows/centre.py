@@ -28,6 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 # imported past the sandbox's hook, so the module would be loaded again for every run.
 with workflow.unsafe.imports_passed_through():
     import workflows.search as search
+    from models import contracts
     from models.centre_actions import (
         CENTRE_EVENTS,
         CENTRE_ROLE_MATRIX,
@@ -60,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
 BROADCAST_RETRY = timedelta(minutes=5)
 
 
-@workflow.defn(name="CentreWorkflow")
+@workflow.defn(name=contracts.CENTRE_WORKFLOW)
 class CentreWorkflow:
     @workflow.init
     def __init__(self, data: CentreInput) -> None:
@@ -277,7 +278,7 @@ class CentreWorkflow:
         current = current.model_copy(update={"version": self.record.version})
         try:
             await workflow.execute_activity(
-                "notify_centre_pathways",
+                contracts.NOTIFY_CENTRE_PATHWAYS,
                 CentreBroadcast(notice=current, therapies=therapies),
                 start_to_close_timeout=timedelta(minutes=2),
                 heartbeat_timeout=timedelta(seconds=30),

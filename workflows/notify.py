@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from models import contracts
     from models.notifications import Escalation
     from models.protocol import NotificationRetry
 
@@ -29,7 +30,7 @@ async def notify_with_fallback(
     who = ", ".join(r.label for r in escalation.notify)
     try:
         await workflow.execute_activity(
-            "notify_escalation",
+            contracts.NOTIFY_ESCALATION,
             escalation,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(
@@ -44,7 +45,7 @@ async def notify_with_fallback(
         # Every retry failed: the fallback channel carries it, and the failure is logged.
         workflow.logger.warning("notification failed, using fallback", extra=log_extra)
         await workflow.execute_activity(
-            "notify_fallback",
+            contracts.NOTIFY_FALLBACK,
             escalation,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
