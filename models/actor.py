@@ -178,7 +178,7 @@ def _read_signed(token: str, ring: ActorKeyRing) -> tuple[str, dict[str, Any]]:
         raise _forged("it is not an actor assertion signed with Ed25519")
     kid = header.get("kid")
     key = ring.verification_key(kid) if isinstance(kid, str) else None
-    if key is None:
+    if key is None or not isinstance(kid, str):
         raise _forged(f"it is signed with key {kid!r}, which this system does not trust")
     try:
         signed = jws.deserialize_compact(token, key, algorithms=[ALGORITHM])

@@ -116,9 +116,10 @@ class AccountBook:
             )
         return account.identity
 
-    def confirm_password(self, actor: str, password: str, now: datetime) -> datetime:
-        """Re-authentication for an electronic signature: ``now`` if the password is right."""
-        self.authenticate(actor, password)
+    def reauthenticate(self, actor: str, credential: str, now: datetime) -> datetime:
+        """Re-authentication for an electronic signature: ``now``, if ``credential`` is
+        ``actor``'s password."""
+        self.authenticate(actor, credential)
         return now
 
     @classmethod

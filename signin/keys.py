@@ -61,7 +61,7 @@ class SigningKeys:
         if self.current not in self.seeds:
             raise ActorKeyConfigError(f"the current key ID {self.current!r} is not in the ring")
         seed = self.seeds[self.current]
-        jwk = {
+        jwk: dict[str, str | list[str]] = {
             "kty": "OKP",
             "crv": "Ed25519",
             "x": b64url(public_key_of(seed)),

@@ -56,8 +56,8 @@ class Authenticator(Protocol):
     """Who checks credentials: local accounts (``AccountBook``) or the provider
     (``signin.oidc.OidcProvider``)."""
 
-    def confirm_password(self, actor: str, password: str, now: datetime) -> datetime:
-        """When ``actor`` proved who they are with ``password`` (a password or a fresh
+    def reauthenticate(self, actor: str, credential: str, now: datetime) -> datetime:
+        """When ``actor`` proved who they are with ``credential`` (a password or a fresh
         ID token); raises a ``Refusal`` if they did not."""
         ...
 
@@ -189,7 +189,7 @@ class AssertionService:
                     f"Sending '{action}' is an electronic signature: enter your password "
                     "again (or sign in again with the hospital login) to sign it."
                 )
-            confirmed = self.authenticator.confirm_password(session.identity.actor, credential, now)
+            confirmed = self.authenticator.reauthenticate(session.identity.actor, credential, now)
             claims["meaning"] = meaning
             claims["auth_time"] = to_numeric_date(confirmed)
         return self.keys.sign(ASSERTION_TYPE, claims)
