@@ -27,10 +27,13 @@ the worker is tolerated up to ``LEEWAY``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -287,3 +290,19 @@ def check_signature(
             f"sign in again with the hospital login) within {minutes} min of signing; "
             "nothing was changed."
         )
+
+
+def load_crypto_exceptions() -> None:
+    """Make cryptography's Rust core look up ``InvalidSignature`` now, outside any workflow.
+
+    The core imports that exception's class the first time it raises it. Inside the workflow
+    sandbox (``sys.modules`` swapped) that import fails and pyo3 *aborts the worker process*
+    (measured: "failed to import exception cryptography.exceptions.InvalidSignature", then
+    SIGABRT, on the first forged assertion). Once looked up, the class is cached for good.
+    """
+    with contextlib.suppress(InvalidSignature):
+        Ed25519PublicKey.from_public_bytes(bytes(32)).verify(bytes(64), b"")
+
+
+# Imported by the worker (directly, or passed through the sandbox), never inside a workflow.
+load_crypto_exceptions()
