@@ -28,6 +28,7 @@ from signin.accounts import (
     demo_accounts,
     ensure_dev_accounts,
 )
+from signin.dev_stack import prepare_dev_sign_in
 from signin.keys import DEV_SIGNING_KEY_FILE, SigningKeys, ensure_dev_signing_keys
 from signin.service import AssertionService, SessionRefused
 
@@ -179,3 +180,14 @@ class TestAssertions:
 
 def _as_verify(ask: dict[str, str]) -> dict[str, str]:
     return {"pathway_id": ask["pathway_id"], "action": ask["action"], "update_id": ask["update_id"]}
+
+
+def test_the_dev_stack_prepares_sign_in_once(tmp_path: Path) -> None:
+    """What ``cellpath dev`` will call: keys and accounts, then a working service."""
+    first = prepare_dev_sign_in(tmp_path, hasher=FAST)
+    assert first.passwords and first.passwords_file.is_file()
+    again = prepare_dev_sign_in(tmp_path, hasher=FAST)
+    assert again.passwords == {}
+    assert again.keys.seeds == first.keys.seeds
+    session = again.service().sign_in("p.laurent", first.passwords["p.laurent"])
+    assert session.identity.roles == (Role.PHARMACIST,)
