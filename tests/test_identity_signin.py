@@ -16,7 +16,7 @@ from models.actor import (
     ReauthenticationRequired,
     verify_assertion,
 )
-from models.actor_keys import actor_key_ring_from_settings
+from models.actor_keys import ActorKeyConfigError, actor_key_ring_from_settings
 from models.roles import Role
 from models.settings import Settings
 from signin.accounts import (
@@ -104,6 +104,17 @@ class TestDevSigningKeys:
 
     def test_nothing_configured_means_no_ring(self, tmp_path: Path):
         assert actor_key_ring_from_settings(Settings(state_dir=tmp_path)) is None
+
+    def test_configured_keys_win_over_the_dev_file(self, tmp_path: Path):
+        ensure_dev_signing_keys(tmp_path)
+        production = SigningKeys.generate("prod-2026").public_ring()
+        env = {"CELLPATH_ACTOR_KEYS": production.to_spec(), "CELLPATH_STATE_DIR": str(tmp_path)}
+        ring = actor_key_ring_from_settings(Settings.from_env(env))
+        assert ring is not None and ring.key_ids == ["prod-2026"]
+        (tmp_path / "trusted.keys").write_text(production.to_spec())
+        env["CELLPATH_ACTOR_KEY_FILE"] = str(tmp_path / "trusted.keys")
+        with pytest.raises(ActorKeyConfigError, match="not both"):
+            actor_key_ring_from_settings(Settings.from_env(env))
 
 
 class TestAssertions:
