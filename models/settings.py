@@ -10,6 +10,9 @@ Encryption (docs/security.md): ``CELLPATH_ENCRYPTION_KEYS`` (``kid:base64key,…
 current) or ``CELLPATH_ENCRYPTION_KEY_FILE``; the codec server: ``CELLPATH_CODEC_TOKEN``,
 ``CELLPATH_CODEC_HOST``/``CELLPATH_CODEC_PORT``, ``CELLPATH_UI_ORIGIN`` (comma-separated),
 ``CELLPATH_CODEC_NAMESPACES``, ``CELLPATH_CODEC_TLS_CERT``/``CELLPATH_CODEC_TLS_KEY``.
+
+Identity (docs/identity.md): ``CELLPATH_ACTOR_KEYS`` (``kid:x,…``, Ed25519 public keys that
+actor assertions are verified against) or ``CELLPATH_ACTOR_KEY_FILE``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class Settings(BaseModel):
     codec_namespaces: str | None = None
     codec_tls_cert: Path | None = None
     codec_tls_key: Path | None = None
+    # the public keys staff actions' signed actor assertions are verified against
+    actor_keys: str | None = None
+    actor_key_file: Path | None = None
 
     @field_validator(
         "encryption_keys",
@@ -57,6 +63,8 @@ class Settings(BaseModel):
         "codec_namespaces",
         "codec_tls_cert",
         "codec_tls_key",
+        "actor_keys",
+        "actor_key_file",
         mode="before",
     )
     @classmethod

@@ -1,0 +1,42 @@
+"""The dev stack's embedded sign-in: signing keys and demo accounts, made once in its state dir.
+
+Usage (``cellpath dev``, before the worker starts, so the worker finds the public keys)::
+
+    dev = prepare_dev_sign_in(settings.state_dir)
+    if dev.passwords:                      # only on the first run
+        console.print(f"demo staff passwords in {dev.passwords_file}")
+    service = dev.service()                # issues sessions and actor assertions
+
+Nothing here is for real data: the keys and accounts live in plain files on this machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from signin.accounts import DEV_PASSWORDS_FILE, AccountBook, ensure_dev_accounts
+from signin.keys import SigningKeys, ensure_dev_signing_keys
+from signin.service import AssertionService
+
+
+@dataclasses.dataclass(frozen=True)
+class DevSignIn:
+    keys: SigningKeys
+    accounts: AccountBook
+    #: the demo staff's passwords, only when the accounts were just created
+    passwords: dict[str, str]
+    passwords_file: Path
+
+    def service(self) -> AssertionService:
+        return AssertionService(self.keys, authenticator=self.accounts)
+
+
+def prepare_dev_sign_in(state_dir: Path, *, hasher: PasswordHasher | None = None) -> DevSignIn:
+    """Signing keys (``signin.keys``, ``actor-public.keys``) and the demo accounts
+    (``accounts.yaml``, ``demo-passwords.txt``) in ``state_dir``, generated if missing."""
+    keys = ensure_dev_signing_keys(state_dir)
+    accounts, passwords = ensure_dev_accounts(state_dir, hasher=hasher)
+    return DevSignIn(keys, accounts, passwords, state_dir / DEV_PASSWORDS_FILE)
