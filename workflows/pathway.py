@@ -39,18 +39,15 @@ with workflow.unsafe.imports_passed_through():
         PathwayOutcome,
         Timeline,
     )
-    from models.protocol import Protocol, Therapy
+    from models.protocol import Protocol
     from models.record import AuditEntry, PathwayRecord
     from models.roles import Role, roles_allowed
     from states import errors
     from states.base import PathwayChart
-    from states.cart import CarTChart
     from states.deadlines import escalate_due, reconcile
-    from states.msc import MscChart
+    from states.registry import CHARTS
     from workflows.notify import notify_with_fallback
     from workflows.updates import current_update_id, decode
-
-CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
 
 # A visit due a year or more after D0 is a follow-up year (protocol time: the scale applies).
 YEAR = timedelta(days=365)
