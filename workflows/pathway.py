@@ -22,6 +22,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
 
 # `import workflows.search`, not `from workflows import search`: a name in a from-list is
 # imported past the sandbox's hook, so the module would be loaded again for every run.
@@ -45,7 +46,9 @@ with workflow.unsafe.imports_passed_through():
     from states import errors
     from states.base import PathwayChart
     from states.deadlines import escalate_due, reconcile
+    from states.migrations import CHART_VERSIONS, migrate
     from states.registry import CHARTS
+    from workflows.details import current_details
     from workflows.notify import notify_with_fallback
     from workflows.updates import current_update_id, decode_frozen, rejection
 
@@ -72,6 +75,7 @@ def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
         protocol_id=data.protocol.id,
         binome=referral.binome,
         referred_at=workflow.now(),
+        chart_version=CHART_VERSIONS[referral.therapy],
     )
 
 
@@ -81,7 +85,7 @@ class PathwayWorkflow:
     def __init__(self, data: PathwayInput) -> None:
         self.protocol: Protocol = data.protocol
         self.record: PathwayRecord = data.record or new_record(workflow.info().workflow_id, data)
-        self.chart: PathwayChart = CHARTS[self.record.therapy](self.record, self.protocol)
+        self._chart, self._unreadable = self._open_chart()
         self._changed = False
         self._published: dict[str, object] = {}
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
@@ -96,6 +100,9 @@ class PathwayWorkflow:
 
     @workflow.run
     async def run(self, data: PathwayInput) -> PathwayOutcome:
+        if self._unreadable is not None:
+            # Fails the run for good: a workflow task retried would fail the same way.
+            raise self._unreadable
         self._publish()
         # Safety reports due when the pathway ends keep it open, escalating, until recorded.
         while not self.chart.finished or self.chart.reports_outstanding():
@@ -120,6 +127,23 @@ class PathwayWorkflow:
             state=self.record.state,
             finished_at=workflow.now(),
         )
+
+    @property
+    def chart(self) -> PathwayChart:
+        if self._chart is None:
+            assert self._unreadable is not None
+            raise self._unreadable
+        return self._chart
+
+    def _open_chart(self) -> tuple[PathwayChart | None, ApplicationError | None]:
+        """The therapy's chart on the record, brought to the chart's version; or, when the
+        record names a state the chart cannot map, why this pathway cannot go on."""
+        chart = CHARTS[self.record.therapy]
+        try:
+            migrate(self.record, chart)
+        except errors.UnknownChartState as err:
+            return None, rejection(err, non_retryable=True)
+        return chart(self.record, self.protocol), None
 
     # ----- staff actions -----------------------------------------------------------------
     @workflow.update(dynamic=True)
@@ -366,29 +390,4 @@ class PathwayWorkflow:
                 )
             workflow.upsert_search_attributes(updates)
             self._published = values
-        workflow.set_current_details(self._details())
-
-    def _details(self) -> str:
-        """Markdown for the Web UI. Absolute times only: the text is set on each change,
-        so "time left" would be stale by the time someone reads it."""
-        record = self.record
-        lines = [f"**State:** {record.state} · {record.therapy.value} · {record.centre}"]
-        if record.outcome:
-            lines.append(f"**Outcome:** {record.outcome}")
-        if record.held_from:
-            lines.append(f"**On hold** (from {record.held_from})")
-        for alert in [a for a in record.centre_alerts if a.open][:6]:
-            lines.append(
-                f"**Centre alert ({record.centre}):** {alert.label}: {alert.reason} "
-                f"(since {when_text(alert.raised_at)})"
-            )
-        open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
-        waiting = sorted({d.waiting_on.label for d in open_deadlines})
-        if waiting:
-            lines.append(f"**Waiting on:** {', '.join(waiting)}")
-        for d in open_deadlines[:6]:
-            status = f"OVERDUE, escalation level {d.level}" if d.level else "on time"
-            lines.append(f"- {d.label}: due {d.due_at:%Y-%m-%d %H:%M} UTC ({status})")
-        if not open_deadlines and not record.outcome:
-            lines.append("- No open deadline.")
-        return "\n".join(lines)
+        workflow.set_current_details(current_details(self.record))
