@@ -63,11 +63,6 @@ with workflow.unsafe.imports_passed_through():
 BROADCAST_RETRY = timedelta(minutes=5)
 
 
-def malformed_evidence(message: str) -> Refusal:
-    """Evidence whose payload cannot be read or is not valid."""
-    return Refusal(message, rule="MalformedEvidence")
-
-
 @workflow.defn(name="CentreWorkflow")
 class CentreWorkflow:
     @workflow.init
@@ -372,3 +367,8 @@ class CentreWorkflow:
                 f"- {alert.at:%Y-%m-%d %H:%M} {alert.kind.value}: {alert.text(self.policy)}"
             )
         return "\n".join(lines)
+
+
+def malformed_evidence(message: str) -> Refusal:
+    """Evidence whose payload cannot be read or is not valid."""
+    return Refusal(message, rule="MalformedEvidence")
