@@ -32,15 +32,12 @@ from statemachine.contrib.diagram.model import DiagramGraph, DiagramState
 from statemachine.contrib.diagram.renderers.mermaid import MermaidRenderer
 
 from states.base import PathwayChart
-from states.cart import CarTChart
-from states.msc import MscChart
+from states.registry import chart_class
 
 if TYPE_CHECKING:
     import pydot
 
 FORMATS = ("mermaid", "dot", "svg", "png")
-
-CHARTS: dict[str, type[PathwayChart]] = {"cart": CarTChart, "car-t": CarTChart, "msc": MscChart}
 
 _TITLES = {"car-t": "CAR-T pathway", "msc": "MSC pathway"}
 
@@ -56,16 +53,6 @@ _WORDING = {
 
 class DiagramToolMissing(RuntimeError):
     """A program or package that this diagram format needs is not installed."""
-
-
-def chart_class(name: str) -> type[PathwayChart]:
-    """The chart class for ``"cart"``, ``"car-t"`` or ``"msc"`` (any case)."""
-    if not isinstance(name, str):
-        raise ValueError(f"a chart name must be a string, not {type(name).__name__}")
-    chart = CHARTS.get(name.strip().lower())
-    if chart is None:
-        raise ValueError(f"unknown chart {name!r}: use one of {', '.join(sorted(CHARTS))}")
-    return chart
 
 
 def event_label(event: str) -> str:

@@ -28,15 +28,14 @@ from models.durations import format_duration, humanize
 from models.protocol import DEFAULT_PROTOCOLS, Protocol, Therapy, load_default_protocol
 from models.roles import ROLE_MATRIX, Role
 from states.base import PathwayChart
-from states.cart import CarTChart
-from states.msc import MscChart
+from states.registry import CHARTS
 
 PATHWAYS_MD = Path("docs/pathways.md")
 
 # Therapy, chart, diagram file, section title: in the order of the document.
 _SECTIONS: list[tuple[Therapy, type[PathwayChart], Path, str]] = [
-    (Therapy.CAR_T, CarTChart, Path("docs/diagrams/cart.mmd"), "CAR-T pathway"),
-    (Therapy.MSC, MscChart, Path("docs/diagrams/msc.mmd"), "MSC pathway"),
+    (Therapy.CAR_T, CHARTS[Therapy.CAR_T], Path("docs/diagrams/cart.mmd"), "CAR-T pathway"),
+    (Therapy.MSC, CHARTS[Therapy.MSC], Path("docs/diagrams/msc.mmd"), "MSC pathway"),
 ]
 
 _INTRO = """\

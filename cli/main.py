@@ -786,7 +786,7 @@ async def _refusal(
 
 # ----- show ------------------------------------------------------------------------------
 def _state_name(therapy: Therapy, state: str) -> str:
-    from cli.diagram import chart_class
+    from states.registry import chart_class
 
     found = chart_class(therapy.value).states_map.get(state)
     return str(found.name) if found is not None else state
@@ -1014,9 +1014,9 @@ def _print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str])
 
 # ----- list ------------------------------------------------------------------------------
 def _known_states() -> list[str]:
-    from cli.diagram import CHARTS
+    from states.registry import all_state_ids
 
-    return sorted({s for chart in CHARTS.values() for s in chart.states_map})
+    return all_state_ids()
 
 
 @app.command("list", rich_help_panel="Pathways")

@@ -5,9 +5,10 @@ Usage::
     class Window(BaseModel):
         validity: Duration  # accepts "90d", "P90D", 7776000 (seconds) or a timedelta
 
-Months are 30.44 days and years 365.25 days (calendar-free, so a visit "M3" lands on the
-same day whatever the start date). A clinical protocol that needs calendar months should
-say so in days.
+Months are 30.44 days and a year is ``YEAR``, 365.25 days (the mean Julian year: calendar-free,
+so a visit "M3" or "Y2" lands on the same day whatever the start date). A clinical protocol
+that needs calendar months should say so in days. ``YEAR`` is the one year of cellpath: the
+protocol's ``y`` unit, the follow-up years that start a new run, the oldest possible birth.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
+# The one definition of a year, everywhere (365 or 366 days are never meant).
+YEAR = timedelta(days=365.25)
+
 _UNITS = {
     "s": 1.0,
     "min": 60.0,
@@ -25,7 +29,7 @@ _UNITS = {
     "d": 86400.0,
     "w": 7 * 86400.0,
     "mo": 30.44 * 86400.0,
-    "y": 365.25 * 86400.0,
+    "y": YEAR.total_seconds(),
 }
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d|w|mo|y)\s*$")
 

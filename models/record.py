@@ -123,7 +123,9 @@ class PathwayRecord(BaseModel):
     protocol_id: str
     binome: Binome
     referred_at: datetime
-    # chart
+    # chart: the version of the therapy's chart that wrote the configuration (records from
+    # before the field existed are version 1; states/migrations.py maps older ones)
+    chart_version: int = 1
     configuration: list[str] = []
     history: dict[str, list[str]] = {}
     held_from: str | None = None

@@ -1,24 +1,34 @@
 """Why a staff action was refused, in words a nurse understands.
 
-Every refusal is a ``PathwayError`` with a machine-readable ``rule`` (the subclass name,
-used as the Temporal ``ApplicationError`` type) and the event and state it concerned.
+Every refusal of a pathway is a ``PathwayError``, a ``models.refusals.Refusal`` with the
+event and state it concerned. Its ``rule`` (the subclass name) is the Temporal
+``ApplicationError`` type callers branch on: these names are a contract (committed
+histories and the CLI's exit codes depend on them), so a class is never renamed.
+
+Usage::
+
+    raise RoleNotAllowed("The nurse role cannot do 'approve_at_mdtm'. ...", event="...")
 """
 
 from __future__ import annotations
 
+from models.refusals import Refusal
 
-class PathwayError(Exception):
+
+class PathwayError(Refusal):
     """An action the pathway refuses; ``str(err)`` is the message for people."""
 
-    def __init__(self, message: str, *, event: str | None = None, state: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str,
+        *,
+        event: str | None = None,
+        state: str | None = None,
+        rule: str | None = None,
+    ):
+        super().__init__(message, rule=rule)
         self.event = event
         self.state = state
-
-    @property
-    def rule(self) -> str:
-        return type(self).__name__
 
 
 class UnknownEvent(PathwayError):
@@ -30,11 +40,11 @@ class ActionNotAllowedNow(PathwayError):
 
 
 class RoleNotAllowed(PathwayError):
-    pass
+    """The staff member's role may not send this action (models/roles.py)."""
 
 
 class MalformedAction(PathwayError):
-    pass
+    """The action's details cannot be read or are not valid."""
 
 
 class StaleWorkUp(PathwayError):
@@ -91,3 +101,11 @@ class DateInFuture(PathwayError):
 
 class DateBeforeBirth(PathwayError):
     pass
+
+
+class TocilizumabBelowMinimum(PathwayError):
+    """The centre reports less tocilizumab on site than the protocol requires."""
+
+
+class UnknownChartState(PathwayError):
+    """The stored configuration names a state the pathway's chart no longer has."""

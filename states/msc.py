@@ -10,7 +10,8 @@ from statemachine import HistoryState, State
 
 from models.actions import StaffAction
 from states import errors as e
-from states.base import PathwayChart, days_text
+from states.base import PathwayChart
+from states.guards import days_text
 
 
 class MscChart(PathwayChart):
@@ -118,9 +119,8 @@ class MscChart(PathwayChart):
         last = self.record.infusions[-1]
         earliest = last + schedule.interval - schedule.interval_tolerance
         if now < earliest:
-            self._fail(
+            self.refuse(
                 e.OutsideWindow,
                 f"The next infusion is due {days_text(schedule.interval, self.protocol)} after the "
                 f"previous one; thawing is possible in {days_text(earliest - now, self.protocol)}.",
-                "thaw_product",
             )

@@ -32,8 +32,7 @@ from models.record import PathwayRecord
 from models.referral import Binome, pathway_id
 from models.roles import Role, roles_allowed
 from states.base import PathwayChart
-from states.cart import CarTChart
-from states.msc import MscChart
+from states.registry import CHARTS
 
 CART = "cart-cd19-lupus"
 MSC_SSC = "msc-systemic-sclerosis"
@@ -60,8 +59,6 @@ PEOPLE: dict[Role, str] = {
     Role.PROGRAMME_LEAD: "lead.fournier",
     Role.PHARMACOVIGILANCE_OFFICER: "pv.lambert",
 }
-
-CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
 
 
 @cache

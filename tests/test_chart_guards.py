@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from models.roles import Role, roles_allowed
 from states import errors as e
-from states.base import days_text
+from states.guards import days_text
 from tests.chart_factory import (
     ARD,
     CART,

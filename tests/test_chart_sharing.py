@@ -51,7 +51,7 @@ class TestOneRegistryPerChartClass:
             Pathway.new(CART).chart.add_listener(object())
 
     def test_the_registry_is_not_shared_with_other_charts(self) -> None:
-        assert all(issubclass(cls, PathwayChart) for cls in PathwayChart._shared_callbacks)
+        assert all(issubclass(cls, PathwayChart) for cls in PathwayChart.shared_callbacks)
 
 
 class TestLibraryPassesTheMachine:

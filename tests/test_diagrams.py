@@ -12,7 +12,7 @@ import pytest
 from statemachine import HistoryState
 from statemachine.contrib.diagram import formatter
 
-from cli.diagram import DiagramToolMissing, chart_class, chart_events, event_label, render
+from cli.diagram import DiagramToolMissing, chart_events, event_label, render
 from cli.docs import guard_phrases, render_pathways_md, stale_docs, write_docs
 from models.protocol import Therapy, load_default_protocol
 from models.record import PathwayRecord
@@ -21,10 +21,12 @@ from models.roles import ROLE_MATRIX
 from states.base import PathwayChart
 from states.cart import CarTChart
 from states.msc import MscChart
+from states.registry import CHARTS as CHART_OF
+from states.registry import chart_class
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CHARTS = [CarTChart, MscChart]
-THERAPIES = {CarTChart: Therapy.CAR_T, MscChart: Therapy.MSC}
+CHARTS = list(CHART_OF.values())
+THERAPIES = {chart: therapy for therapy, chart in CHART_OF.items()}
 
 needs_graphviz = pytest.mark.skipif(
     shutil.which("dot") is None or importlib.util.find_spec("pydot") is None,

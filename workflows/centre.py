@@ -53,9 +53,11 @@ with workflow.unsafe.imports_passed_through():
     from models.notifications import Escalation
     from models.protocol import Therapy
     from models.readiness import TherapyReadiness, readiness
+    from models.refusals import Refusal
     from models.roles import Role
+    from states.errors import RoleNotAllowed, UnknownEvent
     from workflows.notify import notify_with_fallback
-    from workflows.updates import current_update_id, decode
+    from workflows.updates import current_update_id, decode, rejection
 
 # A broadcast that failed every retry is tried again this long after (real time).
 BROADCAST_RETRY = timedelta(minutes=5)
@@ -105,7 +107,7 @@ class CentreWorkflow:
         if isinstance(action, WithdrawEvidence):
             item = centre.item(action.item)
             if item is None:  # refused by _check already; never fail the workflow task
-                raise ApplicationError(f"No evidence '{action.item}'.", type="UnknownEvidence")
+                raise rejection(Refusal(f"No evidence '{action.item}'.", rule="UnknownEvidence"))
             centre.withdraw(action.item)
             key = item.key
             self.record.alerts.append(
@@ -122,7 +124,7 @@ class CentreWorkflow:
             key = centre.record(event, action.evidence)
             data = action.evidence.model_dump(mode="json")
         else:
-            raise ApplicationError(f"'{event}' records nothing.", type="MalformedEvidence")
+            raise rejection(malformed_evidence(f"'{event}' records nothing."))
         entry = CentreAuditEntry(
             seq=len(self.record.audit) + 1,
             at=now,
@@ -148,10 +150,11 @@ class CentreWorkflow:
     def _check(self, event: str, action: CentreAction, now: datetime) -> None:
         allowed = CENTRE_ROLE_MATRIX[event]
         if action.role not in allowed:
-            raise ApplicationError(
-                f"A {action.role.label} cannot do '{event}'. It needs: "
-                f"{' or '.join(sorted(r.label for r in allowed))}.",
-                type="RoleNotAllowed",
+            raise rejection(
+                RoleNotAllowed(
+                    f"A {action.role.label} cannot do '{event}'. It needs: "
+                    f"{' or '.join(sorted(r.label for r in allowed))}."
+                )
             )
         try:
             check_evidence(self.record.centre, event, action, now)
@@ -160,12 +163,13 @@ class CentreWorkflow:
 
     def _decode(self, event: str, args: Sequence[RawValue]) -> CentreAction:
         if event not in CENTRE_EVENTS:
-            raise ApplicationError(
-                f"'{event}' is not a centre action. Possible: {', '.join(CENTRE_EVENTS)}.",
-                type="UnknownEvent",
+            raise rejection(
+                UnknownEvent(
+                    f"'{event}' is not a centre action. Possible: {', '.join(CENTRE_EVENTS)}."
+                )
             )
         return decode(
-            event, args, parse_centre_action, what="evidence", malformed="MalformedEvidence"
+            event, args, parse_centre_action, what="evidence", malformed=malformed_evidence
         )
 
     def _receipt(self, entry: CentreAuditEntry, *, duplicate: bool = False) -> EvidenceReceipt:
@@ -363,3 +367,8 @@ class CentreWorkflow:
                 f"- {alert.at:%Y-%m-%d %H:%M} {alert.kind.value}: {alert.text(self.policy)}"
             )
         return "\n".join(lines)
+
+
+def malformed_evidence(message: str) -> Refusal:
+    """Evidence whose payload cannot be read or is not valid."""
+    return Refusal(message, rule="MalformedEvidence")

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.search as search
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre_notice import CentreNotice, CentreView, follow_notice
+    from models.durations import YEAR
     from models.evidence import when_text
     from models.notifications import Escalation
     from models.pathway import (
@@ -40,21 +41,23 @@ with workflow.unsafe.imports_passed_through():
         PathwayOutcome,
         Timeline,
     )
-    from models.protocol import Protocol, Therapy
+    from models.protocol import Protocol
     from models.record import AuditEntry, PathwayRecord
     from models.roles import Role, roles_allowed
     from states import errors
     from states.base import PathwayChart
-    from states.cart import CarTChart
     from states.deadlines import escalate_due, reconcile
-    from states.msc import MscChart
+    from states.migrations import CHART_VERSIONS, migrate
+    from states.registry import CHARTS
+    from workflows.details import current_details
     from workflows.notify import notify_with_fallback
-    from workflows.updates import current_update_id, decode
+    from workflows.updates import current_update_id, decode_frozen, rejection
 
-CHARTS: dict[Therapy, type[PathwayChart]] = {Therapy.CAR_T: CarTChart, Therapy.MSC: MscChart}
-
-# A visit due a year or more after D0 is a follow-up year (protocol time: the scale applies).
-YEAR = timedelta(days=365)
+# Before models.durations.YEAR was the one year (365.25 days), a follow-up year was 365
+# days: runs that started then keep it, so a visit due in between does not end a run
+# (continue-as-new) that their history did not end.
+LEGACY_YEAR = timedelta(days=365)
+YEAR_PATCH = "follow-up-year-365.25d"
 
 # CAR-T steps towards infusion: each needs the protocol's tocilizumab on site at the centre.
 TOCILIZUMAB_GATED = frozenset({"clear_for_treatment", "thaw_product", "infuse"})
@@ -73,11 +76,8 @@ def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
         protocol_id=data.protocol.id,
         binome=referral.binome,
         referred_at=workflow.now(),
+        chart_version=CHART_VERSIONS[referral.therapy],
     )
-
-
-def refusal(err: errors.PathwayError) -> ApplicationError:
-    return ApplicationError(err.message, {"event": err.event, "state": err.state}, type=err.rule)
 
 
 @workflow.defn(name="PathwayWorkflow")
@@ -86,14 +86,13 @@ class PathwayWorkflow:
     def __init__(self, data: PathwayInput) -> None:
         self.protocol: Protocol = data.protocol
         self.record: PathwayRecord = data.record or new_record(workflow.info().workflow_id, data)
-        self.chart: PathwayChart = CHARTS[self.record.therapy](self.record, self.protocol)
+        self._chart, self._unreadable = self._open_chart()
         self._changed = False
         self._published: dict[str, object] = {}
-        # Actions their validator accepted, by update ID, for their handler: decoded once.
-        self._accepted: dict[str | None, StaffAction] = {}
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
+        self._yearly_visits = self._visits_a_year_or_more_after_d0()
         self._years_at_start = self._follow_up_years()
         if data.record is None:
             # Arm the first deadlines here, not in run(): an Update can be handled in the
@@ -102,6 +101,9 @@ class PathwayWorkflow:
 
     @workflow.run
     async def run(self, data: PathwayInput) -> PathwayOutcome:
+        if self._unreadable is not None:
+            # Fails the run for good: a workflow task retried would fail the same way.
+            raise self._unreadable
         self._publish()
         # Safety reports due when the pathway ends keep it open, escalating, until recorded.
         while not self.chart.finished or self.chart.reports_outstanding():
@@ -127,6 +129,23 @@ class PathwayWorkflow:
             finished_at=workflow.now(),
         )
 
+    @property
+    def chart(self) -> PathwayChart:
+        if self._chart is None:
+            assert self._unreadable is not None
+            raise self._unreadable
+        return self._chart
+
+    def _open_chart(self) -> tuple[PathwayChart | None, ApplicationError | None]:
+        """The therapy's chart on the record, brought to the chart's version; or, when the
+        record names a state the chart cannot map, why this pathway cannot go on."""
+        chart = CHARTS[self.record.therapy]
+        try:
+            migrate(self.record, chart)
+        except errors.UnknownChartState as err:
+            return None, rejection(err, non_retryable=True)
+        return chart(self.record, self.protocol), None
+
     # ----- staff actions -----------------------------------------------------------------
     @workflow.update(dynamic=True)
     def act(self, event: str, args: Sequence[RawValue]) -> ActionReceipt:
@@ -134,8 +153,9 @@ class PathwayWorkflow:
         if (applied := self.record.entry_for_update(update_id)) is not None:
             # The same update ID delivered again (e.g. after continue-as-new): applied once.
             return self._receipt(applied, duplicate=True)
-        # In a replay validators do not run: the handler decodes the same payload itself.
-        action = self._accepted.pop(update_id, None) or self._decode(event, args)
+        # Decoded by the validator already (a lookup here); in a replay validators do not
+        # run and the handler decodes the payload itself.
+        action = self._decode(event, args)
         now = workflow.now()
         before = list(self.record.configuration)
         from_state = self.chart.leaf
@@ -145,7 +165,7 @@ class PathwayWorkflow:
         except errors.PathwayError as err:
             # The validator ran the same checks; reaching here means the record changed
             # between validation and handling. Refuse, without failing the workflow task.
-            raise refusal(err) from err
+            raise rejection(err) from err
         entry = AuditEntry(
             seq=len(self.record.audit) + 1,
             at=now,
@@ -170,17 +190,17 @@ class PathwayWorkflow:
         action = self._decode(event, args)
         allowed = roles_allowed(event)
         if action.role not in allowed:
-            raise ApplicationError(
-                f"The {action.role.label} role cannot do '{event}'. It needs: "
-                f"{' or '.join(sorted(r.label for r in allowed))}.",
-                type="RoleNotAllowed",
+            raise rejection(
+                errors.RoleNotAllowed(
+                    f"The {action.role.label} role cannot do '{event}'. It needs: "
+                    f"{' or '.join(sorted(r.label for r in allowed))}."
+                )
             )
         try:
             self.chart.check(event, action, workflow.now())
         except errors.PathwayError as err:
-            raise refusal(err) from err
+            raise rejection(err) from err
         self._check_centre(event)
-        self._accepted[current_update_id()] = action
 
     def _check_centre(self, event: str) -> None:
         """Refuse a step towards CAR-T infusion while the centre reports too little
@@ -192,22 +212,28 @@ class PathwayWorkflow:
             return
         doses = status.tocilizumab_doses or 0
         if doses < minimum:
-            raise ApplicationError(
-                f"{self.record.centre} reports {doses} dose(s) of tocilizumab on site "
-                f"(as of {when_text(status.as_of)}); the protocol requires at least {minimum} "
-                "before a CAR-T infusion. The pharmacy must restock and record the count.",
-                {"event": event, "state": self.chart.leaf},
-                type="TocilizumabBelowMinimum",
+            raise rejection(
+                errors.TocilizumabBelowMinimum(
+                    f"{self.record.centre} reports {doses} dose(s) of tocilizumab on site "
+                    f"(as of {when_text(status.as_of)}); the protocol requires at least "
+                    f"{minimum} before a CAR-T infusion. The pharmacy must restock and record "
+                    "the count.",
+                    event=event,
+                    state=self.chart.leaf,
+                )
             )
 
     def _decode(self, event: str, args: Sequence[RawValue]) -> StaffAction:
         if event not in EVENT_PAYLOADS:
-            raise ApplicationError(
-                f"'{event}' is not a pathway action. Possible now: "
-                f"{', '.join(self.chart.allowed_now()) or 'nothing'}.",
-                type="UnknownEvent",
+            raise rejection(
+                errors.UnknownEvent(
+                    f"'{event}' is not a pathway action. Possible now: "
+                    f"{', '.join(self.chart.allowed_now()) or 'nothing'}."
+                )
             )
-        return decode(event, args, parse_action, what="details", malformed="MalformedAction")
+        return decode_frozen(
+            event, args, parse_action, what="details", malformed=errors.MalformedAction
+        )
 
     def _receipt(self, entry: AuditEntry, *, duplicate: bool = False) -> ActionReceipt:
         return ActionReceipt(
@@ -304,10 +330,21 @@ class PathwayWorkflow:
             log_extra={"pathway_id": escalation.pathway_id, "deadline": escalation.deadline_key},
         )
 
+    def _visits_a_year_or_more_after_d0(self) -> frozenset[str]:
+        """The visits that mark a follow-up year (protocol time: the scale applies)."""
+
+        def due_after(year: timedelta) -> frozenset[str]:
+            scaled = year * self.protocol.time_scale
+            return frozenset(v.label for v in self.protocol.visits if v.at >= scaled)
+
+        yearly = due_after(YEAR)
+        # Asked only when the two years disagree, so other histories gain no marker.
+        if yearly != due_after(LEGACY_YEAR) and not workflow.patched(YEAR_PATCH):
+            return due_after(LEGACY_YEAR)
+        return yearly
+
     def _follow_up_years(self) -> int:
-        year = YEAR * self.protocol.time_scale
-        yearly = {v.label for v in self.protocol.visits if v.at >= year}
-        return sum(1 for label in self.record.visits if label in yearly)
+        return sum(1 for label in self.record.visits if label in self._yearly_visits)
 
     def _should_continue_as_new(self) -> bool:
         """Each follow-up year starts a fresh run (small histories over 15 years, and a
@@ -354,29 +391,4 @@ class PathwayWorkflow:
                 )
             workflow.upsert_search_attributes(updates)
             self._published = values
-        workflow.set_current_details(self._details())
-
-    def _details(self) -> str:
-        """Markdown for the Web UI. Absolute times only: the text is set on each change,
-        so "time left" would be stale by the time someone reads it."""
-        record = self.record
-        lines = [f"**State:** {record.state} · {record.therapy.value} · {record.centre}"]
-        if record.outcome:
-            lines.append(f"**Outcome:** {record.outcome}")
-        if record.held_from:
-            lines.append(f"**On hold** (from {record.held_from})")
-        for alert in [a for a in record.centre_alerts if a.open][:6]:
-            lines.append(
-                f"**Centre alert ({record.centre}):** {alert.label}: {alert.reason} "
-                f"(since {when_text(alert.raised_at)})"
-            )
-        open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
-        waiting = sorted({d.waiting_on.label for d in open_deadlines})
-        if waiting:
-            lines.append(f"**Waiting on:** {', '.join(waiting)}")
-        for d in open_deadlines[:6]:
-            status = f"OVERDUE, escalation level {d.level}" if d.level else "on time"
-            lines.append(f"- {d.label}: due {d.due_at:%Y-%m-%d %H:%M} UTC ({status})")
-        if not open_deadlines and not record.outcome:
-            lines.append("- No open deadline.")
-        return "\n".join(lines)
+        workflow.set_current_details(current_details(self.record))

@@ -1,0 +1,60 @@
+"""Pathway refusals are one tree under models.refusals.Refusal, and their rule names (the
+ApplicationError types callers, the CLI and committed histories see) never change."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.refusals import Outcome, Refusal
+from states import errors as e
+
+# The contract: renaming one of these breaks callers that branch on the type.
+RULES = {
+    "ActionNotAllowedNow",
+    "ActiveInfection",
+    "BinomeIncomplete",
+    "DateBeforeBirth",
+    "DateInFuture",
+    "IdentityMismatch",
+    "MalformedAction",
+    "NotAfebrile",
+    "NotClearedForTreatment",
+    "OutsideWindow",
+    "ProductNotOnSite",
+    "RoleNotAllowed",
+    "StaleWorkUp",
+    "TocilizumabBelowMinimum",
+    "TwoPersonCheckMissing",
+    "UnknownChartState",
+    "UnknownEvent",
+    "VisitsOutstanding",
+    "WashoutIncomplete",
+    "WorkUpIncomplete",
+}
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    return found.union(*(_subclasses(sub) for sub in found))
+
+
+class TestOneRefusalTree:
+    """Every pathway refusal is a Refusal, keeps its context and names its rule."""
+
+    def test_rules_are_the_published_ones(self) -> None:
+        assert {cls("x").rule for cls in _subclasses(e.PathwayError)} == RULES
+
+    @pytest.mark.parametrize("cls", sorted(_subclasses(e.PathwayError), key=str))
+    def test_each_is_a_refusal_with_context(self, cls: type[e.PathwayError]) -> None:
+        err = cls("The work-up is too old.", event="approve_at_mdtm", state="awaiting_mdtm")
+        assert isinstance(err, Refusal)
+        assert err.outcome is Outcome.REFUSED
+        assert (str(err), err.message) == ("The work-up is too old.",) * 2
+        assert (err.event, err.state, err.rule) == (
+            "approve_at_mdtm",
+            "awaiting_mdtm",
+            cls.__name__,
+        )
+
+    def test_a_rule_can_be_named_explicitly(self) -> None:
+        assert e.PathwayError("No.", rule="PathwayEnded").rule == "PathwayEnded"
