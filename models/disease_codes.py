@@ -16,31 +16,35 @@ the classifications.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, model_validator
 
 from models.validation import pattern
+
+
+def _upper(value: Any) -> Any:
+    """``m32.1`` and `` M32.1 `` are M32.1: codes are compared as the classification spells them."""
+    return value.strip().upper() if isinstance(value, str) else value
+
 
 Icd10Code = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True,
-        to_upper=True,
         pattern=pattern(
             r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$",
             "an ICD-10 code such as M32.1 (a letter, two digits, then optionally a dot and "
             "up to 4 characters)",
         ),
     ),
+    BeforeValidator(_upper),
 ]
 OrphaCode = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True,
-        to_upper=True,
         pattern=pattern(r"^ORPHA:[0-9]{1,7}$", "an Orphanet code such as ORPHA:536"),
     ),
+    BeforeValidator(_upper),
 ]
 
 

@@ -128,7 +128,7 @@ class Sourced(BaseModel):
             if untagged:
                 stated = [n for n in untagged if n in data]
                 hint = (
-                    "write it as {value: …, source: '<kind>: <citation>'}"
+                    "write each as {value: …, source: '<kind>: <citation>'}"
                     if not cls.ROW_SOURCE
                     else "give the row a source: '<kind>: <citation>'"
                 )
