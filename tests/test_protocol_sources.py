@@ -165,3 +165,17 @@ def test_sources_survive_compression_and_json() -> None:
         assert fast.windows.sources == protocol.windows.sources
         assert fast.visits[-1].sources == protocol.visits[-1].sources
         assert Protocol.model_validate_json(fast.model_dump_json()) == fast
+
+
+def test_the_pathway_docs_show_each_number_of_every_protocol_beside_its_source() -> None:
+    from cli.docs import PATHWAYS_MD
+    from cli.protocol_docs import numbers
+
+    committed = (PROTOCOL_DIR.parent / PATHWAYS_MD).read_text(encoding="utf-8")
+    for protocol in shipped_protocols():
+        assert f"`protocols/{protocol.id}.yaml`" in committed
+        rows = numbers(protocol)
+        assert len(rows) >= 20
+        for what, value, cited in rows:
+            assert cited != "(no source recorded)", (protocol.id, what)
+            assert f"| {what} | {value} | {cited} |" in committed, (protocol.id, what)
