@@ -135,6 +135,7 @@ def referral(pseudonym: str, centre: str) -> Referral:
         centre=centre,
         therapy=Therapy.CAR_T,
         disease="systemic lupus erythematosus",
+        icd10="M32.1",
         age_band="30-39",
         binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
         referred_by="dr.martin",

@@ -25,7 +25,7 @@ from temporalio.client import Client
 
 from cli import operations
 from cli.centres import load_centres
-from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
 log = structlog.get_logger("cellpath.demo")
@@ -117,9 +117,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             "SSC-002": [*sel, *msc_to_infusion(coi)],
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
             "LUP-004": [*sel, *msc_to_infusion(coi)],
-            "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
+            "SSC-006": [S("hold", "ard", reason="intercurrent infection during work-up")],
             "SSC-005": sel[:2],
-            "VAS-004": [
+            "SSC-007": [
                 *sel,
                 *msc_to_infusion(coi),
                 *visits("M3"),
@@ -215,21 +215,25 @@ class Case:
     centre: str  # where the pathway runs
     therapy: Therapy
     disease: str
+    icd10: str | None
+    orpha: str | None
     age_band: str
     work_up_days: float
     scenario: str
     refused_at: str | None = None  # referred there first, and refused (centre not ready)
 
-    def referral(self, protocol: Protocol, centre: str | None = None) -> Referral:
+    def referral(self, protocol: Protocol | None, centre: str | None = None) -> Referral:
         return Referral(
             pseudonym=self.pseudonym,
             centre=centre or self.centre,
             therapy=self.therapy,
             disease=self.disease,
+            icd10=self.icd10,
+            orpha=self.orpha,
             age_band=self.age_band,
             binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
             referred_by="dr.martin",
-            protocol_id=protocol.id,
+            protocol_id=protocol.id if protocol else None,
         )
 
 
@@ -241,6 +245,8 @@ def load_cases() -> list[Case]:
             centre=REREFERRED.get(row["pseudonym"], row["centre"]),
             therapy=Therapy(row["therapy"]),
             disease=row["disease"],
+            icd10=row["icd10"] or None,
+            orpha=row["orpha"] or None,
             age_band=row["age_band"],
             work_up_days=float(row["work_up_days_before_mdtm"]),
             scenario=row["scenario"],
@@ -251,11 +257,8 @@ def load_cases() -> list[Case]:
 
 
 def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
-    base = (
-        load_protocol(protocol_path("msc-lupus-repeated"))
-        if case.pseudonym == "LUP-004"
-        else load_default_protocol(case.therapy)
-    )
+    """The protocol the case's therapy and disease codes match, on the demo's clock."""
+    base = operations.protocol_for(case.referral(None))
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
 
 

@@ -7,16 +7,17 @@ Usage::
 
 For each therapy: the chart as a mermaid diagram, the staff actions with the roles allowed
 (``models.roles.ROLE_MATRIX``) and the guards that refuse them (the chart transitions'
-validators, in words), and the deadlines of the therapy's default protocol.
+validators, in words), and the deadlines of the therapy's reference protocol with their
+sources; then every protocol in ``protocols/`` with its diseases and each number beside its
+source (``cli.protocol_docs``).
 
-Limitations: only the default protocol of each therapy is described (other protocols differ
-in numbers, not in states or actions); guard wording comes from ``guard_phrases``, so a new
-guard reads as its function name until a phrase is added there.
+Limitations: the guard wording uses the reference protocol's numbers (other protocols differ
+in numbers, listed in the Protocols part, not in states or actions); guard wording comes from
+``guard_phrases``, so a new guard reads as its function name until a phrase is added there.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,17 @@ from typing import Any
 from statemachine import HistoryState
 
 from cli.diagram import chart_events, event_label, render
-from models.durations import format_duration, humanize
-from models.protocol import DEFAULT_PROTOCOLS, Protocol, Therapy, load_default_protocol
+from cli.protocol_docs import render_protocols
+from models.durations import in_words
+from models.protocol import (
+    DEFAULT_PROTOCOLS,
+    Protocol,
+    Therapy,
+    load_default_protocol,
+    shipped_protocols,
+)
 from models.roles import ROLE_MATRIX, Role
+from models.sources import Source
 from states.base import PathwayChart
 from states.registry import CHARTS
 
@@ -48,7 +57,8 @@ is out of date. -->
 Each cell therapy runs as a state chart: the code in `states/cart.py` and `states/msc.py`
 that every pathway workflow follows, so what is drawn here is what the software enforces.
 This page is generated from that code, from the role matrix (`models/roles.py`) and from
-each therapy's default protocol (`protocols/`).
+the protocol files (`protocols/`): each therapy's section quotes its reference protocol's
+numbers; the Protocols part at the end lists every protocol, each number beside its source.
 
 How to read the diagrams:
 
@@ -74,6 +84,7 @@ def render_pathways_md() -> str:
     parts = [_INTRO]
     for therapy, chart, diagram, title in _SECTIONS:
         parts.append(_section(therapy, chart, diagram, title))
+    parts.append(render_protocols(shipped_protocols()))
     return "\n".join(parts)
 
 
@@ -116,7 +127,9 @@ def _section(therapy: Therapy, chart: type[PathwayChart], diagram: Path, title: 
     lines = [
         f"## {title}",
         "",
-        f"- Default protocol: **{protocol.title}** (`protocols/{DEFAULT_PROTOCOLS[therapy]}.yaml`)",
+        f"- Reference protocol (the numbers below): **{protocol.title}** "
+        f"(`protocols/{DEFAULT_PROTOCOLS[therapy]}.yaml`); a referral follows the protocol "
+        "matching its disease (see Protocols)",
         f"- Product: {protocol.product}",
     ]
     if protocol.source:
@@ -218,8 +231,9 @@ def _deadlines(chart: type[PathwayChart], protocol: Protocol) -> list[str]:
     lines = [
         "### Deadlines",
         "",
-        "| Key | What is due | Armed on entering | Within | Waiting on | Escalation ladder |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Key | What is due | Armed on entering | Within | Waiting on | Escalation ladder "
+        "| Source |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for rule in protocol.deadlines:
         state = chart.states_map.get(rule.state)
@@ -232,9 +246,10 @@ def _deadlines(chart: type[PathwayChart], protocol: Protocol) -> list[str]:
                     f"`{rule.key}`",
                     rule.label,
                     where,
-                    _plain(rule.within),
+                    in_words(rule.within),
                     rule.waiting_on.label,
                     rule.ladder,
+                    _source_text(rule.source_of("within")),
                 )
             )
             + " |"
@@ -269,7 +284,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
     return {
         "guard_work_up_valid": "the work-up date is not in the future",
         "guard_work_up_fresh": (
-            f"a complete work-up is recorded, less than {_plain(w.work_up_validity)} old"
+            f"a complete work-up is recorded, less than {in_words(w.work_up_validity)} old"
         ),
         "guard_binome_signed": (
             "signed by the binôme (autoimmune-disease specialist and cell-therapy specialist, "
@@ -289,14 +304,14 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
         "guard_product_on_site": "the product is received and out of quarantine",
         "guard_not_febrile": (
             "the patient has been afebrile for at least "
-            f"{_plain(w.afebrile_before_infusion, unit='h')}"
+            f"{in_words(w.afebrile_before_infusion, unit='h')}"
         ),
         "guard_two_person_check": "the bedside identity check is done by two different people",
         "guard_lymphodepletion_window": (
-            f"{_plain(w.infusion_after_lymphodepletion_min)} to "
-            f"{_plain(w.infusion_after_lymphodepletion_max)} after the end of lymphodepletion"
+            f"{in_words(w.infusion_after_lymphodepletion_min)} to "
+            f"{in_words(w.infusion_after_lymphodepletion_max)} after the end of lymphodepletion"
         ),
-        "guard_thaw_window": f"within {_plain(w.thaw_to_infusion)} of thawing",
+        "guard_thaw_window": f"within {in_words(w.thaw_to_infusion)} of thawing",
         "guard_report_due": (
             "the adverse event exists and this report (sponsor, or SUSAR) is due and not yet "
             "recorded"
@@ -306,7 +321,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
         "guard_all_visits_done": "every follow-up visit is recorded",
         "guard_next_dose_due": (
             "the next dose is due: at least "
-            f"{_plain(schedule.interval - schedule.interval_tolerance)} after the previous infusion"
+            f"{in_words(schedule.interval - schedule.interval_tolerance)} after the previous infusion"
         ),
     }
 
@@ -319,25 +334,12 @@ def _route_phrases(protocol: Protocol) -> dict[str, str]:
     }
 
 
-_UNITS = {"d": "day", "h": "hour", "min": "minute"}
-_SECONDS = {"d": 86400, "h": 3600, "min": 60}
-
-
-def _plain(value: timedelta, *, unit: str | None = None) -> str:
-    """``42 days``, ``48 hours``, ``90 minutes``: a protocol duration in words, in ``unit``
-    (``"d"``, ``"h"``, ``"min"``) when it is a whole number of them."""
-    text = format_duration(value)
-    if unit is not None and (value.total_seconds() / _SECONDS[unit]).is_integer():
-        text = f"{int(value.total_seconds() / _SECONDS[unit])}{unit}"
-    match = re.fullmatch(r"(\d+)(d|h|min)", text)
-    if not match:
-        return humanize(value)
-    number, unit = int(match.group(1)), _UNITS[match.group(2)]
-    return f"{number} {unit}{'' if number == 1 else 's'}"
+def _source_text(found: Source | None) -> str:
+    return found.text() if found else "(no source recorded)"
 
 
 def _after(value: timedelta) -> str:
-    return "at the deadline" if not value else f"{_plain(value)} after"
+    return "at the deadline" if not value else f"{in_words(value)} after"
 
 
 def _cell(text: str) -> str:

@@ -420,15 +420,37 @@ def refer(
             "clock where one protocol day lasts SECONDS (never for a real patient).",
         ),
     ] = None,
+    icd10: Annotated[
+        str | None,
+        typer.Option("--icd10", metavar="CODE", help="The disease's ICD-10 code (e.g. M32.1)."),
+    ] = None,
+    orpha: Annotated[
+        str | None,
+        typer.Option("--orpha", metavar="CODE", help="The disease's ORPHA code (ORPHA:536)."),
+    ] = None,
+    protocol_id: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            metavar="ID",
+            help="The protocol to follow; without it (and without protocol_id in the file), "
+            "the one protocol that matches the therapy and the disease codes.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Start a pathway from a referral; prints the pathway ID."""
+    """Start a pathway from a referral; prints the pathway ID.
+
+    The referral needs the disease's ICD-10 and/or ORPHA code (in the file, or --icd10 /
+    --orpha); it is refused when no protocol, or several, match its therapy and disease."""
     State.as_json = as_json
     # A range check written so that nan fails it too (click's min= lets nan through).
     if seconds_per_day is not None and not 0.01 <= seconds_per_day <= 86400:
         raise fail("--seconds-per-day must be between 0.01 and 86400 seconds (one real day)")
     what = "the referral on stdin" if file == "-" else f"the referral file {file}"
     raw = _load_mapping(_read_text(file, "the referral file"), what)
+    given = {"icd10": icd10, "orpha": orpha, "protocol_id": protocol_id}
+    raw.update({key: value for key, value in given.items() if value is not None})
     try:
         referral = Referral.model_validate(raw)
     except ValidationError as err:

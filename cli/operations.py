@@ -34,9 +34,11 @@ from models.actions import parse_action
 from models.centre_notice import CentreNotice
 from models.contracts import centre_workflow_id
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
-from models.protocol import Protocol, load_default_protocol, load_protocol, protocol_path
+from models.protocol import Protocol
+from models.protocol_choice import check_protocol, choose_protocol
 from models.record import PathwayRecord
 from models.referral import Referral
+from models.refusals import Outcome, Refusal
 from models.roles import Role
 from models.validation import readable
 from workflows import search
@@ -74,10 +76,20 @@ class CentreNotFound(OperationError):
     code = 4
 
 
+def refused(err: Refusal) -> OperationError:
+    """The operation error (and so the exit code) of a ``Refusal`` from the models."""
+    kind = {Outcome.BAD_INPUT: BadInput, Outcome.REFUSED: ActionRefused}.get(
+        err.outcome, OperationError
+    )
+    return kind(err.message, kind=err.rule)
+
+
 def protocol_for(referral: Referral) -> Protocol:
-    if referral.protocol_id:
-        return load_protocol(protocol_path(referral.protocol_id))
-    return load_default_protocol(referral.therapy)
+    """The protocol the referral names, or the one its therapy and disease codes match."""
+    try:
+        return choose_protocol(referral)
+    except Refusal as err:
+        raise refused(err) from None
 
 
 def initial_search_attributes(referral: Referral) -> TypedSearchAttributes:
@@ -157,18 +169,19 @@ async def refer(
     check_centre: bool = True,
 ) -> WorkflowHandle[PathwayWorkflow, Any]:
     """Start the pathway of a referral; refuse a second open pathway for the same patient,
-    and a referral to a centre that is unknown or not ready for the therapy.
+    a referral without a disease code, a protocol that is not for its therapy and disease
+    (``models/protocol_choice.py``), and a referral to a centre that is unknown or not
+    ready for the therapy.
 
     The centre's readiness at referral is handed to the new pathway (signal
     ``centre_notice``); later changes reach it from the centre. ``check_centre=False``
     is for pathways run without centre workflows (tests of the pathway alone).
     """
     protocol = protocol or protocol_for(referral)
-    if protocol.therapy != referral.therapy:
-        raise BadInput(
-            f"Protocol {protocol.id} is for {protocol.therapy.value}, "
-            f"the referral is for {referral.therapy.value}."
-        )
+    try:
+        check_protocol(referral, protocol)
+    except Refusal as err:
+        raise refused(err) from None
     notice = await centre_ready_for(client, referral, protocol) if check_centre else None
     handle = await _start(client, referral, task_queue, protocol)
     if notice is not None:

@@ -68,6 +68,23 @@ def humanize(value: timedelta) -> str:
     return sign + " ".join(parts[:2])
 
 
+_UNIT_WORDS = {"d": "day", "h": "hour", "min": "minute"}
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "min": 60}
+
+
+def in_words(value: timedelta, *, unit: str | None = None) -> str:
+    """``42 days``, ``48 hours``, ``90 minutes``: a protocol duration in words, in ``unit``
+    (``"d"``, ``"h"``, ``"min"``) when it is a whole number of them."""
+    text = format_duration(value)
+    if unit is not None and (value.total_seconds() / _UNIT_SECONDS[unit]).is_integer():
+        text = f"{int(value.total_seconds() / _UNIT_SECONDS[unit])}{unit}"
+    match = re.fullmatch(r"(\d+)(d|h|min)", text)
+    if not match:
+        return humanize(value)
+    number, word = int(match.group(1)), _UNIT_WORDS[match.group(2)]
+    return f"{number} {word}{'' if number == 1 else 's'}"
+
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),

@@ -5,10 +5,12 @@ Usage::
     protocol = load_protocol("protocols/cart-cd19-lupus.yaml")
     demo = protocol.compressed(seconds_per_day=2)   # the whole pathway in minutes
 
-A protocol holds the therapy's windows (work-up validity, infusion after lymphodepletion,
-thaw-to-infusion…), the washout table, the follow-up visit schedule, repeated infusions,
-escalation ladders and the deadline armed on entering each state. Nothing in ``states/`` or
-``workflows/`` hard-codes a duration. A bad file fails with the file name and the field.
+A protocol holds the diseases it is for (ICD-10 and ORPHA codes), the therapy's windows
+(work-up validity, infusion after lymphodepletion, thaw-to-infusion…), the washout table, the
+follow-up visit schedule, repeated infusions, escalation ladders and the deadline armed on
+entering each state. Nothing in ``states/`` or ``workflows/`` hard-codes a duration. Every
+number carries its source (``models/sources.py``). A bad file fails with the file name and
+the field.
 """
 
 from __future__ import annotations
@@ -21,10 +23,19 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
+from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
 from models.roles import Role
+from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
 
 
@@ -37,7 +48,55 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Windows(_Strict):
+class Disease(_Strict):
+    """A disease the protocol is for: its name, its codes and where the indication comes from."""
+
+    name: str = Field(min_length=3, max_length=120)
+    icd10: list[Icd10Code] = []
+    orpha: list[OrphaCode] = []
+    source: Source
+
+    @model_validator(mode="after")
+    def _coded(self) -> Disease:
+        if not self.icd10 and not self.orpha:
+            raise ValueError(f"disease {self.name!r} needs an ICD-10 or an ORPHA code")
+        return self
+
+    def matches(self, codes: DiseaseCodes) -> bool:
+        """Whether a referral with ``codes`` is for this disease (either code suffices)."""
+        by_icd10 = codes.icd10 is not None and any(covers(c, codes.icd10) for c in self.icd10)
+        return by_icd10 or (codes.orpha is not None and codes.orpha in self.orpha)
+
+    def codes_text(self) -> str:
+        return ", ".join([*self.icd10, *self.orpha])
+
+
+_SMPC_LD = source("label: EU SmPC of licensed CD19 CAR-T, infusion 2-14 days after lymphodepletion")
+_GR = "EBMT-ISCT: Greco et al., eClinicalMedicine 2024;69:102476"
+_ASSUMED_ONE = source("assumption: one infusion unless the protocol sets a schedule")
+
+
+class Windows(Sourced):
+    NUMBERS = (
+        "work_up_validity",
+        "thaw_to_infusion",
+        "infusion_after_lymphodepletion_min",
+        "infusion_after_lymphodepletion_max",
+        "afebrile_before_infusion",
+        "proximity_period",
+        "irradiated_blood_before_apheresis",
+        "irradiated_blood_after_infusion",
+    )
+    ROW_SOURCE = False
+    DEFAULT_SOURCES = {
+        "infusion_after_lymphodepletion_min": _SMPC_LD,
+        "infusion_after_lymphodepletion_max": _SMPC_LD,
+        "afebrile_before_infusion": source(f"{_GR} (48 h afebrile before infusion)"),
+        "proximity_period": source("label: EU SmPC, within ~2 h of the centre for >= 4 weeks"),
+        "irradiated_blood_before_apheresis": source(f"{_GR} (irradiated blood products)"),
+        "irradiated_blood_after_infusion": source(f"{_GR} (irradiated blood products)"),
+    }
+
     work_up_validity: Duration = Field(description="maximum age of the work-up at MDTM")
     thaw_to_infusion: Duration = Field(description="thawed product must be infused within")
     infusion_after_lymphodepletion_min: Duration = timedelta(days=2)
@@ -48,16 +107,20 @@ class Windows(_Strict):
     irradiated_blood_after_infusion: Duration = timedelta(days=90)
 
 
-class WashoutRule(_Strict):
+class WashoutRule(Sourced):
     """A drug class that must be stopped a minimum time before leukapheresis."""
+
+    NUMBERS = ("stop_before",)
 
     drug: str
     stop_before: Duration
     note: str = ""
 
 
-class Visit(_Strict):
+class Visit(Sourced):
     """A follow-up visit, due ``at`` after D0 (first infusion), with ``tolerance`` after it."""
+
+    NUMBERS = ("at", "tolerance")
 
     label: str
     at: Duration
@@ -65,7 +128,8 @@ class Visit(_Strict):
     long_term: bool = False
 
 
-class EscalationStep(_Strict):
+class EscalationStep(Sourced):
+    NUMBERS = ("after",)
     after: Duration = Field(description="time after the deadline at which this step fires")
     notify: list[Role] = Field(min_length=1)
 
@@ -81,8 +145,10 @@ class EscalationLadder(_Strict):
         return self
 
 
-class DeadlineRule(_Strict):
+class DeadlineRule(Sourced):
     """A deadline armed on entering ``state``; met when the pathway leaves that state."""
+
+    NUMBERS = ("within",)
 
     key: str
     label: str = Field(description="what is due, as staff say it: 'MDTM decision due'")
@@ -92,14 +158,24 @@ class DeadlineRule(_Strict):
     ladder: str = "default"
 
 
-class Infusions(_Strict):
+class Infusions(Sourced):
+    NUMBERS = ("count", "interval", "interval_tolerance")
+    DEFAULT_SOURCES = dict.fromkeys(NUMBERS, _ASSUMED_ONE)
+
     count: int = Field(default=1, ge=1, le=12)
     interval: Duration = timedelta(days=7)
     interval_tolerance: Duration = timedelta(days=2)
 
 
-class SafetyReporting(_Strict):
+class SafetyReporting(Sourced):
     """Clinical-trial safety reporting (EU CTR 536/2014), armed when an event is recorded."""
+
+    NUMBERS = ("sponsor", "susar_fatal", "susar_other")
+    DEFAULT_SOURCES = {
+        "sponsor": source("regulation: EU CTR 536/2014 art. 41, SAE to sponsor within 24 h"),
+        "susar_fatal": source("regulation: EU CTR 536/2014 art. 42, fatal SUSAR within 7 days"),
+        "susar_other": source("regulation: EU CTR 536/2014 art. 42, other SUSAR within 15 days"),
+    }
 
     sponsor: Duration = timedelta(hours=24)
     susar_fatal: Duration = timedelta(days=7)
@@ -117,10 +193,20 @@ class NotificationRetry(_Strict):
     maximum_attempts: int = Field(default=8, ge=1, le=100)
 
 
-class Protocol(_Strict):
+class Protocol(Sourced):
+    NUMBERS = ("prednisone_max_mg_per_day", "tocilizumab_min_doses")
+    # ``source`` is the protocol's own reference, not a tag for its numbers.
+    ROW_SOURCE = False
+    DEFAULT_SOURCES = {
+        "prednisone_max_mg_per_day": source(f"{_GR} (prednisone-equivalent before apheresis)"),
+        "tocilizumab_min_doses": source("assumption: none required unless the protocol sets it"),
+    }
+
     id: str
     title: str
     therapy: Therapy
+    # Empty only in protocols recorded in workflow inputs before diseases were listed.
+    diseases: list[Disease] = []
     product: str
     source: str = ""
     windows: Windows
@@ -136,7 +222,12 @@ class Protocol(_Strict):
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
     @model_validator(mode="after")
-    def _consistent(self) -> Protocol:
+    def _consistent(self, info: ValidationInfo) -> Protocol:
+        if (info.context or {}).get("protocol_file") and not self.diseases:
+            raise ValueError(
+                "diseases: list the diseases this protocol is for, each with its ICD-10 "
+                "and/or ORPHA codes and its source"
+            )
         if "default" not in self.escalation:
             raise ValueError("escalation must define a 'default' ladder")
         for rule in self.deadlines:
@@ -155,6 +246,10 @@ class Protocol(_Strict):
         if [v.at for v in self.visits] != sorted(v.at for v in self.visits):
             raise ValueError("visits must be listed in order of 'at'")
         return self
+
+    def disease_for(self, codes: DiseaseCodes) -> Disease | None:
+        """The disease of this protocol that a referral with ``codes`` is for, if any."""
+        return next((d for d in self.diseases if d.matches(codes)), None)
 
     def ladder(self, name: str) -> EscalationLadder:
         return self.escalation.get(name) or self.escalation["default"]
@@ -253,13 +348,16 @@ def load_protocol(path: str | Path) -> Protocol:
     if not isinstance(raw, dict):
         raise ProtocolFileError(f"{path}: a protocol file must hold a mapping of fields")
     try:
-        return Protocol.model_validate(raw)
+        return Protocol.model_validate(raw, context=FROM_FILE)
     except ValidationError as err:
         raise ProtocolFileError(f"{path}: {readable(err)}") from err
 
 
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
 
+# The reference protocol of each therapy, for documentation, tools and tests. Never chosen
+# for a referral: a referral follows the protocol it names or the one that matches its
+# therapy and disease (models/protocol_choice.py).
 DEFAULT_PROTOCOLS: dict[Therapy, str] = {
     Therapy.CAR_T: "cart-cd19-lupus",
     Therapy.MSC: "msc-systemic-sclerosis",
@@ -270,5 +368,11 @@ def protocol_path(protocol_id: str) -> Path:
     return PROTOCOL_DIR / f"{protocol_id}.yaml"
 
 
+def shipped_protocols() -> list[Protocol]:
+    """Every protocol in ``protocols/``, in file-name order."""
+    return [load_protocol(path) for path in sorted(PROTOCOL_DIR.glob("*.yaml"))]
+
+
 def load_default_protocol(therapy: Therapy) -> Protocol:
+    """The therapy's reference protocol (``DEFAULT_PROTOCOLS``): never for a referral."""
     return load_protocol(protocol_path(DEFAULT_PROTOCOLS[therapy]))

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from models.actions import PersonId, person_key
+from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode
 from models.protocol import Therapy
 from models.validation import pattern
 
@@ -77,10 +78,25 @@ class Referral(BaseModel):
     centre: CentreId
     therapy: Therapy
     disease: Disease
+    # Optional here so that referrals recorded before codes existed still load from
+    # history; a new referral must carry one (models/protocol_choice.py, at referral).
+    icd10: Icd10Code | None = Field(default=None, description="ICD-10 code, e.g. M32.1")
+    orpha: OrphaCode | None = Field(default=None, description="Orphanet code, e.g. ORPHA:536")
     age_band: AgeBand | None = None
     binome: Binome
     referred_by: PersonId
-    protocol_id: str | None = Field(default=None, description="defaults to the therapy's protocol")
+    protocol_id: str | None = Field(
+        default=None,
+        description="the protocol to follow; without it, the one protocol that matches the "
+        "therapy and the disease codes",
+    )
+
+    @property
+    def disease_codes(self) -> DiseaseCodes | None:
+        """The disease as codes, or None for a referral recorded before codes existed."""
+        if self.icd10 is None and self.orpha is None:
+            return None
+        return DiseaseCodes(icd10=self.icd10, orpha=self.orpha)
 
     @property
     def pathway_id(self) -> str:

@@ -18,14 +18,20 @@ ARD, CTS, NURSE = PEOPLE["ard"], PEOPLE["cts"], PEOPLE["nurse"]
 APH, TECH, PHARMA = PEOPLE["aph"], PEOPLE["tech"], PEOPLE["pharma"]
 
 
+# The ICD-10 code of each disease the tests refer for (protocols list them).
+ICD10 = {"systemic lupus erythematosus": "M32.1", "systemic sclerosis": "M34.0"}
+
+
 def referral(
     pseudonym: str, therapy: str = "car-t", centre: str = "centre-a", **kw: Any
 ) -> Referral:
+    disease = kw.pop("disease", "systemic lupus erythematosus")
+    kw.setdefault("icd10", ICD10.get(disease))
     return Referral(
         pseudonym=pseudonym,
         centre=centre,
         therapy=therapy,  # type: ignore[arg-type]
-        disease=kw.pop("disease", "systemic lupus erythematosus"),
+        disease=disease,
         age_band="30-39",
         binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
         referred_by="dr.martin",

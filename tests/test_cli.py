@@ -334,6 +334,48 @@ async def test_referral_files_and_duplicates(cli: Cli, tmp_path: Path) -> None:
         assert words in out.stderr, out
 
 
+async def test_referral_follows_the_protocol_for_its_disease(cli: Cli) -> None:
+    """refer without protocol_id: therapy and disease codes choose; no silent default."""
+    # Issue 12: an MSC lupus referral got the systemic-sclerosis protocol (one infusion).
+    lupus = await cli("refer", "-", "--json", input=referral_yaml("CLI-206", therapy="msc"))
+    assert lupus.code == 0, lupus
+    assert ReferDoc.model_validate(lupus.json()).protocol_id == "msc-lupus-repeated"
+    sclerosis = await cli(
+        "refer",
+        "-",
+        "--json",
+        "--icd10",
+        "M34.0",
+        "--orpha",
+        "ORPHA:90291",
+        input=referral_yaml("CLI-207", therapy="msc", disease="systemic sclerosis"),
+    )
+    assert ReferDoc.model_validate(sclerosis.json()).protocol_id == "msc-systemic-sclerosis"
+    myositis = await cli(
+        "refer",
+        "-",
+        "--json",
+        "--icd10",
+        "M33.1",
+        input=referral_yaml("CLI-208", therapy="msc", orpha=None),
+    )
+    doc = refusal(myositis, 3, "NoMatchingProtocol")
+    assert "msc-lupus-repeated" in doc.error.message
+    assert "msc-systemic-sclerosis" in doc.error.message
+    named = await cli(
+        "refer",
+        "-",
+        "--json",
+        "--protocol",
+        "msc-systemic-sclerosis",
+        input=referral_yaml("CLI-209", therapy="msc"),
+    )
+    assert "is not for M32.1" in refusal(named, 2, "ProtocolMismatch").error.message
+    for refused in ("CLI-208", "CLI-209"):
+        shown = await cli("show", f"pathway-{CENTRE}-{refused}", "--json")
+        assert shown.code == 4, shown  # nothing was started
+
+
 async def test_list_filters_from_visibility(cli: Cli, running_worker) -> None:
     async with running_worker():
         cart = await refer(cli, "CLI-106", "--seconds-per-day", "60")

@@ -71,7 +71,7 @@ def base_data() -> dict:
             "windows.work_up_validity: field required",
         ),
         (
-            lambda d: d["windows"].update(work_up_validity="three months"),
+            lambda d: d["windows"]["work_up_validity"].update(value="three months"),
             "windows.work_up_validity",
         ),
         (lambda d: d.update(therapy="gene-therapy"), "therapy"),
