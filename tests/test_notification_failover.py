@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from activities.notifications import Notifications, WebhookChannel
-from cli import operations
+from client import pathways as operations
 from models.notifications import Escalation, NotificationReceipt
 from models.protocol import NotificationRetry, Protocol
 from tests.notification_sinks import WebhookSink, webhook_sink

@@ -23,7 +23,7 @@ from typing import Any
 
 from statemachine import HistoryState
 
-from cli.diagram import chart_events, event_label, render
+from client.diagrams import chart_events, event_label, render
 from models.durations import format_duration, humanize
 from models.protocol import DEFAULT_PROTOCOLS, Protocol, Therapy, load_default_protocol
 from models.roles import ROLE_MATRIX, Role

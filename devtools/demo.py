@@ -23,8 +23,9 @@ from typing import Any
 import structlog
 from temporalio.client import Client
 
-from cli import operations
-from cli.centres import load_centres
+from client import pathways
+from client.centres import load_centres
+from client.errors import ActionRefused, OperationError
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from models.referral import Binome, Referral
 
@@ -234,7 +235,7 @@ class Case:
 
 
 def load_cases() -> list[Case]:
-    text = resources.files("cli").joinpath("demo_cases.csv").read_text(encoding="utf-8")
+    text = resources.files("devtools").joinpath("demo_cases.csv").read_text(encoding="utf-8")
     return [
         Case(
             pseudonym=row["pseudonym"],
@@ -274,14 +275,14 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
     protocol = demo_protocol(case, seconds_per_day)
     centres = ([case.refused_at] if case.refused_at else []) + [case.centre]
     for centre in centres:
-        if await operations.exists(client, case.referral(protocol, centre).pathway_id):
+        if await pathways.exists(client, case.referral(protocol, centre).pathway_id):
             return "exists"
     for centre in centres:
         referral = case.referral(protocol, centre)
         try:
-            await operations.refer(client, referral, task_queue=task_queue, protocol=protocol)
+            await pathways.refer(client, referral, task_queue=task_queue, protocol=protocol)
             break
-        except operations.ActionRefused as err:
+        except ActionRefused as err:
             if err.kind != "CentreNotReady" or centre == centres[-1]:
                 raise
             log.info(
@@ -296,8 +297,8 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
         data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
         try:
-            await operations.act(client, referral.pathway_id, step.event, data)
-        except operations.ActionRefused as err:
+            await pathways.act(client, referral.pathway_id, step.event, data)
+        except ActionRefused as err:
             if not step.refused:
                 log.warning(
                     "demo step refused",
@@ -328,7 +329,7 @@ async def seed_demo(
     async def one(case: Case) -> tuple[str, str]:
         try:
             result = await seed_case(client, case, task_queue, seconds_per_day)
-        except operations.OperationError as err:
+        except OperationError as err:
             # One case that cannot be seeded must not stop the demo programme.
             log.warning("demo case not seeded", pseudonym=case.pseudonym, reason=err.message)
             result = "failed"
