@@ -5,7 +5,7 @@ Usage::
 
     handle = await refer(client, referral, task_queue=settings.task_queue)
     receipt = await act(client, handle.id, "record_consent", {"actor": "dr.martin", ...})
-    record = await pathway_record(client, handle.id)
+    shown = await record(client, handle.id)                  # the PathwayRecord
 
 Every function takes a connected ``Client`` and raises the refusals of ``client.errors``.
 A referral is checked against its centre first (the ``centre-<id>`` workflow's readiness
