@@ -4,6 +4,7 @@ connects to Temporal.
 Usage::
 
     cellpath worker                 # uses TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles
+    await serve_until_stopped(settings)   # the same, until Ctrl-C or SIGTERM
 
 Connection comes from ``client/connection.py`` (``temporalio.envconfig``); payloads are
 carried by the pydantic data converter, encrypted when a key is configured
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -85,3 +87,22 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
         client, settings.task_queue, max_cached_workflows=settings.workflow_cache
     ):
         await asyncio.Event().wait()
+
+
+async def serve_until_stopped(settings: Settings) -> None:
+    """The worker until Ctrl-C or SIGTERM (a service manager), then a graceful shutdown."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.create_task(run_worker(settings))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not serving.done():
+        # Leaving the worker's context shuts it down: tasks in flight finish or are retried.
+        serving.cancel()
+    try:
+        await serving
+    except asyncio.CancelledError:
+        pass

@@ -11,9 +11,7 @@ Usage::
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -30,31 +28,12 @@ from models.settings import Settings
 
 def worker() -> None:
     """Run a worker against the configured Temporal (TEMPORAL_ADDRESS, profiles…)."""
+    from worker import serve_until_stopped
+
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     err_console.print(f"worker on task queue [bold]{settings.task_queue}[/]; Ctrl-C to stop")
-    run(_serve_until_stopped(settings), timeout=False)
-
-
-async def _serve_until_stopped(settings: Settings) -> None:
-    """The worker until Ctrl-C or SIGTERM (a service manager), then a graceful shutdown."""
-    from worker import run_worker
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    serving = asyncio.create_task(run_worker(settings))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not serving.done():
-        # Leaving the worker's context shuts it down: tasks in flight finish or are retried.
-        serving.cancel()
-    try:
-        await serving
-    except asyncio.CancelledError:
-        pass
+    run(serve_until_stopped(settings), timeout=False)
 
 
 def codec_server(
