@@ -7,7 +7,7 @@ never run, so they count for the layers but not for cycles.
 
 Layers, lowest first (a module may import its own layer and those below)::
 
-    models < states < workflows = activities < client = worker < devtools < cli = web
+    models < states < workflows = activities < client = worker = signin < devtools < cli = web
 
 ``tests`` and ``bench`` may import anything. A new top-level package fails the test until it
 is placed in ``LAYERS`` (e.g. a future ``store/`` or ``signin/``).
@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "activities": 2,
     "client": 3,
     "worker": 3,
+    "signin": 3,  # the sign-in service: models only; the web app and the dev stack use it
     "devtools": 4,
     "cli": 5,
     "web": 5,
