@@ -4,8 +4,9 @@ connects to Temporal.
 Usage::
 
     cellpath worker                 # uses TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles
+    await serve_until_stopped(settings)   # the same, until Ctrl-C or SIGTERM
 
-Connection comes from ``temporalio.envconfig`` (see ``models/settings.py``); payloads are
+Connection comes from ``client/connection.py`` (``temporalio.envconfig``); payloads are
 carried by the pydantic data converter, encrypted when a key is configured
 (``CELLPATH_ENCRYPTION_KEYS`` or ``CELLPATH_ENCRYPTION_KEY_FILE``, docs/security.md).
 Charts and models are passed through the workflow sandbox so that thousands of open
@@ -16,21 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.converter import DataConverter
-from temporalio.envconfig import ClientConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.centres import CentreActivities
 from activities.channels.configuration import channel_from_env
 from activities.notifications import Notifications
-from models.encryption import codec_from_settings, data_converter
+from client.connection import connect
 from models.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
@@ -38,45 +38,6 @@ from workflows.pathway import PathwayWorkflow
 WORKFLOW_POLLERS = PollerBehaviorAutoscaling()
 
 PASSTHROUGH = ("models", "states", "statemachine", "pydantic", "pydantic_core", "yaml")
-
-
-class TemporalUnreachable(RuntimeError):
-    """Temporal could not be reached; the message names the address tried."""
-
-
-def connect_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
-    config.setdefault("target_host", "localhost:7233")
-    config.update(overrides or {})
-    return config
-
-
-def configured_data_converter(settings: Settings | None = None) -> DataConverter:
-    """The pydantic converter, through the encryption codec when a key is configured.
-
-    Raises ``KeyConfigError`` (a ``ValueError``) with a one-line reason for a bad key setting.
-    """
-    return data_converter(codec_from_settings(settings or Settings.from_env()))
-
-
-async def connect(*, converter: DataConverter | None = None, **overrides: Any) -> Client:
-    """A client for the configured Temporal; ``converter`` defaults to the configured one.
-
-    The worker takes its data converter from this client, so workers and the CLI encrypt
-    with the same keys.
-    """
-    converter = converter or configured_data_converter()
-    config = connect_config(overrides)
-    try:
-        return await Client.connect(**config, data_converter=converter)
-    except Exception as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if "Connection refused" in detail or "ConnectionRefused" in detail:
-            detail = "connection refused (is the server running? `make run` starts one)"
-        raise TemporalUnreachable(
-            f"Cannot reach Temporal at {config['target_host']} "
-            f"(namespace {config.get('namespace', 'default')}): {detail[:200]}"
-        ) from err
 
 
 def build_worker(
@@ -127,3 +88,22 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
         client, settings.task_queue, max_cached_workflows=settings.workflow_cache
     ):
         await asyncio.Event().wait()
+
+
+async def serve_until_stopped(settings: Settings) -> None:
+    """The worker until Ctrl-C or SIGTERM (a service manager), then a graceful shutdown."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.create_task(run_worker(settings))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not serving.done():
+        # Leaving the worker's context shuts it down: tasks in flight finish or are retried.
+        serving.cancel()
+    try:
+        await serving
+    except asyncio.CancelledError:
+        pass

@@ -8,7 +8,7 @@ Usage::
 
 Both drivers send the same updates with the same payloads, one after the other as a person
 at a screen would, and time each one at the client. ``drive_cellpath`` goes through
-``cli.operations`` (as the CLI does); ``drive_bare`` calls ``execute_update`` directly.
+``client.pathways`` (as the CLI does); ``drive_bare`` calls ``execute_update`` directly.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
 from bench.bare import BareWorkflow
-from cli import operations
-from cli.demo import PEOPLE, SIGNED
+from client import pathways as operations
+from devtools.demo import PEOPLE, SIGNED
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
-# The demo programme's synthetic staff (cli/demo.py), by the role they act in.
+# The demo programme's synthetic staff (devtools/demo.py), by the role they act in.
 ARD, CTS, NURSE = PEOPLE["ard"], PEOPLE["cts"], PEOPLE["nurse"]
 APH, TECH, PHARMA = PEOPLE["aph"], PEOPLE["tech"], PEOPLE["pharma"]
 

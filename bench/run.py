@@ -65,8 +65,8 @@ from bench.pathways import (
     run_histories,
     wake_plan,
 )
-from cli import operations
-from cli.devstack import DevServer, free_port, temporal_binary
+from client import pathways as operations
+from devtools.devserver import DevServer, free_port, temporal_binary
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.settings import DEFAULT_WORKFLOW_CACHE
 from worker import PASSTHROUGH

@@ -1,1 +1,1 @@
-"""cli."""
+"""The ``cellpath`` command: argument parsing and rendering over the client layer (``client/``)."""

@@ -18,8 +18,8 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from cli.centres import load_centres
-from cli.devstack import DevServer, free_port
+from client.centres import load_centres
+from devtools.devserver import DevServer, free_port
 from models.encryption import EncryptionCodec, KeyRing, data_converter
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from worker import build_worker

@@ -7,13 +7,13 @@ from typing import Any
 
 from temporalio.client import Client
 
-from cli import operations
-from cli.demo import PEOPLE, SIGNED
+from client import pathways as operations
+from devtools.demo import PEOPLE, SIGNED
 from models.pathway import ActionReceipt
 from models.protocol import Protocol
 from models.referral import Binome, Referral
 
-# The demo programme's synthetic staff (cli/demo.py), by the role they act in.
+# The demo programme's synthetic staff (devtools/demo.py), by the role they act in.
 ARD, CTS, NURSE = PEOPLE["ard"], PEOPLE["cts"], PEOPLE["nurse"]
 APH, TECH, PHARMA = PEOPLE["aph"], PEOPLE["tech"], PEOPLE["pharma"]
 

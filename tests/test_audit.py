@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli.audit import ExportFormat, audit_app, read_trail, to_csv, to_jsonl, verify_trail
+from cli.audit import audit_app
+from client.audit import ExportFormat, read_trail, to_csv, to_jsonl, verify_trail
 from models.audit import chain_entry, genesis_hash, head_hash, verify_chain
 from models.record import AuditEntry, PathwayRecord
 from models.referral import Binome

@@ -12,9 +12,9 @@ import pytest
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
 
-from cli import operations
 from cli.audit import audit_app
-from cli.devstack import DevServer
+from client import pathways as operations
+from devtools.devserver import DevServer
 from models.audit import genesis_hash, verify_chain
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol

@@ -32,10 +32,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from cli import operations
-from cli.centres import centre_policy, start_centre
-from cli.demo import PEOPLE
-from cli.devstack import DevServer
+from client import pathways as operations
+from client.centres import centre_policy, start_centre
+from devtools.demo import PEOPLE
+from devtools.devserver import DevServer
 from models.centre_files import CENTRE_DIR, load_centre
 from models.contracts import centre_workflow_id
 from models.encryption import EncryptionCodec

@@ -21,8 +21,8 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from activities.centres import CentreActivities
-from cli import operations
-from cli.centres import record_evidence, start_centre
+from client import pathways as operations
+from client.centres import centre_notice, record_evidence, start_centre
 from models.centre_files import load_centre, load_centre_policy
 from models.centre_policy import CentrePolicy
 from models.centre_record import AlertKind
@@ -133,12 +133,12 @@ async def test_readiness_per_therapy_and_in_visibility(
     async with running_worker(activities=activities):
         a = await open_centre(client, task_queue, "centre-a")
         b = await open_centre(client, task_queue, "centre-b")
-        ready_a = await operations.centre_notice(client, a)
+        ready_a = await centre_notice(client, a)
         assert [(r.therapy.value, r.ready) for r in ready_a.readiness] == [
             ("car-t", True),
             ("msc", True),
         ]
-        ready_b = await operations.centre_notice(client, b)
+        ready_b = await centre_notice(client, b)
         cart, msc = ready_b.for_therapy(Therapy.CAR_T), ready_b.for_therapy(Therapy.MSC)
         assert not cart.ready and [m.key for m in cart.missing] == ["icu_access"]
         assert msc.ready and [e.key for e in msc.expiring] == ["accreditation"]

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from cli.devstack import DevServer, free_port
+from devtools.devserver import DevServer, free_port
 from models.encryption import EncryptionCodec
 from models.roles import Role
 from tests.cli_support import (

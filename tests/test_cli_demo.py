@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from cli.demo import load_cases, seed_demo
-from cli.devstack import DevServer
+from devtools.demo import load_cases, seed_demo
+from devtools.devserver import DevServer
 from models.referral import pathway_id
 from tests.cli_support import Cli, ListDoc, cli_env, worker_logs_off_stdout
 

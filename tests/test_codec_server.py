@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from starlette.applications import Starlette
 from temporalio.api.common.v1 import Payload
 
-from cli.codec_server import CodecServerError, app_from_settings, create_app, running
+from devtools.codec_server import CodecServerError, app_from_settings, create_app, running
 from models.encryption import ENCODING, EncryptionCodec, KeyRing
 from models.settings import Settings
 

@@ -11,7 +11,7 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from cli.devstack import DevServer, free_port, temporal_binary
+from devtools.devserver import DevServer, free_port, temporal_binary
 from workflows.search import REGISTRATION
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Diagrams of the charts (cli.diagram) and the generated pathway docs (cli.docs)."""
+"""Diagrams of the charts (client.diagrams) and the generated pathway docs (devtools.docs)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from statemachine import HistoryState
 from statemachine.contrib.diagram import formatter
 
-from cli.diagram import DiagramToolMissing, chart_events, event_label, render
-from cli.docs import guard_phrases, render_pathways_md, stale_docs, write_docs
+from client.diagrams import DiagramToolMissing, chart_events, event_label, render
+from devtools.docs import guard_phrases, render_pathways_md, stale_docs, write_docs
 from models.protocol import Therapy, load_default_protocol
 from models.record import PathwayRecord
 from models.referral import Binome

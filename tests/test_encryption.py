@@ -253,7 +253,7 @@ class TestKeyConfiguration:
         assert codec_from_settings(Settings.from_env(env)) is None
 
     def test_the_dev_stack_key_file_is_found_in_the_state_dir(self, tmp_path: Path) -> None:
-        from cli.stack import write_dev_key
+        from devtools.stack import write_dev_key
 
         ring = write_dev_key(tmp_path / "encryption.keys")
         assert (tmp_path / "encryption.keys").stat().st_mode & 0o077 == 0

@@ -19,8 +19,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cli import operations
-from cli.devstack import DevServer, free_port
+from client import pathways as operations
+from devtools.devserver import DevServer, free_port
 from models.encryption import (
     ENCODING,
     KEY_ID_METADATA,

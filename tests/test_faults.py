@@ -26,9 +26,9 @@ from temporalio.client import Client, RPCTimeoutOrCancelledError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from cli import operations
-from cli.centres import load_centres
-from cli.devstack import DevServer, free_port
+from client import pathways as operations
+from client.centres import load_centres
+from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
 

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.channels.webhook import WebhookChannel
 from activities.notifications import Notifications
-from cli import operations
+from client import pathways as operations
 from models.notifications import Escalation, NotificationReceipt
 from models.protocol import NotificationRetry, Protocol
 from tests.notification_sinks import WebhookSink, webhook_sink

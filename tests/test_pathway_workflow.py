@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from cli import operations
+from client import pathways as operations
 from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
 from models.protocol import Protocol

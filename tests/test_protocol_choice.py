@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cli import operations
+from client import pathways as operations
 from models.disease_codes import covers
 from models.protocol import Protocol, load_protocol, protocol_path, shipped_protocols
 from models.protocol_choice import (

@@ -168,8 +168,8 @@ def test_sources_survive_compression_and_json() -> None:
 
 
 def test_the_pathway_docs_show_each_number_of_every_protocol_beside_its_source() -> None:
-    from cli.docs import PATHWAYS_MD
-    from cli.protocol_docs import numbers
+    from devtools.docs import PATHWAYS_MD
+    from devtools.protocol_docs import numbers
 
     committed = (PROTOCOL_DIR.parent / PATHWAYS_MD).read_text(encoding="utf-8")
     for protocol in shipped_protocols():

@@ -22,9 +22,9 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cli import operations
-from cli.centres import load_centres
-from cli.devstack import DevServer, free_port
+from client import pathways as operations
+from client.centres import load_centres
+from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from tests.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
 from worker import build_worker

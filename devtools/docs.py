@@ -9,7 +9,7 @@ For each therapy: the chart as a mermaid diagram, the staff actions with the rol
 (``models.roles.ROLE_MATRIX``) and the guards that refuse them (the chart transitions'
 validators, in words), and the deadlines of the therapy's reference protocol with their
 sources; then every protocol in ``protocols/`` with its diseases and each number beside its
-source (``cli.protocol_docs``).
+source (``devtools.protocol_docs``).
 
 Limitations: the guard wording uses the reference protocol's numbers (other protocols differ
 in numbers, listed in the Protocols part, not in states or actions); guard wording comes from
@@ -24,8 +24,8 @@ from typing import Any
 
 from statemachine import HistoryState
 
-from cli.diagram import chart_events, event_label, render
-from cli.protocol_docs import render_protocols
+from client.diagrams import chart_events, event_label, render
+from devtools.protocol_docs import render_protocols
 from models.durations import in_words
 from models.protocol import (
     DEFAULT_PROTOCOLS,

@@ -1,15 +1,20 @@
-"""Client-side operations on pathways: refer, act, read. Used by the CLI, the demo and tests.
+"""Pathways seen from a client: refer, act, read and list. Used by the CLI, the demo, the
+tests and the bench alike.
 
-Every function takes a connected ``Client`` and raises ``OperationError`` subclasses whose
-message is for people and whose ``code`` is the CLI exit code.
+Usage::
 
+    handle = await refer(client, referral, task_queue=settings.task_queue)
+    receipt = await act(client, handle.id, "record_consent", {"actor": "dr.martin", ...})
+    shown = await record(client, handle.id)                  # the PathwayRecord
+
+Every function takes a connected ``Client`` and raises the refusals of ``client.errors``.
 A referral is checked against its centre first (the ``centre-<id>`` workflow's readiness
 query): an unknown centre, or one not ready for the therapy, is refused with what is missing.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -18,11 +23,9 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
-    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
-    QueryRejectCondition,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -30,9 +33,10 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from client.centres import centre_ready_for
+from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
 from models.actions import parse_action
-from models.centre_notice import CentreNotice
-from models.contracts import centre_workflow_id
+from models.contracts import PATHWAY_WORKFLOW
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
 from models.protocol import Protocol
 from models.protocol_choice import check_protocol, choose_protocol
@@ -42,38 +46,9 @@ from models.refusals import Outcome, Refusal
 from models.roles import Role
 from models.validation import readable
 from workflows import search
-from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
-log = structlog.get_logger("cellpath.operations")
-
-# A centre workflow answers in milliseconds; longer means no worker is polling its queue.
-CENTRE_QUERY_TIMEOUT = timedelta(seconds=10)
-
-
-class OperationError(Exception):
-    code = 1
-
-    def __init__(self, message: str, *, kind: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.kind = kind or type(self).__name__
-
-
-class BadInput(OperationError):
-    code = 2
-
-
-class ActionRefused(OperationError):
-    code = 3
-
-
-class PathwayNotFound(OperationError):
-    code = 4
-
-
-class CentreNotFound(OperationError):
-    code = 4
+log = structlog.get_logger("cellpath.pathways")
 
 
 def refused(err: Refusal) -> OperationError:
@@ -103,61 +78,6 @@ def initial_search_attributes(referral: Referral) -> TypedSearchAttributes:
             SearchAttributePair(search.OVERDUE, False),
         ]
     )
-
-
-async def centre_notice(client: Client, centre: str) -> CentreNotice:
-    """The centre's readiness for every therapy now (``CentreNotFound`` if there is none)."""
-    handle = client.get_workflow_handle(centre_workflow_id(centre))
-    try:
-        return await handle.query(
-            CentreWorkflow.current_notice,
-            reject_condition=QueryRejectCondition.NOT_OPEN,
-            rpc_timeout=CENTRE_QUERY_TIMEOUT,
-        )
-    except WorkflowQueryRejectedError:
-        raise CentreNotFound(
-            f"Centre {centre} is closed; it takes no referrals.", kind="CentreClosed"
-        ) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CentreNotFound(
-                f"No centre {centre}: its prerequisites are not on file "
-                "(`cellpath centres list` shows the known centres).",
-                kind="UnknownCentre",
-            ) from None
-        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
-            raise OperationError(
-                f"Centre {centre} did not answer within {CENTRE_QUERY_TIMEOUT.seconds} s: "
-                "is a cellpath worker running?",
-                kind="CentreUnavailable",
-            ) from None
-        raise OperationError(err.message) from None
-
-
-async def centre_ready_for(client: Client, referral: Referral, protocol: Protocol) -> CentreNotice:
-    """Refuse a referral to a centre that is unknown or not ready for its therapy."""
-    try:
-        notice = await centre_notice(client, referral.centre)
-    except CentreNotFound as err:
-        raise BadInput(err.message, kind=err.kind) from None
-    seen = notice.for_therapy(referral.therapy)
-    missing = [m.text() for m in seen.missing]
-    doses = notice.tocilizumab_doses or 0
-    if protocol.tocilizumab_min_doses > doses and not any(
-        m.key == "tocilizumab" for m in seen.missing
-    ):
-        missing.append(
-            f"tocilizumab on site: {doses} dose(s); protocol {protocol.id} requires "
-            f"at least {protocol.tocilizumab_min_doses}"
-        )
-    if missing:
-        raise ActionRefused(
-            f"{referral.centre} is not ready for {referral.therapy.value}: "
-            + "; ".join(missing)
-            + ". Refer to a centre that is ready (`cellpath centres list`).",
-            kind="CentreNotReady",
-        )
-    return notice
 
 
 async def refer(
@@ -222,7 +142,7 @@ async def _start(
         ) from None
 
 
-def _handle(client: Client, pathway_id: str) -> WorkflowHandle[Any, Any]:
+def pathway_handle(client: Client, pathway_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(pathway_id)
 
 
@@ -243,7 +163,7 @@ async def act(
         raise BadInput(
             f"The details of '{event}' are not valid: {readable(err)}.", kind="MalformedAction"
         ) from None
-    handle = _handle(client, pathway_id)
+    handle = pathway_handle(client, pathway_id)
     try:
         return await handle.execute_update(event, data, id=update_id, result_type=ActionReceipt)
     except WorkflowUpdateFailedError as err:
@@ -252,10 +172,10 @@ async def act(
             raise ActionRefused(cause.message, kind=cause.type) from None
         raise ActionRefused(str(cause or err)) from None
     except RPCError as err:
-        raise _rpc_error(err, pathway_id) from None
+        raise refusal_from_rpc(err, pathway_id) from None
 
 
-def _rpc_error(err: RPCError, pathway_id: str) -> OperationError:
+def refusal_from_rpc(err: RPCError, pathway_id: str) -> OperationError:
     # An update to a closed pathway comes back NOT_FOUND "workflow execution already
     # completed": it exists, it has ended.
     if "already completed" in err.message:
@@ -281,29 +201,29 @@ def _rpc_error(err: RPCError, pathway_id: str) -> OperationError:
 
 async def record(client: Client, pathway_id: str) -> PathwayRecord:
     try:
-        return await _handle(client, pathway_id).query(PathwayWorkflow.get_record)
+        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.get_record)
     except RPCError as err:
-        raise _rpc_error(err, pathway_id) from None
+        raise refusal_from_rpc(err, pathway_id) from None
 
 
 async def deadlines(client: Client, pathway_id: str) -> list[DeadlineView]:
     try:
-        return await _handle(client, pathway_id).query(PathwayWorkflow.deadlines)
+        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.deadlines)
     except RPCError as err:
-        raise _rpc_error(err, pathway_id) from None
+        raise refusal_from_rpc(err, pathway_id) from None
 
 
 async def allowed_actions(client: Client, pathway_id: str, role: Role | None) -> AllowedActions:
     try:
-        return await _handle(client, pathway_id).query(PathwayWorkflow.allowed_actions, role)
+        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.allowed_actions, role)
     except RPCError as err:
-        raise _rpc_error(err, pathway_id) from None
+        raise refusal_from_rpc(err, pathway_id) from None
 
 
 async def exists(client: Client, pathway_id: str) -> bool:
     """Whether a pathway with this ID was ever started (open or ended)."""
     try:
-        await _handle(client, pathway_id).describe()
+        await pathway_handle(client, pathway_id).describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return False
@@ -313,7 +233,58 @@ async def exists(client: Client, pathway_id: str) -> bool:
 
 async def status(client: Client, pathway_id: str) -> WorkflowExecutionStatus | None:
     try:
-        desc = await _handle(client, pathway_id).describe()
+        desc = await pathway_handle(client, pathway_id).describe()
     except RPCError as err:
-        raise _rpc_error(err, pathway_id) from None
+        raise refusal_from_rpc(err, pathway_id) from None
     return desc.status
+
+
+# The visibility query behind ``list``: a pathway in long follow-up has one closed run per
+# year, so only its current run is listed.
+LIST_BASE = (f'WorkflowType = "{PATHWAY_WORKFLOW}"', 'ExecutionStatus != "ContinuedAsNew"')
+
+
+def list_query(
+    *,
+    state: str | None = None,
+    therapy: str | None = None,
+    centre: str | None = None,
+    overdue: bool = False,
+) -> str:
+    """The visibility query for pathways in ``state``, of ``therapy``, at ``centre``…
+    (values already checked by the caller)."""
+    clauses = list(LIST_BASE)
+    for name, value in (("PathwayState", state), ("Therapy", therapy), ("Centre", centre)):
+        if value:
+            clauses.append(f'{name} = "{value}"')
+    if overdue:
+        clauses.append("Overdue = true")
+    return " AND ".join(clauses)
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC, ISO 8601, ``Z`` suffix: the same spelling as the pydantic models' JSON."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def list_pathways(client: Client, query: str) -> list[dict[str, Any]]:
+    """One row per pathway from its search attributes (no worker needed), by pathway ID."""
+    rows = []
+    async for wf in client.list_workflows(query):
+        sa = wf.typed_search_attributes
+        rows.append(
+            {
+                "pathway_id": wf.id,
+                "status": wf.status.name if wf.status else None,
+                "state": sa.get(search.PATHWAY_STATE),
+                "therapy": sa.get(search.THERAPY),
+                "centre": sa.get(search.CENTRE),
+                "disease": sa.get(search.DISEASE),
+                "next_deadline": iso(sa.get(search.NEXT_DEADLINE)),
+                "escalation_level": sa.get(search.ESCALATION_LEVEL) or 0,
+                "overdue": bool(sa.get(search.OVERDUE)),
+            }
+        )
+    return sorted(rows, key=lambda r: r["pathway_id"])

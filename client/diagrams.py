@@ -15,7 +15,7 @@ install.
 Limitations: Graphviz fills only atomic active states (never a phase box); mermaid's own
 documentation says a ``classDef`` may be ignored on states inside a composite state, so a
 live highlight can be invisible in some mermaid versions. Guards that refuse an action
-(validators) are not drawn; ``cli.docs`` lists them next to the diagram.
+(validators) are not drawn; ``devtools.docs`` lists them next to the diagram.
 """
 
 from __future__ import annotations

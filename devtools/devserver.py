@@ -32,11 +32,17 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
+from models.refusals import Outcome, Refusal
 from workflows.search import REGISTRATION
 
 
-class DevStackError(RuntimeError):
-    """A dev-stack problem, in one line for the terminal."""
+class DevStackError(Refusal):
+    """A dev-stack problem, in one line for the terminal (outcome: failed, exit 1)."""
+
+    outcome = Outcome.FAILED
+
+    def __init__(self, message: str):
+        super().__init__(message, rule="DevStackError")
 
 
 def temporal_binary() -> str:

@@ -16,9 +16,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cli.devstack import DevServer, DevStackError, port_free
-from models.encryption import DEV_KEY_FILE, EncryptionCodec, KeyRing, key_ring_from_settings
+from client.connection import connect
+from devtools.codec_server import app_from_settings, running
+from devtools.demo import seed_demo
+from devtools.devserver import DevServer, DevStackError, port_free
+from models.encryption import (
+    DEV_KEY_FILE,
+    EncryptionCodec,
+    KeyRing,
+    data_converter,
+    key_ring_from_settings,
+)
 from models.settings import Settings
+from worker import build_worker
 
 
 def write_dev_key(path: Path) -> KeyRing:
@@ -54,8 +64,6 @@ def dev_codec(settings: Settings, console: Console) -> EncryptionCodec:
 
 
 async def run_dev_stack(settings: Settings, *, demo: bool, console: Console) -> None:
-    from cli.codec_server import app_from_settings, running
-
     state_dir = settings.state_dir.resolve()
     settings = settings.model_copy(update={"state_dir": state_dir})
     codec = dev_codec(settings, console)
@@ -96,9 +104,6 @@ async def _serve(
     demo: bool,
     console: Console,
 ) -> None:
-    from models.encryption import data_converter
-    from worker import build_worker, connect
-
     with console.status(f"starting Temporal on {server.address} (SQLite {server.db_file})…"):
         await server.wait_ready()
         client = await connect(
@@ -112,8 +117,6 @@ async def _serve(
             f"[bold]{settings.task_queue}[/]"
         )
         if demo:
-            from cli.demo import seed_demo
-
             with console.status("seeding the demo programme…"):
                 results = await seed_demo(
                     client, settings.task_queue, settings.demo_seconds_per_day

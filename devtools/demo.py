@@ -23,8 +23,9 @@ from typing import Any
 import structlog
 from temporalio.client import Client
 
-from cli import operations
-from cli.centres import load_centres
+from client import pathways
+from client.centres import load_centres
+from client.errors import ActionRefused, OperationError
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -238,7 +239,7 @@ class Case:
 
 
 def load_cases() -> list[Case]:
-    text = resources.files("cli").joinpath("demo_cases.csv").read_text(encoding="utf-8")
+    text = resources.files("devtools").joinpath("demo_cases.csv").read_text(encoding="utf-8")
     return [
         Case(
             pseudonym=row["pseudonym"],
@@ -258,7 +259,7 @@ def load_cases() -> list[Case]:
 
 def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
     """The protocol the case's therapy and disease codes match, on the demo's clock."""
-    base = operations.protocol_for(case.referral(None))
+    base = pathways.protocol_for(case.referral(None))
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
 
 
@@ -277,14 +278,14 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
     protocol = demo_protocol(case, seconds_per_day)
     centres = ([case.refused_at] if case.refused_at else []) + [case.centre]
     for centre in centres:
-        if await operations.exists(client, case.referral(protocol, centre).pathway_id):
+        if await pathways.exists(client, case.referral(protocol, centre).pathway_id):
             return "exists"
     for centre in centres:
         referral = case.referral(protocol, centre)
         try:
-            await operations.refer(client, referral, task_queue=task_queue, protocol=protocol)
+            await pathways.refer(client, referral, task_queue=task_queue, protocol=protocol)
             break
-        except operations.ActionRefused as err:
+        except ActionRefused as err:
             if err.kind != "CentreNotReady" or centre == centres[-1]:
                 raise
             log.info(
@@ -299,8 +300,8 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
         data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
         try:
-            await operations.act(client, referral.pathway_id, step.event, data)
-        except operations.ActionRefused as err:
+            await pathways.act(client, referral.pathway_id, step.event, data)
+        except ActionRefused as err:
             if not step.refused:
                 log.warning(
                     "demo step refused",
@@ -331,7 +332,7 @@ async def seed_demo(
     async def one(case: Case) -> tuple[str, str]:
         try:
             result = await seed_case(client, case, task_queue, seconds_per_day)
-        except operations.OperationError as err:
+        except OperationError as err:
             # One case that cannot be seeded must not stop the demo programme.
             log.warning("demo case not seeded", pseudonym=case.pseudonym, reason=err.message)
             result = "failed"
