@@ -132,7 +132,8 @@ class TestDiseaseCodes:
             choose_protocol(referral("LUP-009", icd10=None))
         with pytest.raises(operations.BadInput) as err:
             operations.protocol_for(referral("LUP-009", icd10=None))
-        assert err.value.kind == "MissingDiseaseCode" and err.value.code == 2
+        assert err.value.rule == "MissingDiseaseCode"
+        assert err.value.outcome is Outcome.BAD_INPUT
 
     @pytest.mark.parametrize(
         ("field", "value"),
