@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Table, select, tuple_
+from sqlalchemy import Connection, Engine, Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.encryption import EncryptionCodec
@@ -170,27 +170,24 @@ def insert_once(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     dialect = conn.dialect.name
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"the record store runs on SQLite or PostgreSQL, not {dialect}")
+    key = next(iter(table.primary_key.columns))
     added = 0
     for start in range(0, len(rows), BATCH):
         chunk = list(rows[start : start + BATCH])
-        if dialect == "sqlite":
-            statement: Executable = sqlite.insert(table).values(chunk).on_conflict_do_nothing()
-        else:
-            statement = postgresql.insert(table).values(chunk).on_conflict_do_nothing()
-        added += conn.execute(statement).rowcount
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        # RETURNING yields only the rows inserted; psycopg reports no rowcount here (-1).
+        statement = insert(table).values(chunk).on_conflict_do_nothing().returning(key)
+        added += len(conn.execute(statement).all())
     return added
 
 
 def _refuse_forks(conn: Connection, pathway_id: str, entries: Sequence[AuditEntry]) -> None:
     table = schema.audit_entries
     keys = [(pathway_id, e.seq) for e in entries]
-    stored = dict(
-        conn.execute(
-            select(table.c.seq, table.c.hash).where(
-                tuple_(table.c.pathway_id, table.c.seq).in_(keys)
-            )
-        ).tuples()
+    query = select(table.c.seq, table.c.hash).where(
+        tuple_(table.c.pathway_id, table.c.seq).in_(keys)
     )
+    stored = {row.seq: row.hash for row in conn.execute(query)}
     forks = [e.seq for e in entries if stored.get(e.seq) != e.hash]
     if forks:
         raise AuditConflict(
