@@ -4,7 +4,7 @@ Test modules load this with ``pytest_plugins = ["tests.store_engines"]`` and tak
 ``database_url``, which runs each test once per engine. The PostgreSQL cluster is made
 once per session with ``initdb``/``pg_ctl`` (from PATH or /usr/lib/postgresql/*/bin) in a
 temp dir, on a free port, with durability off (fsync, synchronous commit: a test cluster),
-and each test gets a fresh database in it. PostgreSQL refuses to run as root, so as root the
+and each test gets a fresh schema in it. PostgreSQL refuses to run as root, so as root the
 cluster runs as ``nobody`` through ``runuser``. Tests on PostgreSQL skip, saying why, only
 when no PostgreSQL server binaries are installed (``.ci/run`` installs them).
 """
@@ -96,14 +96,16 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def new_database(self) -> str:
+        """A URL to a fresh, empty schema: as good as a new database for the store, and
+        ten times quicker to make (CREATE DATABASE copies a template and checkpoints)."""
         name = f"test_{uuid.uuid4().hex[:12]}"
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                conn.execute(text(f'CREATE SCHEMA "{name}"'))
         finally:
             engine.dispose()
-        return self.admin_url.rsplit("/", 1)[0] + f"/{name}"
+        return f"{self.admin_url}?options=-csearch_path%3D{name}"
 
 
 @pytest.fixture(scope="session")
