@@ -3,8 +3,10 @@ intact, sealed fields, the look-back trace and the closed list, on SQLite and Po
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,26 @@ class TestIdempotentWrites:
         assert records.add_audit(pathway.pathway_id, run=1, entries=chain[:4]) == 4
         # The next run's write overlaps the last one (a retry that raced the first write).
         assert records.add_audit(pathway.pathway_id, run=2, entries=chain[2:]) == 2
+        assert records.reader.audit(pathway.pathway_id) == chain
+
+    def test_racing_retries_write_once(self, records: store.RecordStore) -> None:
+        """An activity retried while its first attempt is still writing (a heartbeat or
+        start-to-close timeout): every attempt succeeds, and each entry is stored once."""
+        protocol = car_t_protocol()
+        pathway = facts("LUP-004", protocol)
+        records.add_protocol(protocol)
+        records.add_pathway(pathway)
+        chain = audit_chain(pathway, count=20)
+        attempts = 4
+        start = threading.Barrier(attempts)
+
+        def attempt() -> int:
+            start.wait(timeout=30)
+            return records.add_audit(pathway.pathway_id, run=1, entries=chain)
+
+        with ThreadPoolExecutor(attempts) as pool:
+            added = list(pool.map(lambda _: attempt(), range(attempts)))
+        assert sum(added) == len(chain)
         assert records.reader.audit(pathway.pathway_id) == chain
 
     def test_forked_chain_is_refused_whole(self, records: store.RecordStore) -> None:

@@ -46,6 +46,23 @@ class TestMigrations:
             engine.dispose()
 
 
+class TestDatabaseUrl:
+    """Where the store lives: CELLPATH_DATABASE_URL, else an SQLite file in the state dir."""
+
+    def test_default_is_sqlite_under_the_state_dir(self, tmp_path: Path) -> None:
+        url = store.database_url({}, state_dir=tmp_path / "state")
+        assert url == f"sqlite:///{tmp_path}/state/records.db"
+        store.upgrade(url)  # creates the missing directory
+        assert (tmp_path / "state" / "records.db").is_file()
+
+    def test_environment_names_postgres_with_psycopg(self) -> None:
+        env = {"CELLPATH_DATABASE_URL": "postgresql://cellpath:pw@db.internal:5432/records"}
+        assert (
+            store.database_url(env) == "postgresql+psycopg://cellpath:pw@db.internal:5432/records"
+        )
+        assert store.database_url({"CELLPATH_DATABASE_URL": "  "}).startswith("sqlite:///")
+
+
 class TestAppendOnly:
     """No stored row can be changed or removed, even in SQL typed by hand: a trigger on
     every table refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL), and the record reads back unchanged."""
