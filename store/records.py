@@ -170,11 +170,11 @@ def insert_once(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     dialect = conn.dialect.name
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"the record store runs on SQLite or PostgreSQL, not {dialect}")
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     key = next(iter(table.primary_key.columns))
     added = 0
     for start in range(0, len(rows), BATCH):
         chunk = list(rows[start : start + BATCH])
-        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
         # RETURNING yields only the rows inserted; psycopg reports no rowcount here (-1).
         statement = insert(table).values(chunk).on_conflict_do_nothing().returning(key)
         added += len(conn.execute(statement).all())
