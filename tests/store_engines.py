@@ -55,10 +55,14 @@ class PostgresCluster:
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="cellpath-pg-"))
+        base = tempfile.gettempdir()
+        as_root = os.geteuid() == 0
+        if as_root and not os.stat(base).st_mode & 0o001:
+            base = "/tmp"  # the cluster's user must be able to reach its directory
+        self.root = Path(tempfile.mkdtemp(prefix="cellpath-pg-", dir=base))
         self.port = free_port()
         self.as_user: list[str] = []
-        if os.geteuid() == 0:
+        if as_root:
             user = pwd.getpwnam(CLUSTER_USER)
             os.chown(self.root, user.pw_uid, user.pw_gid)
             self.as_user = ["runuser", "-u", CLUSTER_USER, "--"]
