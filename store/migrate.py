@@ -1,0 +1,46 @@
+"""Bringing a record store's schema up to date with the Alembic migrations shipped in store/.
+
+Usage::
+
+    store.upgrade("sqlite:///.cellpath/records.db")   # or a postgresql:// URL
+    store.current_revision(url)                        # "0001_records", None when empty
+
+Upgrading an up-to-date database does nothing, so the dev stack can upgrade on every start.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+
+from store.engine import make_engine
+
+SCRIPT_LOCATION = "store:migrations"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    return config
+
+
+def upgrade(url: str, *, revision: str = "head") -> None:
+    """Apply every migration up to ``revision`` (the newest by default)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

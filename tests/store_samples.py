@@ -1,0 +1,138 @@
+"""Sample pathways for the record store tests: a referral's facts, a sealed audit chain
+(built by ``PathwayRecord.append_audit``, as the workflow builds it) and product events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from models.protocol import Therapy, load_default_protocol
+from models.record import AdverseEventRecord, AuditEntry, PathwayRecord
+from models.referral import Binome, pathway_id
+from models.roles import Role
+from store.facts import (
+    Incident,
+    Outcome,
+    PathwayFacts,
+    ProductEvent,
+    ProductEventKind,
+    ProtocolVersion,
+    VisitRecord,
+)
+from store.records import RecordStore
+
+T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+BINOME = Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.okafor")
+
+
+def car_t_protocol() -> ProtocolVersion:
+    return ProtocolVersion.of(load_default_protocol(Therapy.CAR_T), version="2026.1")
+
+
+def facts(pseudonym: str, protocol: ProtocolVersion, *, disease: str = "lupus") -> PathwayFacts:
+    return PathwayFacts(
+        pathway_id=pathway_id("centre-a", pseudonym),
+        pseudonym=pseudonym,
+        centre="centre-a",
+        therapy=Therapy.CAR_T,
+        disease=disease,
+        age_band="30-39",
+        binome=BINOME,
+        protocol_id=protocol.protocol_id,
+        protocol_version=protocol.version,
+        protocol_hash=protocol.content_hash,
+        referred_at=T0,
+        started_at=T0,
+    )
+
+
+def audit_chain(pathway: PathwayFacts, *, count: int = 4, secret: str = "") -> list[AuditEntry]:
+    """``count`` chained entries; ``secret`` goes into each entry's reason and data."""
+    record = PathwayRecord(
+        pathway_id=pathway.pathway_id,
+        pseudonym=pathway.pseudonym,
+        centre=pathway.centre,
+        therapy=pathway.therapy,
+        disease=pathway.disease,
+        protocol_id=pathway.protocol_id,
+        binome=pathway.binome,
+        referred_at=pathway.referred_at,
+    )
+    for seq in range(1, count + 1):
+        record.append_audit(
+            AuditEntry(
+                seq=seq,
+                at=T0 + timedelta(days=seq, microseconds=seq),
+                event=f"step_{seq}",
+                actor="dr.martin",
+                role=Role.CELL_THERAPY_SPECIALIST,
+                reason=f"note {seq} {secret}".strip(),
+                update_id=f"upd-{seq}",
+                from_state=f"s{seq - 1}",
+                to_state=f"s{seq}",
+                data={"note": secret, "slot_at": (T0 + timedelta(days=seq)).isoformat()},
+            )
+        )
+    return record.audit
+
+
+def product_chain(coi: str, bag: str, lot: str, *, start: datetime) -> list[ProductEvent]:
+    """Collection to infusion of one bag of one lot."""
+    steps = [
+        (ProductEventKind.COLLECTED, {"coi_id": coi}),
+        (ProductEventKind.RELEASED, {"coi_id": coi, "lot": lot, "manufacturer": "kite-eu"}),
+        (ProductEventKind.RECEIVED, {"coi_id": coi, "bag_id": bag, "lot": lot}),
+        (ProductEventKind.THAWED, {"coi_id": coi, "bag_id": bag, "lot": lot}),
+        (ProductEventKind.INFUSED, {"coi_id": coi, "bag_id": bag, "lot": lot}),
+    ]
+    return [
+        ProductEvent(seq=i, at=start + timedelta(days=7 * i), kind=kind, **ids)
+        for i, (kind, ids) in enumerate(steps, start=1)
+    ]
+
+
+def store_pathway(
+    records: RecordStore, pseudonym: str, *, lot: str, closed: bool = True, secret: str = ""
+) -> PathwayFacts:
+    """One whole pathway in ``records``: every table gets at least one row."""
+    protocol = car_t_protocol()
+    pathway = facts(pseudonym, protocol, disease=f"systemic lupus {secret}".strip())
+    records.add_protocol(protocol)
+    records.add_pathway(pathway)
+    pid = pathway.pathway_id
+    audit = audit_chain(pathway, secret=secret)
+    records.add_audit(pid, run=1, entries=audit)
+    number = pseudonym.split("-")[1]
+    start = T0 + timedelta(days=int(number))
+    records.add_product_events(
+        pid, run=1, events=product_chain(f"COI-{pseudonym}", f"BAG-{number}", lot, start=start)
+    )
+    records.add_visits(pid, run=1, visits=[VisitRecord(seq=1, visit="d28", at=start)])
+    records.add_adverse_events(
+        pid,
+        run=1,
+        events=[
+            AdverseEventRecord(
+                seq=1, at=start, kind="CRS", grade=2, serious=True, reports={"sponsor": start}
+            )
+        ],
+    )
+    records.add_incidents(
+        pid,
+        run=1,
+        incidents=[
+            Incident(seq=1, at=start, kind="quarantine", summary=f"bag held {secret}".strip())
+        ],
+    )
+    if closed:
+        records.close_pathway(
+            pid,
+            Outcome(
+                run=1,
+                closed_at=start + timedelta(days=400),
+                outcome="completed",
+                final_state="closed",
+                audit_head_seq=audit[-1].seq,
+                audit_head_hash=audit[-1].hash,
+            ),
+        )
+    return pathway
