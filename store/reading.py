@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, RowMapping, Table, or_, select
 
+import store.schema as schema
 from models.record import AdverseEventRecord, AuditEntry
 from models.referral import Binome
-from store import schema
 from store.facts import (
     ClosedPathway,
     Incident,

@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
+import store.schema as schema
 from models.encryption import EncryptionCodec
 from models.record import AdverseEventRecord, AuditEntry
-from store import schema
 from store.engine import make_engine
 from store.facts import (
     Incident,
