@@ -164,7 +164,11 @@ class TestDiseaseCodes:
 
     def test_shipped_protocols_list_coded_sourced_diseases(self) -> None:
         protocols: list[Protocol] = shipped_protocols()
-        assert {p.id for p in protocols} >= {"cart-cd19-lupus", "msc-lupus-repeated", "msc-other-ard"}
+        assert {p.id for p in protocols} >= {
+            "cart-cd19-lupus",
+            "msc-lupus-repeated",
+            "msc-other-ard",
+        }
         for protocol in protocols:
             assert protocol.diseases, protocol.id
             for disease in protocol.diseases:
