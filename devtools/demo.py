@@ -118,9 +118,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             "SSC-002": [*sel, *msc_to_infusion(coi)],
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
             "LUP-004": [*sel, *msc_to_infusion(coi)],
-            "SSC-006": [S("hold", "ard", reason="intercurrent infection during work-up")],
+            "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
             "SSC-005": sel[:2],
-            "SSC-007": [
+            "VAS-004": [
                 *sel,
                 *msc_to_infusion(coi),
                 *visits("M3"),

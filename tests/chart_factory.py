@@ -37,6 +37,7 @@ from states.registry import CHARTS
 CART = "cart-cd19-lupus"
 MSC_SSC = "msc-systemic-sclerosis"
 MSC_LUPUS = "msc-lupus-repeated"
+MSC_OTHER = "msc-other-ard"
 
 # A Monday morning, far from any DST change; tests move it explicitly.
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

@@ -15,6 +15,7 @@ from tests.chart_factory import (
     CART,
     COI,
     MSC_LUPUS,
+    MSC_OTHER,
     MSC_SSC,
     WASHOUT_DRUG,
     WRONG_COI,
@@ -583,7 +584,7 @@ class TestSelectionScenarios:
         assert pw.record.consent_at is None
 
     def test_myo_003_msc_hold_for_infection_during_work_up_then_resumed(self) -> None:
-        pw = Pathway.new(MSC_SSC, pseudonym="MYO-003")
+        pw = Pathway.new(MSC_OTHER, pseudonym="MYO-003")
         pw.send("hold", reason="intercurrent pneumonia")
         assert pw.record.held_from == "referred"
         pw.advance(days=21)
@@ -594,6 +595,12 @@ class TestSelectionScenarios:
         pw.send("approve_at_mdtm")
         pw.run_until("completed")
         assert_terminal(pw, "completed")
+
+    def test_vas_004_msc_deceased_during_follow_up(self) -> None:
+        pw = Pathway.at(MSC_OTHER, "short_term", pseudonym="VAS-004")
+        assert pw.protocol.infusions.count == 1
+        pw.send("record_death", reason="unrelated cause")
+        assert_terminal(pw, "deceased")
 
 
 class TestProductScenarios:

@@ -43,6 +43,10 @@ class TestMatchingByDisease:
             ({"orpha": "ORPHA:536"}, "msc-lupus-repeated"),
             ({"orpha": "ORPHA:90291"}, "msc-systemic-sclerosis"),
             ({"icd10": "M34.0", "orpha": "ORPHA:90291"}, "msc-systemic-sclerosis"),
+            ({"icd10": "M33.1", "orpha": "ORPHA:221"}, "msc-other-ard"),  # MYO-003
+            ({"orpha": "ORPHA:732"}, "msc-other-ard"),
+            ({"icd10": "M31.3", "orpha": "ORPHA:900"}, "msc-other-ard"),  # VAS-004
+            ({"icd10": "M31.7"}, "msc-other-ard"),
         ],
     )
     def test_either_code_is_enough(self, codes: dict[str, str], expected: str) -> None:
@@ -54,13 +58,14 @@ class TestMatchingByDisease:
         assert choose_protocol(ref).id == "cart-cd19-lupus"
 
     def test_no_protocol_for_the_disease_is_refused_naming_the_candidates(self) -> None:
-        ref = referral("MYO-001", therapy="msc", disease="idiopathic inflammatory myopathy")
-        ref = ref.model_copy(update={"icd10": "M33.1"})
+        ref = referral("SJO-001", therapy="msc", disease="Sjogren syndrome")
+        ref = ref.model_copy(update={"icd10": "M35.0", "orpha": None})
         with pytest.raises(NoMatchingProtocol) as err:
             choose_protocol(ref)
         assert err.value.outcome is Outcome.REFUSED
         text = str(err.value)
-        assert "No msc protocol is for M33.1" in text
+        assert "No msc protocol is for M35.0" in text
+        assert "msc-other-ard (msc: idiopathic inflammatory myopathy M33" in text
         assert "msc-lupus-repeated (msc: systemic lupus erythematosus M32, ORPHA:536)" in text
         assert "msc-systemic-sclerosis (msc: systemic sclerosis M34, ORPHA:90291)" in text
         assert "cart-cd19-lupus" not in text  # another therapy is no candidate
@@ -160,7 +165,11 @@ class TestDiseaseCodes:
 
     def test_shipped_protocols_list_coded_sourced_diseases(self) -> None:
         protocols: list[Protocol] = shipped_protocols()
-        assert {p.id for p in protocols} >= {"cart-cd19-lupus", "msc-lupus-repeated"}
+        assert {p.id for p in protocols} >= {
+            "cart-cd19-lupus",
+            "msc-lupus-repeated",
+            "msc-other-ard",
+        }
         for protocol in protocols:
             assert protocol.diseases, protocol.id
             for disease in protocol.diseases:
