@@ -337,7 +337,7 @@ async def test_referral_files_and_duplicates(cli: Cli, tmp_path: Path) -> None:
 async def test_referral_follows_the_protocol_for_its_disease(cli: Cli) -> None:
     """refer without protocol_id: therapy and disease codes choose; no silent default."""
     # Issue 12: an MSC lupus referral got the systemic-sclerosis protocol (one infusion).
-    lupus = await cli("refer", "-", "--json", input=referral_yaml("CLI-206", therapy="msc"))
+    lupus = await cli("refer", "-", "--json", input=referral_yaml("CLI-306", therapy="msc"))
     assert lupus.code == 0, lupus
     assert ReferDoc.model_validate(lupus.json()).protocol_id == "msc-lupus-repeated"
     sclerosis = await cli(
@@ -348,7 +348,7 @@ async def test_referral_follows_the_protocol_for_its_disease(cli: Cli) -> None:
         "M34.0",
         "--orpha",
         "ORPHA:90291",
-        input=referral_yaml("CLI-207", therapy="msc", disease="systemic sclerosis"),
+        input=referral_yaml("CLI-307", therapy="msc", disease="systemic sclerosis"),
     )
     assert ReferDoc.model_validate(sclerosis.json()).protocol_id == "msc-systemic-sclerosis"
     sjogren = await cli(
@@ -357,7 +357,7 @@ async def test_referral_follows_the_protocol_for_its_disease(cli: Cli) -> None:
         "--json",
         "--icd10",
         "M35.0",
-        input=referral_yaml("CLI-208", therapy="msc", disease="Sjogren syndrome", orpha=None),
+        input=referral_yaml("CLI-308", therapy="msc", disease="Sjogren syndrome", orpha=None),
     )
     doc = refusal(sjogren, 3, "NoMatchingProtocol")
     for candidate in ("msc-lupus-repeated", "msc-other-ard", "msc-systemic-sclerosis"):
@@ -368,10 +368,10 @@ async def test_referral_follows_the_protocol_for_its_disease(cli: Cli) -> None:
         "--json",
         "--protocol",
         "msc-systemic-sclerosis",
-        input=referral_yaml("CLI-209", therapy="msc"),
+        input=referral_yaml("CLI-309", therapy="msc"),
     )
     assert "is not for M32.1" in refusal(named, 2, "ProtocolMismatch").error.message
-    for refused in ("CLI-208", "CLI-209"):
+    for refused in ("CLI-308", "CLI-309"):
         shown = await cli("show", f"pathway-{CENTRE}-{refused}", "--json")
         assert shown.code == 4, shown  # nothing was started
 
