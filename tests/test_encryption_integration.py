@@ -4,7 +4,6 @@ plaintext record field, clinical value or free-text reason."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -234,9 +233,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             )
             await go("start_lymphodepletion", NURSE)
             await go("complete_lymphodepletion", NURSE)
-            wait = protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
-            await asyncio.sleep(wait + 0.05)
-            await go("thaw_product", TECH, bag_coi_id=coi)
+            await go.once_open("thaw_product", TECH, bag_coi_id=coi)
             await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
             await go(
                 "record_adverse_event",

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from cli.centres import load_centres
 from cli.devstack import DevServer, free_port
 from models.protocol import Protocol
 from tests.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -93,13 +94,12 @@ async def act_until_done(
     client: Client, pathway_id: str, event: str, data: dict[str, Any], update_id: str
 ) -> None:
     """A staff client that retries the same click (same update ID) until it is accepted."""
-    deadline = time.monotonic() + 120
-    while True:
+
+    async def accepted() -> bool:
         try:
             await asyncio.wait_for(
                 operations.act(client, pathway_id, event, data, update_id=update_id), timeout=20
             )
-            return
         except (
             RPCError,
             RPCTimeoutOrCancelledError,
@@ -109,18 +109,29 @@ async def act_until_done(
         ) as err:
             if isinstance(err, operations.ActionRefused | operations.BadInput):
                 raise
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
+            return False
+        return True
+
+    await eventually(accepted, timeout=120, interval=0.3, what=f"{event} on {pathway_id}")
 
 
 async def connect(address: str) -> Client:
-    for _ in range(100):
+    async def connected() -> Client | None:
         try:
             return await Client.connect(address, data_converter=pydantic_data_converter)
         except RuntimeError:
-            await asyncio.sleep(0.2)
-    raise AssertionError("server did not come back")
+            return None
+
+    return await eventually(connected, timeout=20, what=f"server at {address}")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 async def test_worker_kills_and_server_restart_lose_nothing(
@@ -151,20 +162,28 @@ async def test_worker_kills_and_server_restart_lose_nothing(
             client, referral("FLT-999"), task_queue=task_queue, protocol=protocol
         )
 
+        steps = script(protocol, "x")
+        accepted = 0
+
         async def drive(index: int, pathway_id: str) -> None:
-            # Paced so that actions are in flight each time the worker is killed.
-            await asyncio.sleep((index % 10) * 0.1)
+            nonlocal accepted
             for step, (event, data) in enumerate(script(protocol, f"COI-{index:04d}")):
                 await act_until_done(client, pathway_id, event, data, f"{pathway_id}:{step}")
-                await asyncio.sleep(1.5)
+                accepted += 1
 
         drivers = asyncio.gather(*(drive(i, pid) for i, pid in enumerate(ids)))
 
         async def chaos() -> None:
-            for _ in range(WORKER_KILLS):
-                await asyncio.sleep(2.5)
+            # Each kill falls at a share of the accepted actions, so actions are in flight:
+            # the drivers cannot finish before the last kill, however fast the machine.
+            total = len(ids) * len(steps)
+            for kill in range(1, WORKER_KILLS + 1):
+                share = total * kill // (WORKER_KILLS + 1)
+                await eventually(
+                    lambda n=share: accepted >= n, timeout=120, what=f"{share} actions"
+                )
+                assert accepted < total, "the drivers finished before the chaos"
                 worker.kill()
-                await asyncio.sleep(1.0)
                 worker.start()
 
         await asyncio.gather(drivers, chaos())
@@ -172,7 +191,7 @@ async def test_worker_kills_and_server_restart_lose_nothing(
         # The server itself goes down and comes back on the same SQLite file.
         worker.stop()
         server.stop()
-        await asyncio.sleep(0.5)
+        await eventually(lambda: port_free(port), what=f"port {port} released")
         server.start()
         await server.wait_ready()
         client = await connect(server.address)
@@ -186,12 +205,14 @@ async def test_worker_kills_and_server_restart_lose_nothing(
             assert len({e.update_id for e in record.audit}) == len(expected)
 
         # The idle pathway's work-up deadline fell due during the chaos: it escalated anyway.
-        for _ in range(100):
+        async def escalated_twice() -> Any:
             idle_record = await operations.record(client, idle.id)
             work_up = next(d for d in idle_record.deadlines if d.key == "work_up")
-            if work_up.level >= 2:
-                break
-            await asyncio.sleep(0.3)
+            return work_up if work_up.level >= 2 else None
+
+        work_up = await eventually(
+            escalated_twice, timeout=30, interval=0.3, what="idle escalation"
+        )
         assert work_up.level >= 2, "deadlines survive worker and server restarts"
     finally:
         worker.stop()
