@@ -323,6 +323,7 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
             {**pharmacist, "evidence": {**stock, "doses_on_site": 4}},
         )
         record = await eventually(lambda: stock_seen(4))
+        assert record.centre_alerts, "the stock alert was raised"
         assert all(not a.open for a in record.centre_alerts)
         receipt = await go(
             "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=4
