@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from bench.run import SCENARIOS, Config, markdown, run_bench, update_docs, write_results
+from bench.config import SCENARIOS, Config
+from bench.report import markdown, update_docs, write_results
+from bench.run import run_bench
 
 pytestmark = pytest.mark.integration
 
