@@ -61,7 +61,7 @@ async def test_demo_seeding_is_idempotent_listed_and_soon_overdue(
                 overdue = {r.pathway_id for r in ListDoc.model_validate(late.json()).pathways}
                 return ids <= listed and len(overdue & ids) >= 3
 
-            await eventually(seen, timeout=15, what="seeded pathways listed, three overdue")
+            await eventually(seen, timeout=90, what="seeded pathways listed, three overdue")
             assert ids <= listed
             assert len(overdue & ids) >= 3, sorted(overdue & ids)
             table = await cli("list", "--overdue")

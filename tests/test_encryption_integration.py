@@ -182,7 +182,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
     tag = uuid.uuid4().hex
     number = uuid.uuid4().int % 10**6
     pseudonym, control = f"SCAN-{number:06d}", f"CTRL-{number:06d}"
-    lvef, egfr, prednisone = canary_number(40, 70), canary_number(60, 110), canary_number(5, 20)
+    lvef, egfr, prednisone = canary_number(40, 70), canary_number(60, 110), canary_number(1, 9)
     control_lvef = canary_number(40, 70)
     secrets = {
         "reason": f"free text reason canary {tag}",
