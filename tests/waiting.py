@@ -6,6 +6,7 @@ polling) or the workflow (queries) whether it holds yet:
     await eventually(lambda: len(sent) >= 3)                    # a condition, polled
     length = await at_rest(client, workflow_id)                 # nothing in flight
     await update_admitted(client, workflow_id, update_id)       # the server holds an update
+    await worker_polling(client, task_queue)                    # a worker process is up
     receipt = await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi))
 
 Limitations: ``eventually`` polls (every ``interval`` seconds) until ``timeout``; the timeout
@@ -22,9 +23,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.enums.v1 import (
+    EventType,
+    TaskQueueType,
+    UpdateWorkflowExecutionLifecycleStage,
+)
+from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.update.v1 import UpdateRef, WaitPolicy
-from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    PollWorkflowExecutionUpdateRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -118,6 +127,22 @@ async def update_admitted(
         return reply.stage >= request.wait_policy.lifecycle_stage
 
     await eventually(admitted, timeout=timeout, what=f"update {update_id} admitted")
+
+
+async def worker_polling(client: Client, task_queue: str, *, timeout: float = 60.0) -> None:
+    """Wait until a worker polls ``task_queue`` for workflow tasks (a worker process that
+    has just been started is up only once the server sees its pollers)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+
+    async def polled() -> bool:
+        reply = await client.workflow_service.describe_task_queue(request)
+        return bool(reply.pollers)
+
+    await eventually(polled, timeout=timeout, interval=0.2, what=f"a worker on {task_queue}")
 
 
 async def once_window_opens(
