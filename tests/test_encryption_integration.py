@@ -159,8 +159,10 @@ def db_bytes(db_file: Path) -> bytes:
 def canary_number(low: int, high: int) -> float:
     """A clinical value that cannot occur in the database by chance: eleven random decimals.
 
-    A short value ("7.375") once matched the fraction of a timestamp in the files; timestamps
-    carry at most nine decimals, and an eleven-decimal string is one in 10**11 elsewhere."""
+    A short value ("7.375") once matched by chance: a run's files hold ~500 timestamps
+    ("23:49:03.217581"), each with one d.ddd string, so any given one turns up about one run
+    in twenty (measured 2026-12-01). Timestamps carry at most nine decimals; eleven random
+    ones occur nowhere else by chance."""
     whole = low + secrets_module.randbelow(high - low)
     return float(f"{whole}.{secrets_module.randbelow(9 * 10**10) + 10**10}")
 
