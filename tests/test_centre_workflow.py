@@ -32,7 +32,7 @@ from models.notifications import Escalation, NotificationReceipt
 from models.protocol import Protocol, Therapy
 from models.record import PathwayRecord
 from tests.pathway_driver import APH, CTS, PHARMA, TECH, Driver, referral
-from tests.waiting import at_rest, eventually, history_length
+from tests.waiting import at_rest, eventually
 from workflows.centre import CentreWorkflow
 
 pytestmark = pytest.mark.integration
@@ -195,7 +195,7 @@ async def test_bad_evidence_is_refused_and_history_unchanged(
         with pytest.raises(Exception) as raw:
             await handle.execute_update("record_icu_access", {**LEAD, "evidence": {"name": "I"}})
         assert getattr(raw.value.__cause__, "type", None) == "MalformedEvidence"
-        assert await history_length(client, workflow_id) == before
+        assert await at_rest(client, workflow_id) == before
         assert await handle.query(CentreWorkflow.get_record) == record_before
         # Accepted evidence is audited with who, role, why and the update ID, applied once.
         data = {**LEAD, "reason": "agreement signed", "evidence": icu}
@@ -313,7 +313,7 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
             )
         assert refused.value.kind == "TocilizumabBelowMinimum"
         assert "0 dose(s) of tocilizumab" in refused.value.message
-        assert await history_length(client, handle.id) == before
+        assert await at_rest(client, handle.id) == before
         assert (await operations.record(client, handle.id)).state == "stored"
         # Restocked: the alert clears and the pathway may proceed.
         await record_evidence(

@@ -15,7 +15,7 @@ from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
 from models.protocol import Protocol
 from tests.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, SIGNED, TECH, Driver, ago, referral
-from tests.waiting import eventually, once_window_opens, update_admitted
+from tests.waiting import at_rest, eventually, once_window_opens, update_admitted
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +36,6 @@ def capturing_notifier(sent: list[Escalation]):
         )
 
     return capture
-
-
-async def history_length(client: Client, pathway_id: str) -> int:
-    history = await client.get_workflow_handle(pathway_id).fetch_history()
-    return len(history.events)
 
 
 async def test_cart_pathway_runs_to_completion(
@@ -105,7 +100,7 @@ async def test_out_of_order_action_is_rejected_and_history_unchanged(
         )
         go = Driver(client, handle.id, protocol)
         await go("record_work_up", ARD, completed_at=ago(protocol, 5))
-        before = await history_length(client, handle.id)
+        before = await at_rest(client, handle.id)
         with pytest.raises(operations.ActionRefused) as refused:
             await go("infuse", NURSE, bag_coi_id="COI-X", checked_by=["a.b", "c.d"])
         assert refused.value.kind == "ActionNotAllowedNow"
@@ -121,9 +116,12 @@ async def test_out_of_order_action_is_rejected_and_history_unchanged(
                 cell_therapy_specialist="dr.martin",
             )
         assert same_person.value.kind == "BinomeIncomplete"
-        assert await history_length(client, handle.id) == before
+        assert await at_rest(client, handle.id) == before
         record = await operations.record(client, handle.id)
         assert record.state == "awaiting_mdtm" and len(record.audit) == 1
+        # Positive control: an accepted action on the same pathway does leave history.
+        await go("approve_at_mdtm", ARD, **SIGNED)
+        assert await at_rest(client, handle.id) > before
         await handle.terminate("test over")
 
 
@@ -376,7 +374,7 @@ async def test_every_rejection_class_leaves_history_unchanged(
         )
         go = Driver(client, handle.id, protocol)
         await go("record_work_up", ARD, completed_at=ago(protocol, 100))
-        before = await history_length(client, handle.id)
+        before = await at_rest(client, handle.id)
         record_before = await operations.record(client, handle.id)
         kinds = []
         for event, who, data, _rule in [
@@ -390,8 +388,11 @@ async def test_every_rejection_class_leaves_history_unchanged(
         expected = [r[3] for r in REJECTIONS] + ["StaleWorkUp"]
         # Malformed payloads are caught by the CLI before sending (BadInput) or by the workflow.
         assert [k if k != "BadInput" else "MalformedAction" for k in kinds] == expected
-        assert await history_length(client, handle.id) == before
+        assert await at_rest(client, handle.id) == before
         assert await operations.record(client, handle.id) == record_before
+        # Positive control: the refusals above left nothing, but an accepted action does.
+        await go("hold", CTS, reason="intercurrent infection")
+        assert await at_rest(client, handle.id) > before
         await handle.terminate("test over")
 
 
