@@ -1,5 +1,4 @@
-"""Drives a centre workflow across continue-as-new: evidence updates on a server that
-suggests a new run early.
+"""Drives a centre workflow across continue-as-new, on a server that suggests it early.
 
 A CentreWorkflow continues as new only when Temporal suggests it (history size); the dev
 server normally suggests it after thousands of events. ``ShortHistoryServer`` lowers the
