@@ -13,7 +13,6 @@ import json
 import socket
 import socketserver
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,15 +59,25 @@ class Posted:
 
 @dataclass
 class WebhookSink:
-    """``status`` answers every request; ``statuses`` (consumed first) answer the next ones."""
+    """``status`` answers every request; ``statuses`` (consumed first) answer the next ones.
+
+    After ``hold()``, each request is recorded and then kept unanswered until ``release()``
+    (a receiver that is slow for as long as the test needs, with no clock involved)."""
 
     url: str = ""
     status: int = 200
     statuses: list[int] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
+    held: threading.Event | None = None
     received: list[Posted] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hold(self) -> None:
+        self.held = threading.Event()
+
+    def release(self) -> None:
+        if self.held is not None:
+            self.held.set()
 
     def keys(self) -> list[str]:
         return [p.headers.get("Idempotency-Key", "") for p in self.received]
@@ -102,8 +111,8 @@ def webhook_sink() -> Iterator[WebhookSink]:
             with sink.lock:
                 sink.received.append(Posted(self.path, dict(self.headers.items()), body))
                 status = sink.statuses.pop(0) if sink.statuses else sink.status
-            if sink.delay:
-                time.sleep(sink.delay)
+            if sink.held is not None:
+                sink.held.wait(IO_TIMEOUT)  # a forgotten release costs seconds, not a hang
             reply = json.dumps({"status": status}).encode()
             self.send_response(status)
             for key, value in sink.headers.items():
@@ -118,7 +127,10 @@ def webhook_sink() -> Iterator[WebhookSink]:
 
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
         sink.url = f"http://127.0.0.1:{port}/hooks/cellpath-secret"
-        yield sink
+        try:
+            yield sink
+        finally:
+            sink.release()
 
 
 @contextmanager

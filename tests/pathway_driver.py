@@ -12,6 +12,7 @@ from devtools.demo import PEOPLE, SIGNED
 from models.pathway import ActionReceipt
 from models.protocol import Protocol
 from models.referral import Binome, Referral
+from tests.waiting import once_window_opens
 
 # The demo programme's synthetic staff (devtools/demo.py), by the role they act in.
 ARD, CTS, NURSE = PEOPLE["ard"], PEOPLE["cts"], PEOPLE["nurse"]
@@ -54,6 +55,12 @@ class Driver:
     async def __call__(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
         return await operations.act(self.client, self.pathway_id, event, {**who, **data})
 
+    async def once_open(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
+        """The action, sent again while the workflow refuses it because its window (on the
+        protocol's compressed clock) has not opened yet."""
+        window = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
+        return await once_window_opens(lambda: self(event, who, **data), timeout=window + 10)
+
     async def to_consent(self) -> None:
         await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
         await self("approve_at_mdtm", ARD, **SIGNED)
@@ -70,8 +77,6 @@ class Driver:
 
     async def to_infusion(self) -> None:
         """From referral to D0 (on a compressed protocol: this waits the real windows)."""
-        import asyncio
-
         coi = f"COI-{self.pathway_id[-7:]}"
         await self.to_consent()
         await self("record_washout", CTS, stopped=[])
@@ -84,7 +89,5 @@ class Driver:
         await self("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
         await self("start_lymphodepletion", NURSE)
         await self("complete_lymphodepletion", NURSE)
-        wait = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
-        await asyncio.sleep(wait + 0.05)
-        await self("thaw_product", TECH, bag_coi_id=coi)
+        await self.once_open("thaw_product", TECH, bag_coi_id=coi)
         await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])

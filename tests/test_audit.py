@@ -77,6 +77,7 @@ class TestChain:
         entries = record().audit
         assert verify_chain(entries, PATHWAY) == []
         assert entries[0].prev_hash == genesis_hash(PATHWAY)
+        assert len(entries) >= 2, "a chain of one link checks no link"
         assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
         assert verify_chain(entries, PATHWAY, head=entries[-1].hash) == []
 

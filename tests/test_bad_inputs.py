@@ -28,7 +28,6 @@ import pytest
 import pytest_asyncio
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -51,6 +50,7 @@ from tests.cli_support import (
     worker_logs_off_stdout,
 )
 from tests.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
+from tests.waiting import at_rest
 from worker import build_worker
 from workflows.pathway import PathwayWorkflow
 
@@ -74,9 +74,6 @@ Stage = Literal[
     "follow_up",
     "ended",
 ]
-
-TASK_SCHEDULED = EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED
-TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 
 
 class Case(BaseModel):
@@ -178,14 +175,7 @@ class Stages:
     async def settle(self, pathway_id: str) -> None:
         """Until the worker has handled everything sent (the centre's notice at referral
         arrives as a signal): a case's "before" must not catch the pathway mid-task."""
-        handle = self.client.get_workflow_handle(pathway_id)
-        for _ in range(100):
-            kinds = [e.event_type for e in (await handle.fetch_history()).events]
-            scheduled = max(i for i, k in enumerate(kinds) if k == TASK_SCHEDULED)
-            if TASK_COMPLETED in kinds[scheduled:]:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{pathway_id} did not settle")
+        await at_rest(self.client, pathway_id)
 
     async def _walk(self, stage: str, go: Driver, coi: str) -> None:
         now = datetime.now(UTC)

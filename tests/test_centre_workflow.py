@@ -7,8 +7,6 @@ the shared server) from the demo files in ``centres/``.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +29,7 @@ from models.notifications import Escalation, NotificationReceipt
 from models.protocol import Protocol, Therapy
 from models.record import PathwayRecord
 from tests.pathway_driver import APH, CTS, PHARMA, TECH, Driver, referral
+from tests.waiting import at_rest, eventually
 from workflows.centre import CentreWorkflow
 
 pytestmark = pytest.mark.integration
@@ -84,36 +83,6 @@ async def open_centre(
     ).model_copy(update={"id": new_id()})
     assert await start_centre(client, centre, policy, task_queue=task_queue)
     return centre.id
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``check`` (plain or async) until it returns something truthy, and return it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
-async def history_length(client: Client, workflow_id: str) -> int:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return len(history.events)
-
-
-async def settled_history(client: Client, workflow_id: str) -> int:
-    """The history length once nothing is in flight (no change for 0.3 s)."""
-    length = await history_length(client, workflow_id)
-    while True:
-        await asyncio.sleep(0.3)
-        now = await history_length(client, workflow_id)
-        if now == length:
-            return length
-        length = now
 
 
 async def details(client: Client, workflow_id: str) -> str:
@@ -180,7 +149,7 @@ async def test_bad_evidence_is_refused_and_history_unchanged(
             return (await handle.query(CentreWorkflow.get_record)).told is not None
 
         await eventually(settled)
-        before = await settled_history(client, workflow_id)
+        before = await at_rest(client, workflow_id)
         record_before = await handle.query(CentreWorkflow.get_record)
         rejections: list[tuple[str, dict[str, Any], str]] = [
             (
@@ -223,7 +192,7 @@ async def test_bad_evidence_is_refused_and_history_unchanged(
         with pytest.raises(Exception) as raw:
             await handle.execute_update("record_icu_access", {**LEAD, "evidence": {"name": "I"}})
         assert getattr(raw.value.__cause__, "type", None) == "MalformedEvidence"
-        assert await history_length(client, workflow_id) == before
+        assert await at_rest(client, workflow_id) == before
         assert await handle.query(CentreWorkflow.get_record) == record_before
         # Accepted evidence is audited with who, role, why and the update ID, applied once.
         data = {**LEAD, "reason": "agreement signed", "evidence": icu}
@@ -333,7 +302,7 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
         coordinator = await eventually(lambda: [e for e in inbox.sent if e.pathway_id == handle.id])
         assert [r.value for r in coordinator[0].notify] == ["care_coordinator"]
         assert coordinator[0].deadline_key == "centre:tocilizumab"
-        before = await settled_history(client, handle.id)
+        before = await at_rest(client, handle.id)
         with pytest.raises(operations.ActionRefused) as refused:
             # Declared on the ward as 2, but the centre's count rules.
             await go(
@@ -341,7 +310,7 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
             )
         assert refused.value.kind == "TocilizumabBelowMinimum"
         assert "0 dose(s) of tocilizumab" in refused.value.message
-        assert await history_length(client, handle.id) == before
+        assert await at_rest(client, handle.id) == before
         assert (await operations.record(client, handle.id)).state == "stored"
         # Restocked: the alert clears and the pathway may proceed.
         await record_evidence(
@@ -351,6 +320,7 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
             {**pharmacist, "evidence": {**stock, "doses_on_site": 4}},
         )
         record = await eventually(lambda: stock_seen(4))
+        assert record.centre_alerts, "the stock alert was raised"
         assert all(not a.open for a in record.centre_alerts)
         receipt = await go(
             "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=4

@@ -51,6 +51,7 @@ class TestOneRegistryPerChartClass:
             Pathway.new(CART).chart.add_listener(object())
 
     def test_the_registry_is_not_shared_with_other_charts(self) -> None:
+        assert PathwayChart.shared_callbacks, "the registry holds the pathway charts"
         assert all(issubclass(cls, PathwayChart) for cls in PathwayChart.shared_callbacks)
 
 

@@ -11,7 +11,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from tests.cli_support import (
     start_process,
     worker_logs_off_stdout,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -173,8 +173,14 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         assert "rule: OutsideWindow" in early.stderr
         text = await cli("act", p, "thaw_product", *TECH, "--data", bag)
         assert text.code == 3 and text.stdout == "", text
-        await asyncio.sleep(2 * spd + 0.3)
-        await act(cli, p, "thaw_product", TECH, bag_coi_id="COI-CLI-101")
+
+        async def thawed() -> bool:
+            out = await cli("act", p, "thaw_product", *TECH, "--data", bag, "--json")
+            if out.code != 0:
+                refusal(out, 3, "OutsideWindow")  # the window is still closed: nothing else
+            return out.code == 0
+
+        await eventually(thawed, timeout=2 * spd + 10, what="thaw window open")
         infused = await act(
             cli, p, "infuse", NURSE, bag_coi_id="COI-CLI-101", checked_by=["n.bernard", "dr.roux"]
         )
@@ -395,16 +401,18 @@ async def test_list_filters_from_visibility(cli: Cli, running_worker) -> None:
             return ListDoc.model_validate(out.json())
 
         # Visibility is eventually consistent: wait for the work-up to show.
-        for _ in range(100):
+        async def shown_both() -> dict[str, Any] | None:
             rows = {r.pathway_id: r for r in (await listed()).pathways}
-            if (
-                rows.get(msc)
-                and rows[msc].state == "awaiting_mdtm"
-                and rows[msc].next_deadline is not None
-                and rows.get(cart)
-            ):
-                break
-            await asyncio.sleep(0.1)
+            msc_row, cart_row = rows.get(msc), rows.get(cart)
+            ready = (
+                msc_row is not None
+                and msc_row.state == "awaiting_mdtm"
+                and msc_row.next_deadline is not None
+                and cart_row is not None
+            )
+            return rows if ready else None
+
+        rows = await eventually(shown_both, what="both pathways listed")
         assert {cart, msc} <= set(rows)
         assert rows[cart].state == "referred" and rows[cart].therapy == "car-t"
         assert rows[msc].next_deadline is not None and rows[msc].status == "RUNNING"
@@ -500,11 +508,12 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
     log = tmp_path / "dev.log"
     stack = start_process("dev", env=env, log=log)
     try:
-        deadline = time.monotonic() + 40
-        while "Web UI:" not in log.read_text() and time.monotonic() < deadline:
+
+        def serving() -> bool:
             assert stack.poll() is None, log.read_text()
-            await asyncio.sleep(0.2)
-        assert "Web UI:" in log.read_text()
+            return "Web UI:" in log.read_text()
+
+        await eventually(serving, timeout=40, what="dev stack serving")
         out = await Cli(env)("list", "--json")
         assert out.code == 0 and ListDoc.model_validate(out.json()).pathways == [], out
         assert (tmp_path / "state" / "temporal.db").exists()

@@ -194,6 +194,11 @@ class TestHoldSuspends:
         assert pw.escalate(due + timedelta(days=10), "work_up") == []
         assert pw.one("work_up").status is DeadlineStatus.SUSPENDED
         assert pw.one("work_up").level == 0
+        # Positive control: the same deadline, not held, escalates at that time.
+        control = Tracked.start(Therapy.CAR_T)
+        control_due = control.one("work_up").due_at
+        control.advance(days=1)
+        assert control.escalate(control_due + timedelta(days=10), "work_up") != []
 
     def test_held_in_a_nested_state(self) -> None:
         pw = Tracked.reach(Therapy.CAR_T, "inpatient")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from devtools.devserver import DevServer, free_port, temporal_binary
+from tests.waiting import eventually
 from workflows.search import REGISTRATION
 
 pytestmark = pytest.mark.integration
@@ -19,15 +19,14 @@ pytestmark = pytest.mark.integration
 
 async def registered(address: str, timeout: float = 60.0) -> set[str]:
     """The custom search attributes of the default namespace, once the server answers."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def connected() -> Client | None:
         try:
-            client = await Client.connect(address)
-            break
+            return await Client.connect(address)
         except RuntimeError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+            return None
+
+    client = await eventually(connected, timeout=timeout, what=f"server at {address}")
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace="default")
     )

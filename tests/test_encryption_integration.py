@@ -4,7 +4,7 @@ plaintext record field, clinical value or free-text reason."""
 
 from __future__ import annotations
 
-import asyncio
+import secrets as secrets_module
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -156,6 +156,17 @@ def db_bytes(db_file: Path) -> bytes:
     return raw + b"\0".join(cells)
 
 
+def canary_number(low: int, high: int) -> float:
+    """A clinical value that cannot occur in the database by chance: eleven random decimals.
+
+    A short value ("7.375") once matched by chance: a run's files hold ~500 timestamps
+    ("23:49:03.217581"), each with one d.ddd string, so any given one turns up about one run
+    in twenty (measured 2026-12-01). Timestamps carry at most nine decimals; eleven random
+    ones occur nowhere else by chance."""
+    whole = low + secrets_module.randbelow(high - low)
+    return float(f"{whole}.{secrets_module.randbelow(9 * 10**10) + 10**10}")
+
+
 async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Protocol) -> None:
     """The issue's test: after a pathway ran with encryption from referral to infusion and an
     adverse event, the bytes of the dev server's
@@ -168,15 +179,19 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
     db_file = tmp_path / "temporal.db"
     server = DevServer(port=free_port(), db_file=db_file, log_file=tmp_path / "server.log")
     server.start()
-    tag = uuid.uuid4().hex[:8]
+    # Canaries that cannot collide with other bytes: a full UUID in every text, eleven
+    # random decimals in every number (their repr is what a plaintext payload would hold).
+    tag = uuid.uuid4().hex
     number = uuid.uuid4().int % 10**6
     pseudonym, control = f"SCAN-{number:06d}", f"CTRL-{number:06d}"
+    lvef, egfr, prednisone = canary_number(40, 70), canary_number(60, 110), canary_number(1, 9)
+    control_lvef = canary_number(40, 70)
     secrets = {
         "reason": f"free text reason canary {tag}",
         "adverse event narrative": f"adverse event narrative canary {tag}",
-        "lvef": "47.125",
-        "egfr": "83.0625",
-        "prednisone": "7.375",
+        "lvef": repr(lvef),
+        "egfr": repr(egfr),
+        "prednisone": repr(prednisone),
         "staff": "dr.roux",
         "chain of identity": f"COI-{tag.upper()}",
         "storage": f"LN2-TANK-{tag.upper()}",
@@ -204,8 +219,8 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 "record_work_up",
                 ARD,
                 completed_at=ago(protocol, 5),
-                lvef_percent=47.125,
-                egfr=83.0625,
+                lvef_percent=lvef,
+                egfr=egfr,
                 reason=secrets["reason"],
             )
             await go(
@@ -220,7 +235,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 "record_washout",
                 CTS,
                 stopped=[{"drug": "mycophenolate mofetil", "stopped_at": ago(protocol, 30)}],
-                prednisone_mg_per_day=7.375,
+                prednisone_mg_per_day=prednisone,
             )
             coi = secrets["chain of identity"]
             await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
@@ -234,9 +249,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             )
             await go("start_lymphodepletion", NURSE)
             await go("complete_lymphodepletion", NURSE)
-            wait = protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
-            await asyncio.sleep(wait + 0.05)
-            await go("thaw_product", TECH, bag_coi_id=coi)
+            await go.once_open("thaw_product", TECH, bag_coi_id=coi)
             await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
             await go(
                 "record_adverse_event",
@@ -270,12 +283,14 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 "record_work_up",
                 ARD,
                 completed_at=ago(protocol, 5),
-                lvef_percent=55,
+                lvef_percent=control_lvef,
                 reason=f"control {tag}",
             )
             await other.terminate()
         blob = db_bytes(db_file)
         assert f"control {tag}".encode() in blob
+        # The numeric canary's form is what a plaintext payload holds: the scan would see it.
+        assert repr(control_lvef).encode() in blob
         for name in field_names:
             if name != "prednisone_mg_per_day":  # the control records no washout
                 assert name.encode() in blob, name

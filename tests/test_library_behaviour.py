@@ -161,6 +161,13 @@ class TestEventsWithoutTransition:
         chart.send("go")
         assert list(chart.configuration_values) == ["a"]
 
+    def test_the_same_event_moves_when_its_cond_holds(self) -> None:
+        # Positive control for the two no-op tests above: the chart and event do work.
+        chart = self.Lenient(model=Model())
+        chart.ready = True
+        chart.send("go")
+        assert list(chart.configuration_values) == ["b"]
+
     def test_strict_raises_transition_not_allowed(self) -> None:
         chart = Ward(model=Model())
         with pytest.raises(TransitionNotAllowed):
@@ -227,7 +234,9 @@ class TestValidatorsRaise:
 
     def test_action_exception_is_swallowed_by_default(self) -> None:
         chart = Refusing(model=Model())
-        chart.send("acted")
+        assert chart.send("acted") is None
+        # The hazard this pins: the transition completes although its action failed.
+        assert list(chart.configuration_values) == ["b"]
 
 
 class TestAllowedEventsFollowTheConfiguration:

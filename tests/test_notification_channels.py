@@ -25,6 +25,7 @@ from tests.notification_sinks import (
     smtp_sink,
     webhook_sink,
 )
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -122,10 +123,12 @@ class TestWebhook:
         assert "secret" not in down.value.message
 
     async def test_a_slow_receiver_times_out_and_is_retried(self, webhook: WebhookSink) -> None:
-        webhook.delay = 1.0
+        webhook.hold()
         with pytest.raises(ApplicationError) as slow:
             await WebhookChannel(webhook.url, timeout=0.2).deliver(escalation())
+        webhook.release()
         assert slow.value.type == UNDELIVERED and not slow.value.non_retryable
+        assert len(webhook.received) == 1, "the request reached the receiver, then timed out"
 
     @pytest.mark.parametrize(
         ("url", "options"),
@@ -392,9 +395,15 @@ class TestIdempotency:
         assert len(smtp.mails) == 1
 
     async def test_concurrent_attempts_deliver_once(self, webhook: WebhookSink) -> None:
-        webhook.delay = 0.2
+        webhook.hold()
         notifications = Notifications(WebhookChannel(webhook.url, timeout=5))
-        await asyncio.gather(*(notifications.notify_escalation(escalation()) for _ in range(3)))
+        attempts = asyncio.gather(
+            *(notifications.notify_escalation(escalation()) for _ in range(3))
+        )
+        # The first delivery is in flight (held by the receiver) while the others start.
+        await eventually(lambda: webhook.received, what="the first delivery in flight")
+        webhook.release()
+        await attempts
         assert len(webhook.received) == 1
 
     async def test_a_failed_delivery_is_retried_then_remembered(self, webhook: WebhookSink) -> None:

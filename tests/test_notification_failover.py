@@ -3,7 +3,6 @@ the fallback, after the protocol's retries (or at once when the receiver refuses
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from models.notifications import Escalation, NotificationReceipt
 from models.protocol import NotificationRetry, Protocol
 from tests.notification_sinks import WebhookSink, webhook_sink
 from tests.pathway_driver import referral
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -59,9 +59,9 @@ class Fallback:
         )
 
     async def wait_for(self, count: int, timeout: float = 8.0) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.received) < count:
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: len(self.received) >= count, timeout=timeout, what=f"{count} fallbacks"
+        )
 
 
 async def test_failing_channel_falls_back_after_every_attempt(

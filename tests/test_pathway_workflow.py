@@ -15,6 +15,7 @@ from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
 from models.protocol import Protocol
 from tests.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, SIGNED, TECH, Driver, ago, referral
+from tests.waiting import at_rest, eventually, once_window_opens, update_admitted
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +36,6 @@ def capturing_notifier(sent: list[Escalation]):
         )
 
     return capture
-
-
-async def history_length(client: Client, pathway_id: str) -> int:
-    history = await client.get_workflow_handle(pathway_id).fetch_history()
-    return len(history.events)
 
 
 async def test_cart_pathway_runs_to_completion(
@@ -66,10 +62,7 @@ async def test_cart_pathway_runs_to_completion(
         await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
         await go("start_lymphodepletion", NURSE)
         await go("complete_lymphodepletion", NURSE)
-        await asyncio.sleep(
-            protocol.windows.infusion_after_lymphodepletion_min.total_seconds() + 0.05
-        )
-        await go("thaw_product", TECH, bag_coi_id="COI-LUP-101")
+        await go.once_open("thaw_product", TECH, bag_coi_id="COI-LUP-101")
         receipt = await go(
             "infuse", NURSE, bag_coi_id="COI-LUP-101", checked_by=["n.bernard", "dr.roux"]
         )
@@ -107,7 +100,7 @@ async def test_out_of_order_action_is_rejected_and_history_unchanged(
         )
         go = Driver(client, handle.id, protocol)
         await go("record_work_up", ARD, completed_at=ago(protocol, 5))
-        before = await history_length(client, handle.id)
+        before = await at_rest(client, handle.id)
         with pytest.raises(operations.ActionRefused) as refused:
             await go("infuse", NURSE, bag_coi_id="COI-X", checked_by=["a.b", "c.d"])
         assert refused.value.kind == "ActionNotAllowedNow"
@@ -123,9 +116,12 @@ async def test_out_of_order_action_is_rejected_and_history_unchanged(
                 cell_therapy_specialist="dr.martin",
             )
         assert same_person.value.kind == "BinomeIncomplete"
-        assert await history_length(client, handle.id) == before
+        assert await at_rest(client, handle.id) == before
         record = await operations.record(client, handle.id)
         assert record.state == "awaiting_mdtm" and len(record.audit) == 1
+        # Positive control: an accepted action on the same pathway does leave history.
+        await go("approve_at_mdtm", ARD, **SIGNED)
+        assert await at_rest(client, handle.id) > before
         await handle.terminate("test over")
 
 
@@ -198,21 +194,17 @@ async def test_missed_deadline_climbs_the_escalation_ladder(
         handle = await operations.refer(
             client, referral("LUP-105"), task_queue=task_queue, protocol=protocol
         )
-        for _ in range(100):
-            if len(sent) >= 3:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: len(sent) >= 3, what="three escalations")
         assert [e.level for e in sent] == [1, 2, 3]
         assert [e.deadline_key for e in sent] == ["work_up"] * 3
         assert [r.value for r in sent[2].notify] == ["programme_lead"]
         # Visibility follows: Overdue and EscalationLevel are searchable.
         query = f'WorkflowId = "{handle.id}" AND Overdue = true AND EscalationLevel = 3'
-        for _ in range(50):
-            found = [w async for w in client.list_workflows(query)]
-            if found:
-                break
-            await asyncio.sleep(0.2)
-        assert [w.id for w in found] == [handle.id]
+
+        async def found() -> list[str]:
+            return [w.id async for w in client.list_workflows(query)]
+
+        assert await eventually(found, what="overdue pathway listed") == [handle.id]
         history = await handle.fetch_history()
         timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
         assert timers, "deadlines are durable timers"
@@ -222,7 +214,16 @@ async def test_missed_deadline_climbs_the_escalation_ladder(
 async def test_met_deadline_does_not_escalate(
     client: Client, task_queue: str, running_worker, cart_protocol: Protocol
 ) -> None:
-    protocol = cart_protocol.compressed(seconds_per_day=0.05)
+    # The work-up is due in 1 day and the MDTM decision in 3: the MDTM escalation (the
+    # positive control) proves that timers fired and escalations were captured after the
+    # work-up deadline would have fallen due.
+    within = {"work_up": timedelta(days=1), "mdtm_decision": timedelta(days=3)}
+    rules = [
+        r.model_copy(update={"within": within[r.key]}) if r.key in within else r
+        for r in cart_protocol.deadlines
+    ]
+    tight = cart_protocol.model_copy(update={"deadlines": rules})
+    protocol = tight.compressed(seconds_per_day=0.05)
     sent: list[Escalation] = []
 
     capture = capturing_notifier(sent)
@@ -233,8 +234,15 @@ async def test_met_deadline_does_not_escalate(
         )
         go = Driver(client, handle.id, protocol)
         await go("record_work_up", ARD, completed_at=ago(protocol, 1))
-        await asyncio.sleep(30 * 86400 * protocol.time_scale + 0.5)
-        assert all(e.deadline_key != "work_up" for e in sent)
+        mdtm = await eventually(
+            lambda: [e for e in sent if e.deadline_key == "mdtm_decision"],
+            what="the MDTM decision escalated (positive control)",
+        )
+        record = await operations.record(client, handle.id)
+        work_up = next(d for d in record.deadlines if d.key == "work_up")
+        assert work_up.status.value == "met" and work_up.level == 0
+        assert work_up.due_at < mdtm[0].due_at, "the control fired after the work-up was due"
+        assert [e.deadline_key for e in sent] and all(e.deadline_key != "work_up" for e in sent)
         await handle.terminate("test over")
 
 
@@ -321,10 +329,10 @@ async def test_msc_pathway_with_two_infusions_runs_to_completion(
             await go("thaw_product", TECH, bag_coi_id=coi)
         assert early.value.kind == "OutsideWindow"
         schedule = protocol.infusions
-        await asyncio.sleep(
-            (schedule.interval - schedule.interval_tolerance).total_seconds() + 0.05
+        opens = (schedule.interval - schedule.interval_tolerance).total_seconds()
+        await once_window_opens(
+            lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10
         )
-        await go("thaw_product", TECH, bag_coi_id=coi)
         second = await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
         assert second.state == "short_term"
         for visit in protocol.visits:
@@ -366,7 +374,7 @@ async def test_every_rejection_class_leaves_history_unchanged(
         )
         go = Driver(client, handle.id, protocol)
         await go("record_work_up", ARD, completed_at=ago(protocol, 100))
-        before = await history_length(client, handle.id)
+        before = await at_rest(client, handle.id)
         record_before = await operations.record(client, handle.id)
         kinds = []
         for event, who, data, _rule in [
@@ -380,8 +388,11 @@ async def test_every_rejection_class_leaves_history_unchanged(
         expected = [r[3] for r in REJECTIONS] + ["StaleWorkUp"]
         # Malformed payloads are caught by the CLI before sending (BadInput) or by the workflow.
         assert [k if k != "BadInput" else "MalformedAction" for k in kinds] == expected
-        assert await history_length(client, handle.id) == before
+        assert await at_rest(client, handle.id) == before
         assert await operations.record(client, handle.id) == record_before
+        # Positive control: the refusals above left nothing, but an accepted action does.
+        await go("hold", CTS, reason="intercurrent infection")
+        assert await at_rest(client, handle.id) > before
         await handle.terminate("test over")
 
 
@@ -412,9 +423,18 @@ async def test_an_action_right_after_referral_finds_the_first_deadlines_armed(
     handle = await operations.refer(
         client, referral("LUP-112"), task_queue=task_queue, protocol=protocol
     )
-    go = Driver(client, handle.id, protocol)
-    first = asyncio.create_task(go("record_work_up", ARD, completed_at=ago(protocol, 5)))
-    await asyncio.sleep(0.5)  # the update waits on the server with the start
+    update_id = f"{handle.id}:work-up"
+    first = asyncio.create_task(
+        operations.act(
+            client,
+            handle.id,
+            "record_work_up",
+            {**ARD, "completed_at": ago(protocol, 5)},
+            update_id=update_id,
+        )
+    )
+    # The update waits on the server with the start until a worker comes.
+    await update_admitted(client, handle.id, update_id)
     async with running_worker():
         await first
         record = await operations.record(client, handle.id)

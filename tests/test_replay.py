@@ -1,4 +1,6 @@
-"""Every committed history replays on the current workflow code (determinism guard).
+"""Every committed history, pathway or centre, replays on the current workflow code.
+
+A determinism guard.
 
 A failure here means a change altered the commands a workflow issues for the same history:
 guard it with ``workflow.patched(...)`` rather than regenerating the files.
@@ -15,6 +17,7 @@ from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from worker import PASSTHROUGH
+from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -24,13 +27,21 @@ def test_histories_are_committed() -> None:
     names = {p.name.rsplit("-run", 1)[0] for p in HISTORIES}
     assert any(n.startswith("cart-full") for n in names)
     assert any(n.startswith("msc-full") for n in names)
+    assert any(n.startswith("centre-full") for n in names)
+
+
+def test_a_centre_history_spans_continue_as_new() -> None:
+    runs = [p for p in HISTORIES if p.name.startswith("centre-full-")]
+    assert len(runs) >= 2, "the centre histories hold a run and the run it continued into"
+    first = WorkflowHistory.from_json(runs[0].stem, runs[0].read_text(encoding="utf-8"))
+    assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
     replayer = Replayer(
-        workflows=[PathwayWorkflow],
+        workflows=[PathwayWorkflow, CentreWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)

@@ -94,6 +94,10 @@ class TestNoClockInStates:
             assert CLOCK.search(text), text
         assert not CLOCK.search("def check(self, event, action, now): ...")
 
+    def test_the_scan_sees_the_chart_modules(self) -> None:
+        # Without this, an empty glob would make the scan below pass by checking nothing.
+        assert {"base.py", "cart.py", "msc.py"} <= {p.name for p in state_sources()}
+
     @pytest.mark.parametrize("path", state_sources(), ids=lambda p: p.name)
     def test_module_reads_no_clock(self, path: Path) -> None:
         hits = [

@@ -7,8 +7,10 @@ that the old histories still replay: old files are kept beside new ones, never r
 It starts a real dev server in memory, plays a full CAR-T pathway (15 years of follow-up,
 one run per follow-up year), a full MSC pathway with repeated infusions and a CAR-T pathway
 whose work-up is late (its deadline escalates through notification activities) on
-compressed protocols, and writes every run's history as JSON. ``--only NAME`` records one
-scenario (``cart-full``, ``msc-full``, ``cart-escalations``) beside the others.
+compressed protocols, and a centre whose evidence updates carry it into a second run (on a
+server that suggests continue-as-new early), and writes every run's history as JSON.
+``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
+``centre-full``) beside the others.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
-from client.centres import load_centres
+from client.centres import load_centres, record_evidence
 from devtools.devserver import DevServer, free_port
+from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from tests.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
 from tests.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
+from tests.waiting import at_rest, eventually, once_window_opens
 from worker import build_worker
 
 HERE = Path(__file__).resolve().parent
@@ -63,12 +68,8 @@ async def play_msc(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     coi = "COI-HIS-MSC"
     await go.to_msc_infusion(coi)
-    await asyncio.sleep(
-        (real.infusions.interval - real.infusions.interval_tolerance).total_seconds()
-        * protocol.time_scale
-        + 0.1
-    )
-    await go("thaw_product", TECH, bag_coi_id=coi)
+    opens = (protocol.infusions.interval - protocol.infusions.interval_tolerance).total_seconds()
+    await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
     for visit in protocol.visits:
         if (
@@ -90,8 +91,11 @@ async def play_escalations(client: Client, task_queue: str) -> str:
     handle = await operations.refer(
         client, referral("HIS-003"), task_queue=task_queue, protocol=protocol
     )
-    while (await operations.record(client, handle.id)).escalation_level < 2:
-        await asyncio.sleep(0.2)
+
+    async def escalated_twice() -> bool:
+        return (await operations.record(client, handle.id)).escalation_level >= 2
+
+    await eventually(escalated_twice, timeout=30, what="two escalations")
     go = Driver(client, handle.id, protocol)
     await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60)
     await go("withdraw", ARD, reason="the patient chose another treatment")
@@ -99,15 +103,37 @@ async def play_escalations(client: Client, task_queue: str) -> str:
     return handle.id
 
 
-SCENARIOS = {"cart-full": play_cart, "msc-full": play_msc, "cart-escalations": play_escalations}
+async def play_centre_runs(client: Client, task_queue: str) -> str:
+    """A centre's tocilizumab count recorded until the workflow continues as new, once more
+    in the new run, then ended (on a server that suggests continue-as-new early)."""
+    centre_id = "his-centre"
+    counts = await play_centre(client, task_queue, centre_id=centre_id)
+    await record_evidence(
+        client,
+        centre_id,
+        "record_tocilizumab_stock",
+        {**PHARMACIST, "evidence": {**STOCK, "doses_on_site": counts[-1] + 1}},
+    )
+    workflow_id = centre_workflow_id(centre_id)
+    await at_rest(client, workflow_id)
+    await client.get_workflow_handle(workflow_id).terminate("history recorded")
+    return workflow_id
+
+
+SCENARIOS = {
+    "cart-full": play_cart,
+    "msc-full": play_msc,
+    "cart-escalations": play_escalations,
+    "centre-full": play_centre_runs,
+}
+# Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
+SHORT_HISTORY = {"centre-full"}
 
 
 async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> list[Path]:
-    runs = [w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
-    runs.sort(key=lambda w: w.start_time)
     written = []
-    for index, run in enumerate(runs, start=1):
-        history = await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
+    for index, run_id in enumerate(await runs_of(client, workflow_id), start=1):
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         path = out / f"{name}-run{index:02d}.json"
         path.write_text(history.to_json(), encoding="utf-8")
         written.append(path)
@@ -115,7 +141,16 @@ async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> 
 
 
 async def main(out: Path, only: str | None = None) -> None:
-    server = DevServer(port=free_port())
+    version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
+    wanted = [name for name in SCENARIOS if only in (None, name)]
+    for short in (False, True):
+        names = [name for name in wanted if (name in SHORT_HISTORY) == short]
+        if names:
+            await record(out, version, names, ShortHistoryServer if short else DevServer)
+
+
+async def record(out: Path, version: str, names: list[str], kind: type[DevServer]) -> None:
+    server = kind(port=free_port())
     server.start()
     try:
         await server.wait_ready()
@@ -123,11 +158,8 @@ async def main(out: Path, only: str | None = None) -> None:
         task_queue = f"histories-{uuid.uuid4()}"
         async with build_worker(client, task_queue):
             await load_centres(client, task_queue)
-            version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
-            for scenario, play in SCENARIOS.items():
-                if only and scenario != only:
-                    continue
-                workflow_id = await play(client, task_queue)
+            for scenario in names:
+                workflow_id = await SCENARIOS[scenario](client, task_queue)
                 for path in await write_runs(client, workflow_id, f"{scenario}-{version}", out):
                     print(
                         f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"

@@ -1,0 +1,92 @@
+"""The scenarios measured apart from the driving comparison: history size and replay, chart cost.
+
+Usage::
+
+    scenarios["history"] = await history_scenario(config, cellpath_runs, bare_runs)
+    scenarios["chart"] = chart_scenario(config)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from bench.bare import BareWorkflow
+from bench.chart import chart_cost
+from bench.comparison import ratio
+from bench.config import CHART_US_MAX, EVENTS_PER_RUN_MAX, Config
+from bench.pathways import (
+    history_counts,
+)
+from worker import PASSTHROUGH
+from workflows.pathway import PathwayWorkflow
+
+
+def _replayer(workflow: type) -> Replayer:
+    return Replayer(
+        workflows=[workflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+    )
+
+
+async def replay_ms(workflow: type, history: WorkflowHistory, times: int) -> float:
+    replayer = _replayer(workflow)
+    await replayer.replay_workflow(history)  # warm: sandbox and imports
+    spent = []
+    for _ in range(max(times, 1)):
+        started = time.perf_counter()
+        await replayer.replay_workflow(history)
+        spent.append(time.perf_counter() - started)
+    spent.sort()
+    return round(spent[len(spent) // 2] * 1000, 2)
+
+
+async def history_scenario(
+    config: Config, cellpath: list[WorkflowHistory], bare: list[WorkflowHistory]
+) -> dict[str, Any]:
+    counts = {"cellpath": history_counts(cellpath), "bare": history_counts(bare)}
+    largest = {
+        "cellpath": max(cellpath, key=lambda h: len(h.events)),
+        "bare": max(bare, key=lambda h: len(h.events)),
+    }
+    replay = {
+        "cellpath": await replay_ms(PathwayWorkflow, largest["cellpath"], config.replays),
+        "bare": await replay_ms(BareWorkflow, largest["bare"], config.replays),
+    }
+    return {
+        "cellpath": counts["cellpath"],
+        "bare": counts["bare"],
+        "replay_largest_run_ms": replay,
+        "ratio": {
+            "events_max": ratio(counts["cellpath"]["events_max"], counts["bare"]["events_max"]),
+            "replay": ratio(replay["cellpath"], replay["bare"]),
+        },
+        "parity": {
+            name: [counts["cellpath"][name], counts["bare"][name]]
+            for name in ("runs", "updates", "timers")
+        },
+        "target": f"events per run < {EVENTS_PER_RUN_MAX}",
+        "met": counts["cellpath"]["events_max"] < EVENTS_PER_RUN_MAX,
+    }
+
+
+def chart_scenario(config: Config) -> dict[str, Any]:
+    cost = chart_cost(
+        rounds=config.chart_rounds, pathways=config.chart_pathways, rebuilds=config.chart_rebuilds
+    )
+    base = cost["baseline"]
+    cost["ratio"] = {
+        "transition": ratio(cost["transition_us"], base["transition_us"]),
+        "rebuild": ratio(cost["rebuild_us"], base["rebuild_us"]),
+    }
+    cost["target"] = f"< {CHART_US_MAX} us per transition and per rebuild"
+    cost["met"] = cost["transition_us"] < CHART_US_MAX and cost["rebuild_us"] < CHART_US_MAX
+    return cost
