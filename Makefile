@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 test-faults: $(STAMP)
-	CELLPATH_FAULT_PATHWAYS=200 CELLPATH_FAULT_KILLS=5 $(BIN)/pytest -q tests/test_faults.py
+	CELLPATH_FAULT_PATHWAYS=200 CELLPATH_FAULT_KILLS=5 $(BIN)/pytest -q tests/integration/test_faults.py
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"

@@ -1,7 +1,7 @@
 """The chart engine binding: how a pathway chart sits on python-statemachine's internals.
 
 Everything here reaches past the library's public API, so it lives in this one module and
-is pinned to one release (``PINNED_VERSION``); tests/test_chart_binding.py fails when the
+is pinned to one release (``PINNED_VERSION``); tests/unit/test_chart_binding.py fails when the
 installed library is another release or when an internal used here changes shape.
 
 What it binds:
@@ -35,7 +35,7 @@ from statemachine.signature import SignatureAdapter
 from models.record import PathwayRecord
 
 # The python-statemachine release whose internals this module was written against
-# (requirements.lock pins the same). Upgrading: run tests/test_chart_binding.py, adapt, bump.
+# (requirements.lock pins the same). Upgrading: run tests/unit/test_chart_binding.py, adapt, bump.
 PINNED_VERSION = "3.2.2"
 LIBRARY = "python-statemachine"
 
@@ -132,7 +132,7 @@ class BoundChart(StateChart):  # type: ignore[misc]
         # new chart (most of a rebuild's time, and most of a chart's memory). The callbacks
         # are this class's methods, so they are resolved once per class, into a registry
         # whose entries call the method on the chart at hand (``machine``): read-only once
-        # built, shared by every chart of the class. Tests: tests/test_chart_sharing.py.
+        # built, shared by every chart of the class. Tests: tests/unit/test_chart_sharing.py.
         cls = type(self)
         shared = BoundChart.shared_callbacks.get(cls)
         if shared is not None and not listeners:

@@ -29,9 +29,9 @@ from client.centres import load_centres, record_evidence
 from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
-from tests.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
-from tests.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
-from tests.waiting import at_rest, eventually, once_window_opens
+from tests.support.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
+from tests.support.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
+from tests.support.waiting import at_rest, eventually, once_window_opens
 from worker import build_worker
 
 HERE = Path(__file__).resolve().parent

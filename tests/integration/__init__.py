@@ -1,0 +1,1 @@
+"""Tests on real parts: a Temporal dev server, PostgreSQL, the CLI, the demo."""

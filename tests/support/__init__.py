@@ -1,0 +1,1 @@
+"""What the unit and integration tests share: drivers, factories, sinks and waits."""

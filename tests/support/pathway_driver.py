@@ -1,0 +1,93 @@
+"""Drives pathways through the real workflow in tests: referrals and staff actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client
+
+from client import pathways as operations
+from devtools.demo import PEOPLE, SIGNED
+from models.pathway import ActionReceipt
+from models.protocol import Protocol
+from models.referral import Binome, Referral
+from tests.support.waiting import once_window_opens
+
+# The demo programme's synthetic staff (devtools/demo.py), by the role they act in.
+ARD, CTS, NURSE = PEOPLE["ard"], PEOPLE["cts"], PEOPLE["nurse"]
+APH, TECH, PHARMA = PEOPLE["aph"], PEOPLE["tech"], PEOPLE["pharma"]
+
+
+# The ICD-10 code of each disease the tests refer for (protocols list them).
+ICD10 = {"systemic lupus erythematosus": "M32.1", "systemic sclerosis": "M34.0"}
+
+
+def referral(
+    pseudonym: str, therapy: str = "car-t", centre: str = "centre-a", **kw: Any
+) -> Referral:
+    disease = kw.pop("disease", "systemic lupus erythematosus")
+    kw.setdefault("icd10", ICD10.get(disease))
+    return Referral(
+        pseudonym=pseudonym,
+        centre=centre,
+        therapy=therapy,  # type: ignore[arg-type]
+        disease=disease,
+        age_band="30-39",
+        binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
+        referred_by="dr.martin",
+        **kw,
+    )
+
+
+def ago(protocol: Protocol, days: float) -> str:
+    """A clinical date ``days`` protocol-days ago, on the protocol's (compressed) clock."""
+    seconds = days * 86400 * protocol.time_scale
+    return (datetime.now(UTC) - timedelta(seconds=seconds) - timedelta(seconds=0.5)).isoformat()
+
+
+class Driver:
+    def __init__(self, client: Client, pathway_id: str, protocol: Protocol):
+        self.client = client
+        self.pathway_id = pathway_id
+        self.protocol = protocol
+
+    async def __call__(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
+        return await operations.act(self.client, self.pathway_id, event, {**who, **data})
+
+    async def once_open(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
+        """The action, sent again while the workflow refuses it because its window (on the
+        protocol's compressed clock) has not opened yet."""
+        window = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
+        return await once_window_opens(lambda: self(event, who, **data), timeout=window + 10)
+
+    async def to_consent(self) -> None:
+        await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
+        await self("approve_at_mdtm", ARD, **SIGNED)
+        await self("record_consent", ARD)
+
+    async def to_msc_infusion(self, coi: str) -> ActionReceipt:
+        """From referral to the first infusion of a two-dose MSC product."""
+        await self.to_consent()
+        await self("order_product", PHARMA, coi_id=coi, doses=2)
+        await self("receive_product", TECH, bag_coi_id=coi)
+        await self("clear_for_treatment", CTS, active_infection=False)
+        await self("thaw_product", TECH, bag_coi_id=coi)
+        return await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+
+    async def to_infusion(self) -> None:
+        """From referral to D0 (on a compressed protocol: this waits the real windows)."""
+        coi = f"COI-{self.pathway_id[-7:]}"
+        await self.to_consent()
+        await self("record_washout", CTS, stopped=[])
+        await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
+        await self("record_apheresis", APH, coi_id=coi)
+        await self("ship_to_manufacturer", TECH)
+        await self("release_product", PHARMA)
+        await self("ship_to_centre", PHARMA)
+        await self("receive_product", TECH, bag_coi_id=coi)
+        await self("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await self("start_lymphodepletion", NURSE)
+        await self("complete_lymphodepletion", NURSE)
+        await self.once_open("thaw_product", TECH, bag_coi_id=coi)
+        await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])

@@ -1,0 +1,1 @@
+"""Tests without a server: charts, models, protocols, the import graph, replay."""
