@@ -209,6 +209,8 @@ class TestKeyConfiguration:
             (f"k1:{b64(os.urandom(32))},k1:{b64(os.urandom(32))}", "given twice"),
             (f"bad id:{b64(os.urandom(32))}", "invalid key ID"),
         ],
+        # Random keys must not name the cases: parallel workers collect the same IDs.
+        ids=["empty", "no-separator", "not-base64", "16-bytes", "given-twice", "bad-id"],
     )
     def test_bad_specs(self, spec: str, message: str) -> None:
         with pytest.raises(KeyConfigError, match=message):
