@@ -8,6 +8,7 @@ worker built on it, encrypts payloads with a fresh test key (``encryption_codec`
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,11 @@ from devtools.devserver import DevServer, free_port
 from models.encryption import EncryptionCodec, KeyRing, data_converter
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from worker import build_worker
+
+# The CLI's rich consoles read the width once, when cli.app is imported. A test run has no
+# terminal (80 columns by default), and which test imports the CLI first depends on how the
+# files are shared out between xdist workers: fix the width the CLI tests assert against.
+os.environ["COLUMNS"] = "200"
 
 
 @pytest.fixture(scope="session")
