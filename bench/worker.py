@@ -33,6 +33,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.bare import BareWorkflow
+from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.settings import DEFAULT_WORKFLOW_CACHE
 from worker import PASSTHROUGH, WORKFLOW_POLLERS, build_worker
@@ -40,7 +41,7 @@ from worker import PASSTHROUGH, WORKFLOW_POLLERS, build_worker
 ESCALATIONS = 0
 
 
-@activity.defn(name="notify_escalation")
+@activity.defn(name=contracts.NOTIFY_ESCALATION)
 async def notify_escalation(escalation: Escalation) -> NotificationReceipt:
     global ESCALATIONS
     ESCALATIONS += 1
@@ -49,7 +50,7 @@ async def notify_escalation(escalation: Escalation) -> NotificationReceipt:
     )
 
 
-@activity.defn(name="notify_fallback")
+@activity.defn(name=contracts.NOTIFY_FALLBACK)
 async def notify_fallback(escalation: Escalation) -> NotificationReceipt:
     return await notify_escalation(escalation)
 

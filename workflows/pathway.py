@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 # imported past the sandbox's hook, so the module would be loaded again for every run.
 with workflow.unsafe.imports_passed_through():
     import workflows.search as search
+    from models import contracts
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre_notice import CentreNotice, CentreView, follow_notice
     from models.durations import YEAR
@@ -80,7 +81,7 @@ def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
     )
 
 
-@workflow.defn(name="PathwayWorkflow")
+@workflow.defn(name=contracts.PATHWAY_WORKFLOW)
 class PathwayWorkflow:
     @workflow.init
     def __init__(self, data: PathwayInput) -> None:
@@ -248,7 +249,7 @@ class PathwayWorkflow:
         )
 
     # ----- centre --------------------------------------------------------------------------
-    @workflow.signal(name="centre_notice")
+    @workflow.signal(name=contracts.CENTRE_NOTICE_SIGNAL)
     def centre_notice(self, notice: CentreNotice) -> None:
         """The centre's readiness changed (or was handed over at referral)."""
         record = self.record

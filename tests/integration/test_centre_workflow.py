@@ -21,6 +21,7 @@ from temporalio.client import Client
 from activities.centres import CentreActivities
 from client import pathways as operations
 from client.centres import centre_notice, record_evidence, start_centre
+from models import contracts
 from models.centre_files import load_centre, load_centre_policy
 from models.centre_policy import CentrePolicy
 from models.centre_record import AlertKind
@@ -44,14 +45,14 @@ class Inbox:
     def __init__(self) -> None:
         self.sent: list[Escalation] = []
 
-    @activity.defn(name="notify_escalation")
+    @activity.defn(name=contracts.NOTIFY_ESCALATION)
     async def notify_escalation(self, escalation: Escalation) -> NotificationReceipt:
         self.sent.append(escalation)
         return NotificationReceipt(
             channel="test", key=escalation.idempotency_key, delivered_at=datetime.now(UTC)
         )
 
-    @activity.defn(name="notify_fallback")
+    @activity.defn(name=contracts.NOTIFY_FALLBACK)
     async def notify_fallback(self, escalation: Escalation) -> NotificationReceipt:
         raise AssertionError("fallback must not be used when the channel works")
 
@@ -113,7 +114,7 @@ async def test_readiness_per_therapy_and_in_visibility(
         assert msc.ready and [e.key for e in msc.expiring] == ["accreditation"]
         # The Web UI sees readiness per therapy as search attributes.
         query = (
-            f'WorkflowType = "CentreWorkflow" AND Centre = "{b}" '
+            f'WorkflowType = "{contracts.CENTRE_WORKFLOW}" AND Centre = "{b}" '
             "AND CentreReadyCarT = false AND CentreReadyMsc = true"
         )
 

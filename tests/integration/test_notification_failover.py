@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from activities.channels.webhook import WebhookChannel
 from activities.notifications import Notifications
 from client import pathways as operations
+from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.protocol import NotificationRetry, Protocol
 from tests.support.notification_sinks import WebhookSink, webhook_sink
@@ -51,7 +52,7 @@ class Fallback:
     def __init__(self) -> None:
         self.received: list[Escalation] = []
 
-    @activity.defn(name="notify_fallback")
+    @activity.defn(name=contracts.NOTIFY_FALLBACK)
     async def notify_fallback(self, escalation: Escalation) -> NotificationReceipt:
         self.received.append(escalation)
         return NotificationReceipt(
@@ -80,7 +81,7 @@ async def test_failing_channel_falls_back_after_every_attempt(
     first = fallback.received[0]
     assert (first.pathway_id, first.deadline_key, first.level) == (handle.id, "work_up", 1)
     assert Counter(webhook.keys())[first.idempotency_key] == FAST.maximum_attempts
-    assert await attempts(handle, "notify_escalation") == [FAST.maximum_attempts]
+    assert await attempts(handle, contracts.NOTIFY_ESCALATION) == [FAST.maximum_attempts]
 
 
 async def attempts(handle: WorkflowHandle[Any, Any], activity_type: str) -> list[int]:
@@ -115,4 +116,4 @@ async def test_refused_notification_falls_back_without_retrying(
     first = fallback.received[0]
     assert (first.deadline_key, first.level) == ("work_up", 1)
     assert Counter(webhook.keys())[first.idempotency_key] == 1, "a 400 is not retried"
-    assert (await attempts(handle, "notify_escalation"))[0] == 1
+    assert (await attempts(handle, contracts.NOTIFY_ESCALATION))[0] == 1

@@ -11,6 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from client import pathways as operations
+from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
 from models.protocol import Protocol
@@ -39,7 +40,7 @@ def fast(protocol: Protocol) -> Protocol:
 def capturing_notifier(sent: list[Escalation]):
     """The production activity name, delivering into ``sent`` instead of a channel."""
 
-    @activity.defn(name="notify_escalation")
+    @activity.defn(name=contracts.NOTIFY_ESCALATION)
     async def capture(escalation: Escalation) -> NotificationReceipt:
         sent.append(escalation)
         return NotificationReceipt(
@@ -197,7 +198,7 @@ async def test_missed_deadline_climbs_the_escalation_ladder(
 
     capture = capturing_notifier(sent)
 
-    @activity.defn(name="notify_fallback")
+    @activity.defn(name=contracts.NOTIFY_FALLBACK)
     async def fallback(escalation: Escalation) -> NotificationReceipt:
         raise AssertionError("fallback must not be used when the channel works")
 
