@@ -113,8 +113,12 @@ class Evidence(BaseModel):
     reference: Identifier | None = Field(default=None, description="certificate, agreement…")
 
 
+# Which of these count for a centre is the centre policy's ``accreditation_bodies``.
+AccreditationBody = Literal["JACIE", "FACT", "FACT-JACIE", "SFGM-TC"]
+
+
 class Accreditation(Evidence):
-    body: Literal["JACIE", "FACT", "FACT-JACIE", "SFGM-TC"]
+    body: AccreditationBody
     scope: list[Therapy] = Field(min_length=1, description="therapies the accreditation covers")
 
 
