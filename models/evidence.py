@@ -6,8 +6,9 @@ Usage::
     centre.items()         # [EvidenceItem(key='icu_access', valid_until=…), …]
     centre.record("record_icu_access", Facility(name="ICU", valid_until=…))
 
-A ``Centre`` holds its evidence: accreditation (JACIE/FACT, SFGM-TC) and its scope, sponsor
-qualification / site initiation per trial, apheresis unit, cell-therapy unit (liquid-nitrogen
+A ``Centre`` holds its evidence: accreditation (by JACIE, FACT, FACT-JACIE or SFGM-TC: the
+centre policy says which bodies count) and its scope, sponsor qualification / site
+initiation per trial, apheresis unit, cell-therapy unit (liquid-nitrogen
 storage, thaw), ATMP pharmacy, ICU access, neurology, tocilizumab stock, trained staff,
 pharmacovigilance contact and registry reporting. Every piece of evidence has a
 ``valid_until`` (its expiry or review date); a YAML date or a naive time is taken as UTC.
@@ -90,7 +91,7 @@ class Prerequisite(StrEnum):
 
 
 _LABELS = {
-    Prerequisite.ACCREDITATION: "accreditation (JACIE/FACT)",
+    Prerequisite.ACCREDITATION: "accreditation (by a body the centre policy counts)",
     Prerequisite.SPONSOR_QUALIFICATION: "sponsor qualification / site initiation",
     Prerequisite.APHERESIS_UNIT: "apheresis unit",
     Prerequisite.CELL_THERAPY_UNIT: "cell-therapy unit (LN2 storage, thaw)",

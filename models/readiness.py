@@ -68,9 +68,7 @@ def readiness(
     req = policy.requirements.get(therapy)
     if req is None:
         return no_requirements(therapy)
-    missing = [
-        m for p in req.prerequisites for m in _check(p, centre, policy, req, therapy, now)
-    ]
+    missing = [m for p in req.prerequisites for m in _check(p, centre, policy, req, therapy, now)]
     soon = now + policy.warn_before
     expiring = [
         ExpiringItem(key=i.key, label=i.label, valid_until=i.valid_until)
@@ -184,12 +182,10 @@ def _check(
             f"{req.tocilizumab_min_doses} required"
         )
     if isinstance(evidence, TocilizumabStock) and req.tocilizumab_resupply_within is not None:
-        limit = in_words(req.tocilizumab_resupply_within)
+        limit = in_words(req.tocilizumab_resupply_within, unit="h")
         if evidence.resupply_within is None:
             return missing(f"no resupply time on file; a further dose within {limit} required")
         if evidence.resupply_within > req.tocilizumab_resupply_within:
-            return missing(
-                f"resupply within {in_words(evidence.resupply_within)}; "
-                f"within {limit} required"
-            )
+            held = in_words(evidence.resupply_within, unit="h")
+            return missing(f"resupply within {held}; within {limit} required")
     return []
