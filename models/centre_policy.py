@@ -94,7 +94,10 @@ class CentrePolicy(Sourced):
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
     def compressed(self, *, seconds_per_day: float) -> CentrePolicy:
-        """The same policy on a clock where one day lasts ``seconds_per_day`` seconds."""
+        """The same policy on a clock where one day lasts ``seconds_per_day`` seconds.
+
+        ``tocilizumab_resupply_within`` is compared with the centre file's resupply time,
+        which is not compressed either: it stays as stated."""
         if seconds_per_day <= 0:
             raise ValueError("seconds_per_day must be positive")
         factor = seconds_per_day / 86400.0

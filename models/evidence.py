@@ -148,7 +148,11 @@ class TocilizumabStock(Evidence):
     """Doses counted on site; ``valid_until`` is the next stock review (or batch expiry)."""
 
     doses_on_site: int = Field(ge=0, le=1000)
-    resupply_within: Duration | None = Field(default=None, description="e.g. 8h (EU label)")
+    resupply_within: Duration | None = Field(
+        default=None,
+        description="how soon a further dose arrives (a fact; the centre policy's "
+        "tocilizumab_resupply_within is the rule)",
+    )
 
 
 class StaffTraining(Evidence):
