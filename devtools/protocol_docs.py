@@ -60,7 +60,7 @@ def _protocol(protocol: Protocol) -> list[str]:
     ]
     for disease in protocol.diseases:
         lines.append(
-            _row(
+            markdown_row(
                 disease.name,
                 ", ".join(disease.icd10) or "—",
                 ", ".join(disease.orpha) or "—",
@@ -68,7 +68,7 @@ def _protocol(protocol: Protocol) -> list[str]:
             )
         )
     lines += ["", "| Number | Value | Source |", "| --- | --- | --- |"]
-    lines += [_row(what, value, source) for what, value, source in numbers(protocol)]
+    lines += [markdown_row(what, value, source) for what, value, source in numbers(protocol)]
     return lines
 
 
@@ -78,7 +78,7 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
 
     def add(what: str, part: Sourced, name: str, value: object | None = None) -> None:
         shown = getattr(part, name) if value is None else value
-        rows.append((what, _value(shown), _source(part.source_of(name))))
+        rows.append((what, number_text(shown), source_text(part.source_of(name))))
 
     w = protocol.windows
     add("Work-up validity at MDTM", w, "work_up_validity")
@@ -105,17 +105,25 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
     for rule in protocol.washout:
         note = f" ({rule.note})" if rule.note else ""
         add(
-            f"Washout: {rule.drug}{note}", rule, "stop_before", f"stop ≥ {_value(rule.stop_before)}"
+            f"Washout: {rule.drug}{note}",
+            rule,
+            "stop_before",
+            f"stop ≥ {number_text(rule.stop_before)}",
         )
     for visit in protocol.visits:
-        add(f"Visit {visit.label}", visit, "at", f"D0 + {_value(visit.at)}")
-        add(f"Visit {visit.label} tolerance", visit, "tolerance", f"+ {_value(visit.tolerance)}")
+        add(f"Visit {visit.label}", visit, "at", f"D0 + {number_text(visit.at)}")
+        add(
+            f"Visit {visit.label} tolerance",
+            visit,
+            "tolerance",
+            f"+ {number_text(visit.tolerance)}",
+        )
     for deadline in protocol.deadlines:
         add(f"Deadline: {deadline.label} (`{deadline.key}`)", deadline, "within")
     for name, ladder in protocol.escalation.items():
         for step in ladder.steps:
             who = ", ".join(role.label for role in step.notify)
-            when = "at the deadline" if not step.after else f"deadline + {_value(step.after)}"
+            when = "at the deadline" if not step.after else f"deadline + {number_text(step.after)}"
             add(f"Escalation `{name}`: {who}", step, "after", when)
     report = protocol.safety_reporting
     add("Serious adverse event to sponsor", report, "sponsor")
@@ -128,7 +136,7 @@ _MONTH = timedelta(days=30.44)
 _YEAR = timedelta(days=365.25)
 
 
-def _value(value: object) -> str:
+def number_text(value: object) -> str:
     """A number as the protocol file writes it: ``3 months``, ``2 years``, ``42 days``."""
     if not isinstance(value, timedelta):
         return str(value)
@@ -140,10 +148,10 @@ def _value(value: object) -> str:
     return in_words(value, unit="h" if value < timedelta(days=3) else None)
 
 
-def _source(found: Source | None) -> str:
+def source_text(found: Source | None) -> str:
     # Only a protocol recorded before source tags lacks one; shipped files cannot.
     return found.text() if found else "(no source recorded)"
 
 
-def _row(*cells: str) -> str:
+def markdown_row(*cells: str) -> str:
     return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"

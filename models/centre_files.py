@@ -25,6 +25,7 @@ from models.centre_policy import CentrePolicy
 from models.durations import parse_duration
 from models.evidence import Centre
 from models.protocol import Therapy, load_default_protocol
+from models.sources import FROM_FILE
 from models.validation import readable
 
 CENTRE_DIR = Path(__file__).resolve().parent.parent / "centres"
@@ -77,7 +78,8 @@ def load_centre(path: str | Path, *, now: datetime, time_scale: float = 1.0) -> 
 
 
 def load_centre_policy(path: str | Path | None = None) -> CentrePolicy:
-    """The centre policy; a therapy's ``tocilizumab_min_doses`` defaults to its protocol's."""
+    """The centre policy, every stated rule with its source; a therapy's
+    ``tocilizumab_min_doses`` defaults to its protocol's, with the protocol's source."""
     path = Path(path) if path else CENTRE_DIR / POLICY_FILE
     raw = _read_yaml(path, "centre policy")
     requirements = raw.get("requirements")
@@ -88,9 +90,14 @@ def load_centre_policy(path: str | Path | None = None) -> CentrePolicy:
                     protocol = load_default_protocol(Therapy(therapy))
                 except ValueError:
                     continue  # an unknown therapy is reported by validation below
-                req["tocilizumab_min_doses"] = protocol.tocilizumab_min_doses
+                found = protocol.source_of("tocilizumab_min_doses")
+                req["tocilizumab_min_doses"] = {
+                    "value": protocol.tocilizumab_min_doses,
+                    "source": found.text() if found else f"assumption: protocol {protocol.id}",
+                }
     try:
-        return CentrePolicy.model_validate(raw)
+        # Every rule the file states needs its source (models/sources.py).
+        return CentrePolicy.model_validate(raw, context=FROM_FILE)
     except ValidationError as err:
         raise CentreFileError(f"{path}: {readable(err)}") from err
 

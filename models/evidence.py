@@ -6,8 +6,9 @@ Usage::
     centre.items()         # [EvidenceItem(key='icu_access', valid_until=…), …]
     centre.record("record_icu_access", Facility(name="ICU", valid_until=…))
 
-A ``Centre`` holds its evidence: accreditation (JACIE/FACT, SFGM-TC) and its scope, sponsor
-qualification / site initiation per trial, apheresis unit, cell-therapy unit (liquid-nitrogen
+A ``Centre`` holds its evidence: accreditation (by JACIE, FACT, FACT-JACIE or SFGM-TC: the
+centre policy says which bodies count) and its scope, sponsor qualification / site
+initiation per trial, apheresis unit, cell-therapy unit (liquid-nitrogen
 storage, thaw), ATMP pharmacy, ICU access, neurology, tocilizumab stock, trained staff,
 pharmacovigilance contact and registry reporting. Every piece of evidence has a
 ``valid_until`` (its expiry or review date); a YAML date or a naive time is taken as UTC.
@@ -90,7 +91,7 @@ class Prerequisite(StrEnum):
 
 
 _LABELS = {
-    Prerequisite.ACCREDITATION: "accreditation (JACIE/FACT)",
+    Prerequisite.ACCREDITATION: "accreditation (by a body the centre policy counts)",
     Prerequisite.SPONSOR_QUALIFICATION: "sponsor qualification / site initiation",
     Prerequisite.APHERESIS_UNIT: "apheresis unit",
     Prerequisite.CELL_THERAPY_UNIT: "cell-therapy unit (LN2 storage, thaw)",
@@ -113,8 +114,12 @@ class Evidence(BaseModel):
     reference: Identifier | None = Field(default=None, description="certificate, agreement…")
 
 
+# Which of these count for a centre is the centre policy's ``accreditation_bodies``.
+AccreditationBody = Literal["JACIE", "FACT", "FACT-JACIE", "SFGM-TC"]
+
+
 class Accreditation(Evidence):
-    body: Literal["JACIE", "FACT", "FACT-JACIE", "SFGM-TC"]
+    body: AccreditationBody
     scope: list[Therapy] = Field(min_length=1, description="therapies the accreditation covers")
 
 
@@ -143,7 +148,11 @@ class TocilizumabStock(Evidence):
     """Doses counted on site; ``valid_until`` is the next stock review (or batch expiry)."""
 
     doses_on_site: int = Field(ge=0, le=1000)
-    resupply_within: Duration | None = Field(default=None, description="e.g. 8h (EU label)")
+    resupply_within: Duration | None = Field(
+        default=None,
+        description="how soon a further dose arrives (a fact; the centre policy's "
+        "tocilizumab_resupply_within is the rule)",
+    )
 
 
 class StaffTraining(Evidence):

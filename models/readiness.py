@@ -6,9 +6,10 @@ Usage::
     # [MissingItem(key='icu_access', reason='none on file', ...)]
 
 Each prerequisite the policy names for the therapy is checked against the centre's evidence
-at ``now``: missing or expired evidence, an accreditation whose scope does not cover the
-therapy, a cell-therapy unit that cannot store or thaw, too few tocilizumab doses, a role
-without a currently trained person. Items expiring within the policy's ``warn_before`` are
+at ``now``: missing or expired evidence, an accreditation by a body the policy does not
+count or whose scope does not cover the therapy, a cell-therapy unit that cannot store or
+thaw, too few tocilizumab doses or a resupply slower than the policy allows, a role without
+a currently trained person. Items expiring within the policy's ``warn_before`` are
 listed apart. Pure: ``now`` is always passed in.
 """
 
@@ -19,6 +20,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from models.centre_policy import CentrePolicy, TherapyRequirements
+from models.durations import in_words
 from models.evidence import (
     Accreditation,
     CellTherapyUnit,
@@ -66,7 +68,7 @@ def readiness(
     req = policy.requirements.get(therapy)
     if req is None:
         return no_requirements(therapy)
-    missing = [m for p in req.prerequisites for m in _check(p, centre, req, therapy, now)]
+    missing = [m for p in req.prerequisites for m in _check(p, centre, policy, req, therapy, now)]
     soon = now + policy.warn_before
     expiring = [
         ExpiringItem(key=i.key, label=i.label, valid_until=i.valid_until)
@@ -112,6 +114,7 @@ def _gone(kind: Prerequisite, evidence: Evidence | None, now: datetime) -> Missi
 def _check(
     kind: Prerequisite,
     centre: Centre,
+    policy: CentrePolicy,
     req: TherapyRequirements,
     therapy: Therapy,
     now: datetime,
@@ -155,9 +158,16 @@ def _check(
     gone = _gone(kind, evidence, now)
     if gone is not None:
         return [gone]
-    if isinstance(evidence, Accreditation) and therapy not in evidence.scope:
-        scope = ", ".join(t.value for t in evidence.scope)
-        return missing(f"its scope ({scope}) does not cover {therapy.value}")
+    if isinstance(evidence, Accreditation):
+        if evidence.body not in policy.accreditation_bodies:
+            counted = ", ".join(policy.accreditation_bodies)
+            return missing(
+                f"{evidence.body} accreditation does not count under the centre policy "
+                f"(counts: {counted})"
+            )
+        if therapy not in evidence.scope:
+            scope = ", ".join(t.value for t in evidence.scope)
+            return missing(f"its scope ({scope}) does not cover {therapy.value}")
     if isinstance(evidence, CellTherapyUnit):
         if not evidence.liquid_nitrogen_storage:
             return missing("cannot store products in liquid nitrogen")
@@ -171,4 +181,11 @@ def _check(
             f"{evidence.doses_on_site} dose(s) on site; at least "
             f"{req.tocilizumab_min_doses} required"
         )
+    if isinstance(evidence, TocilizumabStock) and req.tocilizumab_resupply_within is not None:
+        limit = in_words(req.tocilizumab_resupply_within, unit="h")
+        if evidence.resupply_within is None:
+            return missing(f"no resupply time on file; a further dose within {limit} required")
+        if evidence.resupply_within > req.tocilizumab_resupply_within:
+            held = in_words(evidence.resupply_within, unit="h")
+            return missing(f"resupply within {held}; within {limit} required")
     return []

@@ -18,6 +18,9 @@ A protocol *file* must tag every number it states (``load_protocol`` validates w
 ``FROM_FILE``); a number the file leaves out takes the model's default with the default's
 own source (``DEFAULT_SOURCES``). A protocol recorded in a workflow input before source tags
 existed has no ``sources``: it still loads, as recorded.
+
+The centre policy (``models/centre_policy.py``, ``centres/policy.yaml``) tags its rules the
+same way and is validated with the same ``FROM_FILE``.
 """
 
 from __future__ import annotations
