@@ -30,6 +30,7 @@ from models.grading_observations import (
     CrsSign,
     IcansDomain,
     IcansObservation,
+    OxygenDevice,
 )
 from models.grading_tables import FindingRow, GradingTables, Row, astct_2019
 from models.refusals import Outcome, Refusal
@@ -95,7 +96,7 @@ def _crs_problems(obs: CrsObservation, tables: GradingTables) -> list[str]:
         problems.append(
             f"an oxygen flow of {flow} L/min is outside 0-{bounds.max_oxygen_flow_l_min} L/min"
         )
-    if flow is not None and obs.oxygen.value == "none":
+    if flow is not None and obs.oxygen is OxygenDevice.NONE:
         problems.append("an oxygen flow is recorded without an oxygen device")
     needs_flow = any(r.needs_flow() for r in tables.crs.hypoxia if obs.oxygen in r.devices)
     if needs_flow and flow is None:
