@@ -241,7 +241,8 @@ def act(
     if as_json:
         print_json(receipt_document(receipt))
         return
-    note = " (already applied: nothing changed)" if receipt.duplicate else ""
+    applied = f"{receipt.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    note = f" (already applied at {applied}: nothing changed)" if receipt.duplicate else ""
     nxt = ", ".join(ordered(receipt.allowed_next)) or "nothing, the pathway has ended"
     console.print(
         f"[green]done[/]: {event} — {receipt.from_state} → [bold]{receipt.state}[/]{note}",

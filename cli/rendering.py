@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from cli.app import console
@@ -93,6 +94,16 @@ def show_document(
             "storage_location": record.product.storage_location,
             "quarantined": record.product.quarantined,
         },
+        "centre_alerts": [
+            {
+                "key": a.key,
+                "label": a.label,
+                "reason": a.reason,
+                "raised_at": iso(a.raised_at),
+            }
+            for a in record.centre_alerts
+            if a.open
+        ],
         "deadlines": deadline_docs(record, now),
         "allowed": allowed,
         "audit": [audit_doc(e) for e in record.audit[-10:]],
@@ -181,6 +192,14 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
     if on["visits"]:
         facts.add_row("visits done", ", ".join(on["visits"]))
     out(facts)
+    for alert in doc["centre_alerts"]:
+        out(
+            f"[red]centre alert[/] ({doc['centre']}): {escape(alert['label'])}: "
+            f"{escape(alert['reason'])} "
+            f"(since {when(alert['raised_at'])} UTC)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if doc["deadlines"]:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         table.add_column("open deadline", overflow="fold")

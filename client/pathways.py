@@ -35,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
-from models.actions import parse_action
+from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
 from models.protocol import Protocol
@@ -47,6 +47,7 @@ from models.roles import Role
 from models.validation import readable
 from workflows import search
 from workflows.pathway import PathwayWorkflow
+from workflows.receipts import reuse_refusal, same_action
 
 log = structlog.get_logger("cellpath.pathways")
 
@@ -154,9 +155,14 @@ async def act(
     *,
     update_id: str | None = None,
 ) -> ActionReceipt:
-    """Send one staff action; raise ``ActionRefused`` with the rule and the reason."""
+    """Send one staff action; raise ``ActionRefused`` with the rule and the reason.
+
+    An ``update_id`` already used on this pathway (workflows/receipts.py) gives the original
+    receipt marked ``duplicate`` when the action and its details are the same, and the
+    refusal ``UpdateIdReused`` naming the action it recorded when they are not."""
+    action: StaffAction | None = None
     try:
-        parse_action(event, data)
+        action = parse_action(event, data)
     except KeyError:
         pass  # unknown events are refused by the workflow, with what is allowed now
     except ValidationError as err:
@@ -165,7 +171,13 @@ async def act(
         ) from None
     handle = pathway_handle(client, pathway_id)
     try:
-        return await handle.execute_update(event, data, id=update_id, result_type=ActionReceipt)
+        if update_id and (prior := await earlier_receipt(handle, update_id)) is not None:
+            return await repeated(handle, prior, event, action, update_id)
+        receipt = await handle.execute_update(event, data, id=update_id, result_type=ActionReceipt)
+        if update_id and receipt.event != event:
+            # Used by another click between our look and our send: its receipt, not ours.
+            await repeated(handle, receipt, event, action, update_id)
+        return receipt
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError):
@@ -173,6 +185,50 @@ async def act(
         raise ActionRefused(str(cause or err)) from None
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
+
+
+async def earlier_receipt(handle: WorkflowHandle[Any, Any], update_id: str) -> ActionReceipt | None:
+    """The receipt of the Update ``update_id`` this run already completed, if any.
+
+    Within a run the server answers a completed Update ID with its stored result and never
+    asks the workflow, so the client looks first; an Update the server has not seen (or one
+    that failed) is sent as usual."""
+    update = handle.get_update_handle(update_id, result_type=ActionReceipt)
+    try:
+        return await update.result()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    except WorkflowUpdateFailedError:
+        return None
+
+
+async def repeated(
+    handle: WorkflowHandle[Any, Any],
+    prior: ActionReceipt,
+    event: str,
+    action: StaffAction | None,
+    update_id: str,
+) -> ActionReceipt:
+    """``prior`` marked ``duplicate`` if ``event``/``action`` is what it recorded; else the
+    ``UpdateIdReused`` refusal naming the action the ID was used for."""
+    entry = None
+    if prior.event == event and action is not None:
+        shown = await handle.query(PathwayWorkflow.get_record)
+        entry = shown.entry_for_update(update_id)
+        if entry is not None and same_action(entry, event, action):
+            return prior.model_copy(update={"duplicate": True})
+    raise refused(
+        reuse_refusal(
+            update_id,
+            event,
+            used_for=prior.event,
+            seq=prior.seq,
+            at=prior.at,
+            state=prior.state,
+        )
+    )
 
 
 def refusal_from_rpc(err: RPCError, pathway_id: str) -> OperationError:

@@ -29,6 +29,7 @@ from states import errors as e
 from states.binding import BoundChart
 from states.facts import RecordedFacts
 from states.guards import PathwayGuards
+from states.not_yet import why_not_yet
 
 # Final states and what they mean for the record's outcome.
 EXITS = {
@@ -75,6 +76,11 @@ class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
             return [AFTER_END] if self.reports_outstanding() else []
         return self.events_now()
 
+    def why_not_yet(self, event: str) -> str | None:
+        """What stands in the way of ``event`` from here, when it is clearly early."""
+        where = self.states_map[self.leaf].name if self.leaf in self.states_map else self.leaf
+        return why_not_yet(event, self.state_ids, therapy=self.therapy, where=where)
+
     def reports_outstanding(self) -> bool:
         """Safety reports still due for adverse events recorded on this pathway."""
         return any(
@@ -93,9 +99,14 @@ class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
         transitions = [] if self.finished else list(self.transitions_for(event))
         allowed = self.allowed_now() if not transitions else [event]
         if event not in allowed:
+            possible = ", ".join(sorted(allowed)) or "nothing (the pathway has ended)"
+            why = None if self.finished else self.why_not_yet(event)
             raise e.ActionNotAllowedNow(
-                f"'{event}' cannot be done while the pathway is at '{self.leaf}'. "
-                f"Possible now: {', '.join(sorted(allowed)) or 'nothing (the pathway has ended)'}.",
+                f"'{event}' cannot be done yet. {why} The pathway is at '{self.leaf}'. "
+                f"Possible now: {possible}."
+                if why
+                else f"'{event}' cannot be done while the pathway is at '{self.leaf}'. "
+                f"Possible now: {possible}.",
                 event=event,
                 state=self.leaf,
             )

@@ -109,3 +109,8 @@ class TocilizumabBelowMinimum(PathwayError):
 
 class UnknownChartState(PathwayError):
     """The stored configuration names a state the pathway's chart no longer has."""
+
+
+class UpdateIdReused(PathwayError):
+    """An Update ID already carried another action (or the same action with other details)
+    on this pathway: the click is not the one that ID recorded, so nothing is done."""

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from states.registry import CHARTS
     from workflows.details import current_details
     from workflows.notify import notify_with_fallback
+    from workflows.receipts import check_repeat, receipt
     from workflows.updates import current_update_id, decode_frozen, rejection
 
 # Before models.durations.YEAR was the one year (365.25 days), a follow-up year was 365
@@ -186,9 +187,16 @@ class PathwayWorkflow:
 
     @act.validator
     def validate_act(self, event: str, args: Sequence[RawValue]) -> None:
-        if self.record.entry_for_update(current_update_id()) is not None:
-            return
+        update_id = current_update_id()
         action = self._decode(event, args)
+        if update_id and (applied := self.record.entry_for_update(update_id)) is not None:
+            # A repeat reaching a later run (the server answers one within a run itself):
+            # the handler returns the original receipt; another action under it is refused.
+            try:
+                check_repeat(applied, event, action, update_id=update_id, state=self.chart.leaf)
+            except errors.PathwayError as err:
+                raise rejection(err) from err
+            return
         allowed = roles_allowed(event)
         if action.role not in allowed:
             raise rejection(
@@ -237,16 +245,8 @@ class PathwayWorkflow:
         )
 
     def _receipt(self, entry: AuditEntry, *, duplicate: bool = False) -> ActionReceipt:
-        return ActionReceipt(
-            pathway_id=self.record.pathway_id,
-            event=entry.event,
-            seq=entry.seq,
-            from_state=entry.from_state,
-            state=self.chart.leaf,
-            at=entry.at,
-            duplicate=duplicate,
-            allowed_next=self.chart.allowed_now(),
-        )
+        now = self.chart.leaf, self.chart.allowed_now()
+        return receipt(self.record.pathway_id, entry, *now, duplicate=duplicate)
 
     # ----- centre --------------------------------------------------------------------------
     @workflow.signal(name=contracts.CENTRE_NOTICE_SIGNAL)

@@ -267,6 +267,13 @@ class AuditDoc(Strict):
     data: dict[str, Any]
 
 
+class CentreAlertDoc(Strict):
+    key: str
+    label: str
+    reason: str
+    raised_at: UtcTime
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -285,6 +292,7 @@ class ShowDoc(Strict):
     overdue: bool
     dates: DatesDoc
     product: ProductDoc
+    centre_alerts: list[CentreAlertDoc]
     deadlines: list[DeadlineDoc]
     allowed: list[str]
     audit: list[AuditDoc]

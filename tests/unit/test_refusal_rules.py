@@ -27,6 +27,7 @@ RULES = {
     "TwoPersonCheckMissing",
     "UnknownChartState",
     "UnknownEvent",
+    "UpdateIdReused",
     "VisitsOutstanding",
     "WashoutIncomplete",
     "WorkUpIncomplete",
