@@ -174,10 +174,12 @@ def icans_grade(obs: IcansObservation, *, tables: GradingTables | None = None) -
         for d in sorted(elsewhere)
     ]
     unarousable = obs.consciousness is Consciousness.UNAROUSABLE
-    # An ICE of 0 from a patient unarousable for another cause (sedation) says nothing of ICANS.
-    if IcansDomain.ICE_SCORE not in elsewhere and not (
-        unarousable and IcansDomain.CONSCIOUSNESS in elsewhere
-    ):
+    # An ICE of 0 from a patient unarousable for another cause (sedation) says nothing of ICANS:
+    # the ICE is not assessable, and the grade must say so rather than read as "no ICANS".
+    sedated = unarousable and IcansDomain.CONSCIOUSNESS in elsewhere
+    if sedated:
+        notes.append("ICE not assessable: unarousable for another cause; reassess when rousable")
+    if IcansDomain.ICE_SCORE not in elsewhere and not sedated:
         if obs.ice_score == 0 and unarousable:
             rows.append(icans.ice_zero_unarousable)
         else:

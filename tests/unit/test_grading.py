@@ -231,6 +231,7 @@ class TestIcansTable:
         graded = icans_grade(sedated)
         assert graded.grade == 0
         assert "consciousness: attributed to another cause, not counted" in graded.notes
+        assert any(note.startswith("ICE not assessable") for note in graded.notes)
         stroke = awake(
             10,
             motor_findings=frozenset({MotorFinding.HEMIPARESIS}),
