@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -29,6 +30,13 @@ from worker import build_worker
 # terminal (80 columns by default), and which test imports the CLI first depends on how the
 # files are shared out between xdist workers: fix the width the CLI tests assert against.
 os.environ["COLUMNS"] = "200"
+
+# Property tests draw the same examples on every run (`make test`, CI): a counterexample found
+# by chance one day in five is a test that fails by chance. Explore with a fresh seed on
+# purpose: `HYPOTHESIS_PROFILE=explore pytest tests/unit` (more examples, random seed).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
