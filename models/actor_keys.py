@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from joserfc.jwk import OKPKey
 
+from models.key_spec import parse_key_spec, read_key_file
+
 if TYPE_CHECKING:
     from models.settings import Settings
 
@@ -64,26 +66,21 @@ def b64url_decode(kid: str, encoded: str, source: str) -> bytes:
 def parse_key_items(spec: str, source: str) -> dict[str, bytes]:
     """``kid:base64url`` items separated by commas or new lines (``#`` starts a comment),
     in order: the first is current."""
-    keys: dict[str, bytes] = {}
-    items = (
-        item.strip() for line in spec.splitlines() for item in line.split("#", 1)[0].split(",")
-    )
-    for item in items:
-        if not item:
-            continue
-        kid, sep, encoded = (part.strip() for part in item.partition(":"))
-        if not sep or not kid or not encoded:
-            raise ActorKeyConfigError(f"{source}: expected 'key-id:key' items separated by commas")
+
+    def check_id(kid: str) -> None:
         if not KEY_ID.match(kid):
             raise ActorKeyConfigError(
                 f"{source}: invalid key ID {kid!r}: use letters, digits, '.', '_' or '-'"
             )
-        if kid in keys:
-            raise ActorKeyConfigError(f"{source}: key ID {kid!r} is given twice")
-        keys[kid] = b64url_decode(kid, encoded, source)
-    if not keys:
-        raise ActorKeyConfigError(f"{source}: no key in it")
-    return keys
+
+    return parse_key_spec(
+        spec,
+        source,
+        decode=b64url_decode,
+        error=ActorKeyConfigError,
+        expected="'key-id:key'",
+        check_id=check_id,
+    )
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -129,12 +126,7 @@ class ActorKeyRing:
 
     @classmethod
     def from_file(cls, path: Path) -> ActorKeyRing:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ActorKeyConfigError(
-                f"cannot read the actor key file {path}: {err.strerror}"
-            ) from None
+        text = read_key_file(path, "actor key file", error=ActorKeyConfigError)
         return cls.parse(text, source=str(path))
 
 

@@ -43,6 +43,8 @@ from temporalio.converter import (
     PayloadCodec,
 )
 
+from models.key_spec import parse_key_spec, read_key_file
+
 if TYPE_CHECKING:
     from models.settings import Settings
 
@@ -111,34 +113,14 @@ class KeyRing:
 
         The first key is current: to rotate, put the new key first and keep the old ones.
         """
-        keys: dict[str, bytes] = {}
-        items = (
-            item.strip() for line in spec.splitlines() for item in line.split("#", 1)[0].split(",")
+        keys = parse_key_spec(
+            spec, source, decode=_decode_key, error=KeyConfigError, expected="'key-id:base64-key'"
         )
-        for item in items:
-            if not item:
-                continue
-            kid, sep, encoded = item.partition(":")
-            kid, encoded = kid.strip(), encoded.strip()
-            if not sep or not kid or not encoded:
-                raise KeyConfigError(
-                    f"{source}: expected 'key-id:base64-key' items separated by commas"
-                )
-            if kid in keys:
-                raise KeyConfigError(f"{source}: key ID {kid!r} is given twice")
-            keys[kid] = _decode_key(kid, encoded, source)
-        if not keys:
-            raise KeyConfigError(f"{source}: no key in it")
         return cls(keys, current=next(iter(keys)))
 
     @classmethod
     def from_file(cls, path: Path) -> KeyRing:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise KeyConfigError(
-                f"cannot read the encryption key file {path}: {err.strerror}"
-            ) from None
+        text = read_key_file(path, "encryption key file", error=KeyConfigError)
         return cls.parse(text, source=str(path))
 
     @classmethod

@@ -37,6 +37,7 @@ from models.actor_keys import (
     b64url,
     parse_key_items,
 )
+from models.key_spec import read_key_file
 
 #: the private key file the dev stack generates in its state dir
 DEV_SIGNING_KEY_FILE = "signin.keys"
@@ -84,12 +85,7 @@ class SigningKeys:
 
     @classmethod
     def from_file(cls, path: Path) -> SigningKeys:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ActorKeyConfigError(
-                f"cannot read the signing key file {path}: {err.strerror}"
-            ) from None
+        text = read_key_file(path, "signing key file", error=ActorKeyConfigError)
         return cls.parse(text, source=str(path))
 
     def to_spec(self) -> str:
