@@ -18,21 +18,18 @@ protocol requires.
 # compiled and evaluated anew (0.2 of the 1.3 ms it takes to create a run's instance).
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue, SearchAttributeUpdate
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 # `import workflows.search`, not `from workflows import search`: a name in a from-list is
 # imported past the sandbox's hook, so the module would be loaded again for every run.
 with workflow.unsafe.imports_passed_through():
-    import workflows.search as search
     from models import contracts
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
-    from models.centre_notice import CentreNotice, CentreView, follow_notice
+    from models.centre_notice import CentreNotice
     from models.durations import YEAR
-    from models.evidence import when_text
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -50,19 +47,17 @@ with workflow.unsafe.imports_passed_through():
     from states.deadlines import escalate_due, reconcile
     from states.migrations import CHART_VERSIONS, migrate
     from states.registry import CHARTS
-    from workflows.details import current_details
+    from workflows.centre_gate import check_centre, follow_centre
     from workflows.notify import notify_with_fallback
     from workflows.receipts import check_repeat, receipt
     from workflows.updates import current_update_id, decode_frozen, rejection
+    from workflows.visibility import Visibility
 
 # Before models.durations.YEAR was the one year (365.25 days), a follow-up year was 365
 # days: runs that started then keep it, so a visit due in between does not end a run
 # (continue-as-new) that their history did not end.
 LEGACY_YEAR = timedelta(days=365)
 YEAR_PATCH = "follow-up-year-365.25d"
-
-# CAR-T steps towards infusion: each needs the protocol's tocilizumab on site at the centre.
-TOCILIZUMAB_GATED = frozenset({"clear_for_treatment", "thaw_product", "infuse"})
 
 
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
@@ -90,7 +85,7 @@ class PathwayWorkflow:
         self.record: PathwayRecord = data.record or new_record(workflow.info().workflow_id, data)
         self._chart, self._unreadable = self._open_chart()
         self._changed = False
-        self._published: dict[str, object] = {}
+        self._visibility = Visibility()
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
@@ -212,25 +207,11 @@ class PathwayWorkflow:
         self._check_centre(event)
 
     def _check_centre(self, event: str) -> None:
-        """Refuse a step towards CAR-T infusion while the centre reports too little
-        tocilizumab. Reads only what the centre signalled (no I/O: validators stay
-        deterministic); a pathway that has heard nothing relies on the declared count."""
-        minimum = self.protocol.tocilizumab_min_doses
-        status = self.record.centre_status
-        if event not in TOCILIZUMAB_GATED or minimum == 0 or status is None:
-            return
-        doses = status.tocilizumab_doses or 0
-        if doses < minimum:
-            raise rejection(
-                errors.TocilizumabBelowMinimum(
-                    f"{self.record.centre} reports {doses} dose(s) of tocilizumab on site "
-                    f"(as of {when_text(status.as_of)}); the protocol requires at least "
-                    f"{minimum} before a CAR-T infusion. The pharmacy must restock and record "
-                    "the count.",
-                    event=event,
-                    state=self.chart.leaf,
-                )
-            )
+        """Refuse a gated step on what the centre signalled (workflows/centre_gate.py)."""
+        try:
+            check_centre(self.record, self.protocol, event, self.chart.leaf)
+        except errors.PathwayError as err:
+            raise rejection(err) from err
 
     def _decode(self, event: str, args: Sequence[RawValue]) -> StaffAction:
         if event not in EVENT_PAYLOADS:
@@ -252,36 +233,9 @@ class PathwayWorkflow:
     @workflow.signal(name=contracts.CENTRE_NOTICE_SIGNAL)
     def centre_notice(self, notice: CentreNotice) -> None:
         """The centre's readiness changed (or was handed over at referral)."""
-        record = self.record
-        status = record.centre_status
-        if notice.centre != record.centre or (status is not None and notice.order <= status.order):
-            return  # another centre's, or older than what the pathway already knows
-        seen = notice.for_therapy(record.therapy)
-        record.centre_status = CentreView(
-            version=notice.version,
-            as_of=notice.as_of,
-            ready=seen.ready,
-            missing=seen.missing,
-            tocilizumab_doses=notice.tocilizumab_doses,
-        )
-        raised, cleared = follow_notice(record.centre_alerts, seen, workflow.now())
-        for alert in raised:
-            self._centre_news.append(
-                Escalation(
-                    pathway_id=record.pathway_id,
-                    centre=record.centre,
-                    therapy=record.therapy.value,
-                    state=record.state,
-                    deadline_key=f"centre:{alert.key}",
-                    label=f"Centre prerequisite missing at {record.centre}: "
-                    f"{alert.label} ({alert.reason})",
-                    due_at=alert.raised_at,
-                    level=1,
-                    notify=[Role.CARE_COORDINATOR],
-                    waiting_on=Role.PROGRAMME_LEAD,
-                )
-            )
-        if raised or cleared:
+        news, changed = follow_centre(self.record, notice, workflow.now())
+        self._centre_news.extend(news)
+        if changed:
             self._changed = True
 
     # ----- queries -----------------------------------------------------------------------
@@ -358,38 +312,4 @@ class PathwayWorkflow:
 
     # ----- visibility --------------------------------------------------------------------
     def _publish(self) -> None:
-        record = self.record
-        nxt = record.next_deadline()
-        values: dict[str, object] = {
-            "state": record.state,
-            "next": nxt.due_at if nxt else None,
-            "level": record.escalation_level,
-            "overdue": record.overdue,
-        }
-        if values != self._published:
-            first = not self._published
-            changed = {key for key, value in values.items() if self._published.get(key) != value}
-            # Each upsert is a history event and a visibility write carrying every attribute
-            # named: a run's first sets them all, later ones only what changed.
-            updates: list[SearchAttributeUpdate[Any]] = []
-            if first or "state" in changed:
-                updates.append(search.PATHWAY_STATE.value_set(record.state))
-            if first:
-                updates += [
-                    search.THERAPY.value_set(record.therapy.value),
-                    search.DISEASE.value_set(record.disease),
-                    search.CENTRE.value_set(record.centre),
-                ]
-            if first or "level" in changed:
-                updates.append(search.ESCALATION_LEVEL.value_set(record.escalation_level))
-            if first or "overdue" in changed:
-                updates.append(search.OVERDUE.value_set(record.overdue))
-            if first or "next" in changed:
-                updates.append(
-                    search.NEXT_DEADLINE.value_set(nxt.due_at)
-                    if nxt
-                    else search.NEXT_DEADLINE.value_unset()
-                )
-            workflow.upsert_search_attributes(updates)
-            self._published = values
-        workflow.set_current_details(current_details(self.record))
+        self._visibility.publish(self.record)
