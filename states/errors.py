@@ -31,6 +31,11 @@ class PathwayError(Refusal):
         self.state = state
 
 
+class SafetyRefusal(PathwayError):
+    """A refusal on a safety rule (identity, product integrity, fitness, centre readiness):
+    besides changing nothing, it leaves an incident in the pathway's deviation log."""
+
+
 class UnknownEvent(PathwayError):
     pass
 
