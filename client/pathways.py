@@ -14,6 +14,8 @@ query): an unknown centre, or one not ready for the therapy, is refused with wha
 
 from __future__ import annotations
 
+import typing
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,6 +149,13 @@ def pathway_handle(client: Client, pathway_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(pathway_id)
 
 
+class ActionSigner(typing.Protocol):
+    """Who acts: a signed-in session that has the sign-in service issue an actor assertion
+    (models/actor.py) for one action on one pathway under one Update ID."""
+
+    def assertion_for(self, *, pathway_id: str, event: str, update_id: str) -> str: ...
+
+
 async def act(
     client: Client,
     pathway_id: str,
@@ -154,12 +163,23 @@ async def act(
     data: dict[str, Any],
     *,
     update_id: str | None = None,
+    signer: ActionSigner | None = None,
 ) -> ActionReceipt:
     """Send one staff action; raise ``ActionRefused`` with the rule and the reason.
 
+    With a ``signer``, the action carries its actor assertion (``data["assertion"]``), bound
+    to this pathway, event and Update ID (one is made here when none is given).
     An ``update_id`` already used on this pathway (workflows/receipts.py) gives the original
     receipt marked ``duplicate`` when the action and its details are the same, and the
     refusal ``UpdateIdReused`` naming the action it recorded when they are not."""
+    if signer is not None:
+        update_id = update_id or str(uuid.uuid4())
+        data = {
+            **data,
+            "assertion": signer.assertion_for(
+                pathway_id=pathway_id, event=event, update_id=update_id
+            ),
+        }
     action: StaffAction | None = None
     try:
         action = parse_action(event, data)

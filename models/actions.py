@@ -121,6 +121,9 @@ class StaffAction(BaseModel):
     actor: PersonId
     role: Role
     reason: Text | None = None
+    #: the signed actor assertion (models/actor.py) the sign-in service issued for this
+    #: action; proof of who sent it, never part of the recorded details
+    assertion: str | None = Field(default=None, max_length=8192, repr=False)
 
 
 class WorkUp(StaffAction):

@@ -173,7 +173,7 @@ class PathwayWorkflow:
             update_id=update_id,
             from_state=from_state,
             to_state=self.chart.leaf,
-            data=action.model_dump(mode="json", exclude={"actor", "role", "reason"}),
+            data=action.model_dump(mode="json", exclude={"actor", "role", "reason", "assertion"}),
         )
         self.record.append_audit(entry)
         reconcile(self.record, self.protocol, before, now)

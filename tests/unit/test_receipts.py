@@ -34,7 +34,7 @@ def recorded(event: str, fields: dict[str, object]) -> AuditEntry:
         update_id="u-1",
         from_state="referred",
         to_state="awaiting_mdtm",
-        data=action.model_dump(mode="json", exclude={"actor", "role", "reason"}),
+        data=action.model_dump(mode="json", exclude={"actor", "role", "reason", "assertion"}),
     )
 
 

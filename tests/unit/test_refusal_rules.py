@@ -22,6 +22,7 @@ RULES = {
     "OutsideWindow",
     "ProductNotOnSite",
     "RoleNotAllowed",
+    "SafetyRefusal",  # the base of refusals that leave an incident
     "StaleWorkUp",
     "TocilizumabBelowMinimum",
     "TwoPersonCheckMissing",
