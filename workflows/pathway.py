@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.centre_gate import check_centre, follow_centre
     from workflows.notify import notify_with_fallback
     from workflows.receipts import check_repeat, receipt
+    from workflows.record_keeping import WriteCause, keep_records, writes_due_now
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
 
@@ -113,11 +114,16 @@ class PathwayWorkflow:
             if self._changed:
                 self._changed = False
                 self._publish()
+            if writes_due_now(self.record):
+                await keep_records(self.record, self.protocol, WriteCause.INFUSION)
             if self._should_continue_as_new():
+                # Written before the run ends: what arrives meanwhile goes with the next run's.
+                await keep_records(self.record, self.protocol, WriteCause.RUN_END)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
                 workflow.continue_as_new(PathwayInput(protocol=self.protocol, record=self.record))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await keep_records(self.record, self.protocol, WriteCause.CLOSED)
         self._publish()
         return PathwayOutcome(
             pathway_id=self.record.pathway_id,

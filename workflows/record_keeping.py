@@ -1,0 +1,113 @@
+"""Keeping a pathway's records: what the workflow writes to the record store, and when.
+
+Usage (in PathwayWorkflow)::
+
+    if writes_due_now(self.record):            # an infusion the store does not hold yet
+        await keep_records(self.record, self.protocol, WriteCause.INFUSION)
+    await keep_records(self.record, self.protocol, WriteCause.RUN_END)   # before continue-as-new
+    await keep_records(self.record, self.protocol, WriteCause.CLOSED, closing=True)
+
+    # the incident log: the pathway's incidents in order, the unstored ones written at once
+    await keep_records(record, protocol, WriteCause.INCIDENT, incidents=facts)
+
+One ``keep_records`` activity per call, only when the store lacks something (3 events in
+history, and the patch marker once per run). The activity input holds only what is new since
+``record.stored`` (models/record_writes.py); the mark moves once the activity has written
+it, so a write retried, or replayed, carries the same facts and the store keeps each once.
+
+Guarded by ``workflow.patched("store-record-writes")``: histories recorded before stay
+replayable and simply never write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from models import contracts
+    from models.audit import head_hash
+    from models.protocol import Protocol
+    from models.record import PathwayRecord
+    from models.record_writes import (
+        Closing,
+        IncidentFact,
+        Opening,
+        RecordsKept,
+        RecordWrite,
+        WriteCause,
+    )
+
+STORE_PATCH = "store-record-writes"
+#: staff actions an inspector needs in the store at once, not at the end of the run
+WRITE_AT_ONCE = frozenset({"infuse"})
+# The store may be down for a while (a migration, a failover): the pathway waits, retrying,
+# and the failing activity shows in the Web UI; nothing is dropped.
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+
+
+def writes_due_now(record: PathwayRecord) -> bool:
+    """Whether the trail holds an action the store must have at once (an infusion)."""
+    stored = record.stored.audit_seq if record.stored else 0
+    return any(e.event in WRITE_AT_ONCE for e in record.audit if e.seq > stored)
+
+
+def pending_write(
+    record: PathwayRecord,
+    protocol: Protocol,
+    cause: WriteCause,
+    *,
+    incidents: Sequence[IncidentFact] = (),
+) -> RecordWrite | None:
+    """What the store lacks, as one write; None when it lacks nothing."""
+    mark = record.stored
+    audit = [e for e in record.audit if e.seq > (mark.audit_seq if mark else 0)]
+    write = RecordWrite(
+        pathway_id=record.pathway_id,
+        run=record.run,
+        cause=cause,
+        opening=Opening.of(record, protocol) if mark is None else None,
+        coi_id=record.product.coi_id,
+        audit=audit,
+        adverse_events=record.adverse_events[mark.adverse_events if mark else 0 :],
+        incidents=list(incidents[mark.incidents if mark else 0 :]),
+    )
+    if cause is WriteCause.CLOSED:
+        after = write.mark_after(mark)
+        write.closing = Closing(
+            closed_at=workflow.now(),
+            outcome=record.outcome or "ended",
+            final_state=record.state,
+            head_seq=record.audit[-1].seq if record.audit else 0,
+            head_hash=head_hash(record.audit, record.pathway_id),
+            # The record as the closed workflow keeps it, store mark included.
+            record=record.model_copy(update={"audit": [], "stored": after}),
+        )
+    elif not (write.opening or write.audit or write.adverse_events or write.incidents):
+        return None
+    return write
+
+
+async def keep_records(
+    record: PathwayRecord,
+    protocol: Protocol,
+    cause: WriteCause,
+    *,
+    incidents: Sequence[IncidentFact] = (),
+) -> None:
+    """Write what the store lacks (``cause`` says why now); the mark moves once written."""
+    write = pending_write(record, protocol, cause, incidents=incidents)
+    if write is None or not workflow.patched(STORE_PATCH):
+        return
+    await workflow.execute_activity(
+        contracts.KEEP_RECORDS,
+        write,
+        result_type=RecordsKept,
+        start_to_close_timeout=timedelta(seconds=60),
+        retry_policy=RETRY,
+        summary=f"Keep the records ({cause.value})",
+    )
+    record.stored = write.mark_after(record.stored)
