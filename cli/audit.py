@@ -31,7 +31,6 @@ from rich.markup import escape
 
 from cli.app import run
 from cli.inputs import check_pathway_id
-from client.records import Source, open_reader, read_record
 from client.audit import (
     BadExport,
     ExportFormat,
@@ -42,6 +41,7 @@ from client.audit import (
     verify_trail,
 )
 from client.connection import connect
+from client.records import Source, open_reader, read_record
 from models.audit import head_hash, verify_chain
 from models.record import PathwayRecord
 
