@@ -1,0 +1,118 @@
+"""Fault injection on the record store's writes: the worker SIGKILLed while pathways close
+and their records are written; after restart each fact is in the store once, the chains whole.
+
+Pathways are walked to apheresis (a product event) and withdrawn, concurrently, so their
+closing writes (``keep_records``, cause "closed") follow one another while the worker
+process is killed and restarted each time a share of them is stored: some writes have
+landed, others are scheduled, running or half done. A half-done attempt is retried whole on
+the new worker, and the store's keys keep it from writing anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import store
+import store.schema as schema
+from client import pathways as operations
+from client.centres import load_centres
+from devtools.devserver import DevServer, free_port
+from models.protocol import Protocol
+from tests.integration.test_faults import WorkerProcess, act_until_done, connect, script
+from tests.support.pathway_driver import ARD, referral
+from tests.support.waiting import eventually, worker_polling
+
+pytestmark = pytest.mark.integration
+
+PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "16"))
+WORKER_KILLS = int(os.environ.get("CELLPATH_STORE_FAULT_KILLS", "3"))
+
+
+def rows(records: store.RecordStore, table: str) -> dict[str, int]:
+    """Rows per pathway in ``table``."""
+    t = schema.metadata.tables[table]
+    query = select(t.c.pathway_id, func.count()).group_by(t.c.pathway_id)
+    with records.engine.connect() as conn:
+        return {pid: n for pid, n in conn.execute(query).all()}
+
+
+async def test_worker_killed_during_store_writes_keeps_each_fact_once(
+    tmp_path: Path, cart_protocol: Protocol
+) -> None:
+    protocol = cart_protocol.compressed(seconds_per_day=1.0)
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    store.upgrade(url)
+    # The worker process writes without a key (test_faults.WorkerProcess clears it): clear.
+    records = store.RecordStore.open(url, codec=None)
+    port = free_port()
+    server = DevServer(port=port, db_file=tmp_path / "temporal.db", log_file=tmp_path / "s.log")
+    task_queue = f"store-faults-{uuid.uuid4()}"
+    worker = WorkerProcess(server.address, task_queue, tmp_path / "worker.log")
+    worker.env["CELLPATH_DATABASE_URL"] = url
+    server.start()
+    try:
+        await server.wait_ready()
+        client = await connect(server.address)
+        worker.start()
+        await worker_polling(client, task_queue)
+        await load_centres(client, task_queue)
+        ids = []
+        for n in range(PATHWAYS):
+            handle = await operations.refer(
+                client, referral(f"STF-{n:03d}"), task_queue=task_queue, protocol=protocol
+            )
+            ids.append(handle.id)
+
+        steps = [*script(protocol, "x"), ("withdraw", {**ARD, "reason": "moved away"})]
+
+        async def drive(index: int, pathway_id: str) -> None:
+            walk = [*script(protocol, f"COI-STF-{index:03d}"), steps[-1]]
+            for step, (event, data) in enumerate(walk):
+                await act_until_done(client, pathway_id, event, data, f"{pathway_id}:{step}")
+
+        drivers = asyncio.gather(*(drive(i, pid) for i, pid in enumerate(ids)))
+
+        async def chaos() -> None:
+            # Each kill waits for a share of the closing writes to land, and falls before
+            # the last one has: writes are in flight on either side of it.
+            for kill in range(1, WORKER_KILLS + 1):
+                share = PATHWAYS * kill // (WORKER_KILLS + 1)
+                await eventually(
+                    lambda n=share: len(rows(records, "outcomes")) >= n,
+                    timeout=180,
+                    interval=0.02,
+                    what=f"{share} pathways closed in the store",
+                )
+                assert len(rows(records, "outcomes")) < PATHWAYS, "all written before chaos"
+                worker.kill()
+                worker.start()
+
+        await asyncio.gather(drivers, chaos())
+        for pathway_id in ids:
+            await asyncio.wait_for(client.get_workflow_handle(pathway_id).result(), 120)
+
+        audit, product, outcomes = (
+            rows(records, t) for t in ("audit_entries", "product_events", "outcomes")
+        )
+        for pathway_id in ids:
+            stored = records.reader.pathway(pathway_id)
+            assert stored is not None and stored.outcome is not None, pathway_id
+            assert [e.event for e in stored.audit] == [e for e, _ in steps], pathway_id
+            assert audit[pathway_id] == len(steps) and outcomes[pathway_id] == 1
+            # One collection, once, whichever run or attempt wrote it.
+            assert [p.kind for p in stored.product] == ["collected"], pathway_id
+            assert product[pathway_id] == 1
+            assert stored.verify() == [], pathway_id
+            assert records.reader.closing_record(pathway_id) is not None
+        log = (tmp_path / "worker.log").read_text(encoding="utf-8", errors="replace")
+        assert log.count('"records kept"') >= PATHWAYS
+    finally:
+        records.dispose()
+        worker.stop()
+        server.stop()
