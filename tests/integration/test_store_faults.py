@@ -30,7 +30,7 @@ from tests.support.waiting import eventually, worker_polling
 
 pytestmark = pytest.mark.integration
 
-PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "16"))
+PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "12"))
 WORKER_KILLS = int(os.environ.get("CELLPATH_STORE_FAULT_KILLS", "3"))
 
 
