@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -78,7 +79,24 @@ def open_reader(settings: Settings | None = None) -> RecordReader:
     """The configured record store, read with the configured payload keys."""
     settings = settings or Settings.from_env()
     url = database_url(state_dir=settings.state_dir)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        # No store here yet: read an empty one rather than create a file as a side effect.
+        url = "sqlite://"
     return RecordReader(make_engine(url), Sealer(codec_from_settings(settings)))
+
+
+async def _closing_record(
+    reader: RecordReader, pathway_id: str, not_found: PathwayNotFound
+) -> PathwayRecord:
+    """The store's closing record, or ``not_found`` (saying so when the store is unreadable)."""
+    try:
+        stored = await _from_store(reader.closing_record, pathway_id)
+    except OperationError as err:
+        raise PathwayNotFound(f"{not_found.message} {err.message}") from err
+    if stored is None:
+        raise not_found
+    return stored
 
 
 async def _from_store(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -101,10 +119,9 @@ async def read_pathway(client: Client, pathway_id: str, *, reader: RecordReader)
         return_exceptions=True,
     )
     failures = [f for f in found if isinstance(f, BaseException)]
-    if any(isinstance(f, PathwayNotFound) for f in failures):
-        stored = await _from_store(reader.closing_record, pathway_id)
-        if stored is None:
-            raise next(f for f in failures if isinstance(f, PathwayNotFound))
+    missing = [f for f in failures if isinstance(f, PathwayNotFound)]
+    if missing:
+        stored = await _closing_record(reader, pathway_id, missing[0])
         return PathwayRead(stored, STORED_STATUS, [], Source.STORE)
     if failures:
         raise failures[0]
@@ -120,11 +137,8 @@ async def read_record(
     """Only the record (an audit export, a diagram), from Temporal or else the store."""
     try:
         return await pathways.record(client, pathway_id), Source.TEMPORAL
-    except PathwayNotFound:
-        stored = await _from_store(reader.closing_record, pathway_id)
-        if stored is None:
-            raise
-        return stored, Source.STORE
+    except PathwayNotFound as missing:
+        return await _closing_record(reader, pathway_id, missing), Source.STORE
 
 
 async def stored_pathway(reader: RecordReader, pathway_id: str) -> StoredPathway:
