@@ -375,9 +375,9 @@ def diagram(
         check_pathway_id(chart)
 
         async def go() -> Any:
-            return await pathways.record(await connect(), chart)
+            return await records.read_record(await connect(), chart, reader=records.open_reader())
 
-        record = run(go(), wait=f"asking {chart}…", pathway=chart)
+        record, _ = run(go(), wait=f"asking {chart}…", pathway=chart)
         name, active = record.therapy.value, record.configuration
     try:
         out = render(name, fmt, active=active)

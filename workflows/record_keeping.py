@@ -15,6 +15,8 @@ history, and the patch marker once per run). The activity input holds only what 
 ``record.stored`` (models/record_writes.py); the mark moves once the activity has written
 it, so a write retried, or replayed, carries the same facts and the store keeps each once.
 
+A write at an infusion or a run's end that keeps failing (the store down) gives up after a
+few attempts and is carried by the next write; the closing write retries until it succeeds.
 Guarded by ``workflow.patched("store-record-writes")``: histories recorded before stay
 replayable and simply never write.
 """
@@ -26,6 +28,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from models import contracts
@@ -44,9 +47,18 @@ with workflow.unsafe.imports_passed_through():
 STORE_PATCH = "store-record-writes"
 #: staff actions an inspector needs in the store at once, not at the end of the run
 WRITE_AT_ONCE = frozenset({"infuse"})
-# The store may be down for a while (a migration, a failover): the pathway waits, retrying,
-# and the failing activity shows in the Web UI; nothing is dropped.
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+# The store may be down for a while (a migration, a failover). A pathway that closes waits
+# for it, retrying (the failing activity shows in the Web UI): nothing closes unrecorded.
+RETRY_UNTIL_KEPT = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
+)
+# Any other write gives up after a minute or so rather than hold the run loop (and its
+# deadlines) hostage; the mark has not moved, so the next write carries the same facts.
+RETRY_THEN_LATER = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
 
 
 def writes_due_now(record: PathwayRecord) -> bool:
@@ -102,12 +114,22 @@ async def keep_records(
     write = pending_write(record, protocol, cause, incidents=incidents)
     if write is None or not workflow.patched(STORE_PATCH):
         return
-    await workflow.execute_activity(
-        contracts.KEEP_RECORDS,
-        write,
-        result_type=RecordsKept,
-        start_to_close_timeout=timedelta(seconds=60),
-        retry_policy=RETRY,
-        summary=f"Keep the records ({cause.value})",
-    )
+    closing = cause is WriteCause.CLOSED
+    try:
+        await workflow.execute_activity(
+            contracts.KEEP_RECORDS,
+            write,
+            result_type=RecordsKept,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RETRY_UNTIL_KEPT if closing else RETRY_THEN_LATER,
+            summary=f"Keep the records ({cause.value})",
+        )
+    except ActivityError:
+        if closing:
+            raise
+        workflow.logger.warning(
+            "record store write failed; the next write carries it",
+            extra={"pathway_id": record.pathway_id, "cause": cause.value},
+        )
+        return
     record.stored = write.mark_after(record.stored)

@@ -1,5 +1,6 @@
 """Fault injection on the record store's writes: the worker SIGKILLed while pathways close
 and their records are written; after restart each fact is in the store once, the chains whole.
+And the store itself down for a while: the pathway goes on, and nothing is lost.
 
 Pathways are walked to apheresis (a product event) and withdrawn, concurrently, so their
 closing writes (``keep_records``, cause "closed") follow one another while the worker
@@ -13,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from temporalio.client import Client
 
 import store
 import store.schema as schema
@@ -25,8 +28,9 @@ from client.centres import load_centres
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.integration.test_faults import WorkerProcess, act_until_done, connect, script
-from tests.support.pathway_driver import ARD, referral
+from tests.support.pathway_driver import ARD, NURSE, Driver, referral
 from tests.support.waiting import eventually, worker_polling
+from worker import build_worker
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +120,44 @@ async def test_worker_killed_during_store_writes_keeps_each_fact_once(
         records.dispose()
         worker.stop()
         server.stop()
+
+
+async def test_store_down_then_back_loses_nothing(
+    client: Client,
+    task_queue: str,
+    demo_centres: dict[str, str],
+    cart_protocol: Protocol,
+    tmp_path: Path,
+) -> None:
+    """A store without its schema (down, or not migrated yet) fails the infusion's write:
+    the pathway goes on, and once the store is back the closing write carries everything."""
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    records = store.RecordStore.open(url, codec=None)
+    protocol = cart_protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    try:
+        async with build_worker(client, task_queue, records=records):
+            handle = await operations.refer(
+                client, referral("STD-001"), task_queue=task_queue, protocol=protocol
+            )
+            go = Driver(client, handle.id, protocol)
+            await go.to_infusion()
+
+            async def gave_up() -> bool:
+                history = await handle.fetch_history()
+                return any(
+                    e.HasField("activity_task_failed_event_attributes") for e in history.events
+                )
+
+            await eventually(gave_up, timeout=90, interval=0.5, what="infusion write given up")
+            receipt = await go("record_adverse_event", NURSE, kind="CRS", grade=1)
+            assert receipt.seq == 16, "the pathway goes on while the store is down"
+            store.upgrade(url)
+            await go("withdraw", ARD, reason="moved abroad")
+            await asyncio.wait_for(handle.result(), 60)
+        stored = records.reader.pathway(handle.id)
+        assert stored is not None and stored.outcome is not None
+        assert [e.seq for e in stored.audit] == list(range(1, 18))
+        assert [p.kind for p in stored.product][-1] == "infused"
+        assert len(stored.adverse_events) == 1 and stored.verify() == []
+    finally:
+        records.dispose()
