@@ -10,7 +10,9 @@ writes it, parents first: the protocol version and the pathway's row (first writ
 entries, the product events and visits they record (store/trail_facts.py), adverse events,
 incidents, and, when the pathway closes, its closing record and outcome. Each write is
 ``INSERT … ON CONFLICT DO NOTHING`` on its key, so an attempt retried after a worker crash
-(some rows written, some not) completes the write and adds nothing twice.
+(some rows written, some not) completes the write and adds nothing twice; and a fact whose
+seq the pathway already has in its table (written by a write that gave up half done, whose
+facts the next run's write carries again) is not written under the new run.
 
 Limitations: the database calls block, so they run in a thread; an audit fork
 (``AuditConflict``) fails the attempt and is retried like any error, visible in the Web UI
@@ -20,6 +22,8 @@ as a failing activity until someone looks.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 import structlog
 from temporalio import activity
@@ -31,6 +35,14 @@ from store.records import RecordStore
 from store.trail_facts import product_events, visits
 
 log = structlog.get_logger("cellpath.records")
+
+
+class Numbered(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+Fact = TypeVar("Fact", bound=Numbered)
 
 
 class RecordKeeping:
@@ -68,17 +80,26 @@ class RecordKeeping:
                     started_at=opening.referred_at,
                 )
             )
+        new = self._not_stored
         kept = RecordsKept(
             audit=records.add_audit(pid, run=run, entries=write.audit),
             product_events=records.add_product_events(
-                pid, run=run, events=product_events(write.audit, coi_id=write.coi_id)
+                pid,
+                run=run,
+                events=new("product_events", pid, product_events(write.audit, coi_id=write.coi_id)),
             ),
-            visits=records.add_visits(pid, run=run, visits=visits(write.audit)),
-            adverse_events=records.add_adverse_events(pid, run=run, events=write.adverse_events),
+            visits=records.add_visits(pid, run=run, visits=new("visits", pid, visits(write.audit))),
+            adverse_events=records.add_adverse_events(
+                pid, run=run, events=new("adverse_events", pid, write.adverse_events)
+            ),
             incidents=records.add_incidents(
                 pid,
                 run=run,
-                incidents=[Incident.model_validate(i.model_dump()) for i in write.incidents],
+                incidents=new(
+                    "incidents",
+                    pid,
+                    [Incident.model_validate(i.model_dump()) for i in write.incidents],
+                ),
             ),
         )
         if write.closing is not None:
@@ -97,3 +118,11 @@ class RecordKeeping:
             )
             kept.closed = True
         return kept
+
+    def _not_stored(self, table: str, pathway_id: str, facts: Sequence[Fact]) -> list[Fact]:
+        """The facts whose seq ``table`` does not hold for the pathway under any run: a write
+        given up half done in one run and carried by the next run's adds nothing twice."""
+        if not facts:
+            return []
+        stored = self.records.reader.stored_seqs(table, pathway_id)
+        return [f for f in facts if f.seq not in stored]

@@ -110,6 +110,12 @@ class RecordReader:
             {**body, "audit": [self._audit_entry(r) for r in audit]}
         )
 
+    def stored_seqs(self, table: str, pathway_id: str) -> set[int]:
+        """The seqs a pathway has in ``table``, whatever run wrote them."""
+        t = schema.metadata.tables[table]
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(t.c.seq).where(t.c.pathway_id == pathway_id)))
+
     def audit(self, pathway_id: str) -> list[AuditEntry]:
         with self.engine.connect() as conn:
             rows = _rows(conn, schema.audit_entries, pathway_id)

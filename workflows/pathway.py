@@ -103,6 +103,10 @@ class PathwayWorkflow:
             # Fails the run for good: a workflow task retried would fail the same way.
             raise self._unreadable
         self._publish()
+        if data.record is not None:
+            # The run that just ended, written as this one starts: a write before
+            # continue-as-new would let a year's actions slip into the ending run.
+            await keep_records(self.record, self.protocol, WriteCause.RUN_END)
         # Safety reports due when the pathway ends keep it open, escalating, until recorded.
         while not self.chart.finished or self.chart.reports_outstanding():
             await self._wait_for_change_or_deadline()
@@ -117,8 +121,6 @@ class PathwayWorkflow:
             if writes_due_now(self.record):
                 await keep_records(self.record, self.protocol, WriteCause.INFUSION)
             if self._should_continue_as_new():
-                # Written before the run ends: what arrives meanwhile goes with the next run's.
-                await keep_records(self.record, self.protocol, WriteCause.RUN_END)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
                 workflow.continue_as_new(PathwayInput(protocol=self.protocol, record=self.record))
