@@ -27,6 +27,7 @@ from cli.inputs import check_pathway_id
 from client import registry
 from client.connection import connect
 from models.contracts import CENTRE_ID
+from models.settings import Settings
 
 registry_app = typer.Typer(
     help="Registry reporting: forms due across pathways, a form's fields as JSON.",
@@ -40,13 +41,17 @@ def due(
     overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue forms.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Registry forms due or overdue on every running pathway, soonest first."""
+    """Registry forms due or overdue on the running pathways (of this task queue), soonest
+    first."""
     State.as_json = as_json
     if centre is not None and not CENTRE_ID.fullmatch(centre):
         raise fail(f"invalid centre {centre!r}: e.g. centre-a")
 
+    task_queue = Settings.from_env().task_queue
+
     async def go() -> dict[str, Any]:
-        return await registry.forms_due(await connect(), centre=centre, overdue_only=overdue)
+        client = await connect()
+        return await registry.forms_due(client, task_queue, centre=centre, overdue_only=overdue)
 
     found = run(go(), wait="asking the pathways…")
     if as_json:

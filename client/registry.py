@@ -3,7 +3,7 @@ pathway's form exported from its record.
 
 Usage::
 
-    rows = await forms_due(client, centre="centre-a", overdue_only=True)
+    rows = await forms_due(client, "cellpath-pathways", centre="centre-a", overdue_only=True)
     doc = await export(client, "pathway-centre-a-LUP-001", "day-100")
 
 ``forms_due`` lists the running pathways from Temporal visibility, then asks each (a query,
@@ -28,10 +28,16 @@ from workflows.pathway import PathwayWorkflow
 # Pathways asked at once: each query replays the pathway on a worker without it cached.
 CONCURRENT_QUERIES = 16
 DUE = ("due", "overdue")
+QUERY_WAIT = 10.0  # seconds a pathway has to answer before it is listed as unanswered
 
 
-def running_query(centre: str | None = None) -> str:
-    clauses = [f'WorkflowType = "{PATHWAY_WORKFLOW}"', 'ExecutionStatus = "Running"']
+def running_query(task_queue: str, centre: str | None = None) -> str:
+    """Running pathways served on ``task_queue`` (this deployment's workers answer them)."""
+    clauses = [
+        f'WorkflowType = "{PATHWAY_WORKFLOW}"',
+        'ExecutionStatus = "Running"',
+        f'TaskQueue = "{task_queue}"',
+    ]
     if centre:
         clauses.append(f'Centre = "{centre}"')
     return " AND ".join(clauses)
@@ -45,18 +51,20 @@ async def pathway_forms(client: Client, pathway_id: str) -> list[FormView]:
 
 
 async def forms_due(
-    client: Client, *, centre: str | None = None, overdue_only: bool = False
+    client: Client, task_queue: str, *, centre: str | None = None, overdue_only: bool = False
 ) -> dict[str, Any]:
-    """``{"forms": [rows…], "unanswered": [pathway IDs]}``, rows by due date."""
-    ids = [wf.id async for wf in client.list_workflows(running_query(centre))]
+    """``{"forms": [rows…], "unanswered": [pathway IDs]}``, rows by due date, for the
+    running pathways on ``task_queue``."""
+    ids = [wf.id async for wf in client.list_workflows(running_query(task_queue, centre))]
     gate = asyncio.Semaphore(CONCURRENT_QUERIES)
 
     async def one(pathway_id: str) -> tuple[str, list[FormView] | None]:
         async with gate:
             try:
-                return pathway_id, await pathway_forms(client, pathway_id)
+                forms = await asyncio.wait_for(pathway_forms(client, pathway_id), QUERY_WAIT)
             except Exception:  # noqa: BLE001 - one silent pathway must not hide the others
                 return pathway_id, None
+            return pathway_id, forms
 
     rows: list[dict[str, Any]] = []
     unanswered: list[str] = []
@@ -83,9 +91,16 @@ async def forms_due(
 
 async def export(client: Client, pathway_id: str, form: str) -> dict[str, Any]:
     """The form's fields from the pathway's record (``BadInput`` for a form it does not owe)."""
+    owed = [v.key for v in await pathway_forms(client, pathway_id)]
+    if form not in owed:
+        listed = ", ".join(owed[:8]) + ("…" if len(owed) > 8 else "") if owed else "none"
+        raise BadInput(
+            f"{pathway_id} owes no registry form '{form}'. Its forms: {listed}.",
+            kind="UnknownRegistryForm",
+        )
     try:
         return await pathway_handle(client, pathway_id).query(PathwayWorkflow.registry_export, form)
-    except WorkflowQueryFailedError as err:
-        raise BadInput(str(err), kind="UnknownRegistryForm") from None
+    except WorkflowQueryFailedError as err:  # the failure's text is encrypted: say what we know
+        raise BadInput(f"{pathway_id} could not export '{form}': {err}") from None
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
