@@ -141,7 +141,13 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     prep = prepared(therapy)
     full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
-        "LUP-001": [*full, S("discharge", "cts"), *visits("D7", "D14")],
+        "LUP-001": [
+            *full,
+            # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
+            S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
+            S("discharge", "cts"),
+            *visits("D7", "D14"),
+        ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],

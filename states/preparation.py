@@ -9,7 +9,7 @@ Pure, like the rest of ``states/``. The chart mixes in ``PreparationGuards``:
 
 The workflow calls ``reconcile_tasks`` after every transition, beside ``reconcile``: a task
 whose milestone (state) is entered gets its deadline, escalated by the protocol's ladders
-like any other; recording the task meets it. A pathway whose record has no
+like any other; recording the task meets it (the deadline leaves the record). A pathway whose record has no
 ``preparation`` (started before tasks were tracked: the workflow decides it, with
 ``workflow.patched``) has no task, gate or task deadline.
 """
@@ -137,12 +137,14 @@ def reconcile_tasks(
         return []
     done = record.preparation.done
     entered = set(record.configuration) - set(before)
+    # A task recorded meets its deadline, which then leaves the record (the task's record
+    # says when it was done): a 15-year pathway carries only what is still owed.
+    record.deadlines = [
+        d
+        for d in record.deadlines
+        if not (d.state == TASKS and d.key.removeprefix("task:") in done)
+    ]
     keys = {d.key for d in record.deadlines if d.state == TASKS}
-    for deadline in record.deadlines:
-        if deadline.open and deadline.state == TASKS and deadline.key.removeprefix("task:") in done:
-            deadline.status = DeadlineStatus.MET
-            deadline.closed_at = now
-            deadline.next_escalation_at = None
     armed = [
         Deadline(
             key=task_key(task.key),

@@ -10,7 +10,7 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``preparation-tasks``) beside the others.
+``centre-full``, ``preparation-tasks``, ``preparation-registry``) beside the others.
 """
 
 from __future__ import annotations
@@ -164,6 +164,41 @@ async def play_preparation(client: Client, task_queue: str) -> str:
     return handle.id
 
 
+async def play_registry(client: Client, task_queue: str) -> str:
+    """A full CAR-T pathway (15 years, one run per follow-up year) that records its
+    preparation tasks, submits each registry form as it opens (the yearly ones one after
+    the other) and records visit findings."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    handle = await operations.refer(
+        client, referral("HIS-005"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("submit_registry_form", ARD, form="med-a", reference="EBMT-HIS-005-A")
+    await go.to_infusion(consented=True)
+    await go("record_adverse_event", NURSE, kind="CRS", grade=2)
+    await go("discharge", CTS)
+    for form in ("day-0", "day-100", "month-6"):
+        await go("submit_registry_form", ARD, form=form, reference=f"EBMT-HIS-005-{form}")
+    for visit in protocol.visits:
+        if visit.label == "Y2":
+            await go("start_long_term_follow_up", ARD)
+        findings = {"blood_counts": "normal"} if visit.label in ("D7", "M3", "Y2") else {}
+        await go("record_visit", NURSE, visit=visit.label, findings=findings)
+        if visit.long_term or visit.label == "M12":
+            year = 1 if visit.label == "M12" else int(visit.label[1:])
+            await go(
+                "submit_registry_form",
+                ARD,
+                form=f"annual-{year}",
+                reference=f"EBMT-HIS-005-Y{year}",
+            )
+    await go("complete_follow_up", ARD)
+    await handle.result()
+    return handle.id
+
+
 async def play_centre_runs(client: Client, task_queue: str) -> str:
     """A centre's tocilizumab count recorded until the workflow continues as new, once more
     in the new run, then ended (on a server that suggests continue-as-new early)."""
@@ -187,6 +222,7 @@ SCENARIOS = {
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
     "preparation-tasks": play_preparation,
+    "preparation-registry": play_registry,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}

@@ -89,10 +89,12 @@ class Driver:
         await self("thaw_product", TECH, bag_coi_id=coi)
         return await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
 
-    async def to_infusion(self) -> None:
-        """From referral to D0 (on a compressed protocol: this waits the real windows)."""
+    async def to_infusion(self, *, consented: bool = False) -> None:
+        """From referral (or consent) to D0 (on a compressed protocol: this waits the real
+        windows)."""
         coi = f"COI-{self.pathway_id[-7:]}"
-        await self.to_consent()
+        if not consented:
+            await self.to_consent()
         await self("record_washout", CTS, stopped=[])
         await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await self("record_apheresis", APH, coi_id=coi)

@@ -33,6 +33,7 @@ from states.preparation import (
 )
 from tests.support.chart_factory import T0, Pathway, build_chart, new_record
 from tests.support.pathway_driver import task_details
+from workflows.details import current_details
 
 CART = load_default_protocol(Therapy.CAR_T)
 MSC = load_default_protocol(Therapy.MSC)
@@ -199,11 +200,11 @@ class TestDeadlines:
         pw = Prepared.start(CART)
         pw.run_until("awaiting_consent")
         pw.record_task("patient_information", document="PIS-CART", version="v3")
-        assert pw.task_deadline("patient_information").status is DeadlineStatus.MET
+        assert pw.task_deadline("patient_information") is None  # met: gone from the record
         pw.send("record_consent")
         done = pw.record.preparation
         assert done is not None and done.done["consent_recorded"].event == "record_consent"
-        assert pw.task_deadline("consent_recorded").status is DeadlineStatus.MET
+        assert pw.task_deadline("consent_recorded") is None
         assert pw.views()["consent_recorded"] == "done"
 
     def test_a_task_recorded_before_its_milestone_is_never_armed(self) -> None:
@@ -248,3 +249,17 @@ class TestStandingFlag:
         assert isinstance(d0, datetime)
         assert standing_flags(pw.record, pw.protocol, d0 + timedelta(days=89))
         assert standing_flags(pw.record, pw.protocol, d0 + timedelta(days=91)) == []
+
+
+class TestDetails:
+    """The Web UI's current details list the open tasks, and the standing flag."""
+
+    def test_open_tasks_and_the_flag_are_shown(self) -> None:
+        pw = Prepared.start(CART)
+        pw.record_task("irradiated_blood")
+        pw.run_until("awaiting_consent")
+        text = current_details(pw.record, pw.protocol)
+        assert "**Flag:** Irradiated blood products" in text
+        assert "- Patient information given (document and version) (due " in text
+        assert "Pregnancy test" not in text  # its milestone (product on site) is to come
+        assert "**Preparation open" not in current_details(pw.record)  # without the protocol
