@@ -8,8 +8,9 @@ Usage::
 Pure: no clock (``overdue`` is the deadline's own status, set by the escalation).
 
 The day-100 form carries the CRS and ICANS fields (onset, resolution, highest grade): they
-are read from the record's graded observations when the record has them, otherwise from its
-adverse events of kind CRS and ICANS (onset and highest grade; resolution unknown).
+are read from the record's graded observations (``record.grading``, the course of each
+syndrome) when some were recorded, otherwise from its adverse events of kind CRS and ICANS
+(onset and highest grade; resolution unknown).
 """
 
 from __future__ import annotations
@@ -81,17 +82,20 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def crs_icans_fields(record: PathwayRecord) -> dict[str, Any]:
-    """Onset, resolution and highest grade of CRS and of ICANS, for the day-100 form."""
-    summary = getattr(record, "crs_icans", None)  # graded observations, when recorded
+    """Onset, resolution and highest grade of CRS and of ICANS, for the day-100 form: from
+    the graded observations (``record.grading``) when any were recorded, else from the
+    adverse events of that kind (onset and highest grade; resolution unknown)."""
+    grading = getattr(record, "grading", None)
+    observed = bool(getattr(grading, "observations", None))
     out: dict[str, Any] = {}
     for kind in ("CRS", "ICANS"):
-        found = getattr(summary, kind.lower(), None) if summary is not None else None
-        if found is not None:
+        course = getattr(grading, kind.lower(), None) if observed else None
+        if course is not None:
             out[kind.lower()] = {
-                "occurred": found.highest_grade is not None and found.highest_grade > 0,
-                "onset": _iso(getattr(found, "onset_at", None)),
-                "resolution": _iso(getattr(found, "resolved_at", None)),
-                "highest_grade": found.highest_grade,
+                "occurred": course.onset_at is not None,
+                "onset": _iso(course.onset_at),
+                "resolution": _iso(course.resolved_at),
+                "highest_grade": course.highest,
                 "from": "graded observations",
             }
             continue

@@ -4,6 +4,7 @@ plaintext record field, clinical value or free-text reason."""
 
 from __future__ import annotations
 
+import json
 import secrets as secrets_module
 import sqlite3
 import uuid
@@ -129,7 +130,9 @@ async def test_history_is_ciphertext_and_only_the_codec_reads_it(
                 # A patch marker (written by the SDK's core, past the codec) holds the patch
                 # ID only: a name of the code, never data of the patient.
                 assert payload.metadata["encoding"] == b"json/plain", path
-                assert payload.data.decode().strip('"') in PATCHES, payload.data
+                assert json.loads(payload.data) in [
+                    {"id": patch, "deprecated": False} for patch in PATCHES
+                ], payload.data
             else:
                 assert payload.metadata["encoding"] == ENCODING, path
                 key_id = payload.metadata[KEY_ID_METADATA].decode()
