@@ -9,7 +9,10 @@ Pure, like the rest of ``states/``. The chart mixes in ``PreparationGuards``:
 
 The workflow calls ``reconcile_tasks`` after every transition, beside ``reconcile``: a task
 whose milestone (state) is entered gets its deadline, escalated by the protocol's ladders
-like any other; recording the task meets it (the deadline leaves the record). A pathway whose record has no
+like any other; recording the task meets it (the deadline leaves the record). A hold does
+not suspend task deadlines (the work around the patient goes on), and a task opened by an
+exit (the referring physician told of the end) is listed on the ended pathway's record:
+the pathway does not wait for it. A pathway whose record has no
 ``preparation`` (started before tasks were tracked: the workflow decides it, with
 ``workflow.patched``) has no task, gate or task deadline.
 """
