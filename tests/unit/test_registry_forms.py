@@ -9,8 +9,8 @@ Pure: the real protocols on the chart factory's clock, reconciled as the workflo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
