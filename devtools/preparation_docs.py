@@ -69,7 +69,7 @@ def preparation_tables(protocol: Protocol) -> list[str]:
                 _row(
                     f"`{form.key}`",
                     form.label + (" (CRS/ICANS fields)" if form.crs_icans else ""),
-                    f"{anchor} + {_n(form.at)}",
+                    f"{anchor} + {_n(form.at)}" if form.at else f"at the {anchor}",
                     _n(form.within),
                     repeat,
                     _src(form.source_of("at")),
