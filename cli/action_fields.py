@@ -27,7 +27,14 @@ from models.roles import Role, roles_allowed
 from models.validation import readable
 
 # Actions possible almost anywhere: listed after the ones that move the pathway on.
-ANY_TIME = ("record_adverse_event", "report_adverse_event", "hold", "withdraw", "record_death")
+ANY_TIME = (
+    "record_task",
+    "record_adverse_event",
+    "report_adverse_event",
+    "hold",
+    "withdraw",
+    "record_death",
+)
 
 
 def ordered(events: list[str]) -> list[str]:
