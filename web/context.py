@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +38,8 @@ class WebContext:
     secret_key: str
     idle_timeout: timedelta = timedelta(minutes=15)
     secure_cookies: bool = False
+    #: seconds since the epoch, for the idle timeout (tests move it)
+    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:

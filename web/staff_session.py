@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from fastapi import Request
 
@@ -86,7 +85,7 @@ def begin(request: Request, session: Session) -> None:
     """Start a signed-in session: a fresh cookie (nothing kept from before sign-in)."""
     request.session.clear()
     request.session[TOKEN] = session.token
-    request.session[SEEN] = time.time()
+    request.session[SEEN] = context_of(request).clock()
 
 
 def end(request: Request) -> None:
@@ -100,10 +99,8 @@ def current_staff(request: Request) -> StaffSession:
     if not token:
         raise SignInNeeded()
     seen = request.session.get(SEEN)
-    if (
-        not isinstance(seen, (int, float))
-        or time.time() - seen > context.idle_timeout.total_seconds()
-    ):
+    now = context.clock()
+    if not isinstance(seen, (int, float)) or now - seen > context.idle_timeout.total_seconds():
         end(request)
         raise SignInNeeded("idle")
     try:
@@ -111,5 +108,5 @@ def current_staff(request: Request) -> StaffSession:
     except Refusal:
         end(request)
         raise SignInNeeded("ended") from None
-    request.session[SEEN] = time.time()
+    request.session[SEEN] = now
     return StaffSession(context.signin, session)

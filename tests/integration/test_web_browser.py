@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from client import pathways as operations
 from models.protocol import Protocol
-from tests.support.browser import NO_CHROMIUM, WebApp, chromium, chromium_path, sign_in, web_app
+from tests.support.browser import NO_CHROMIUM, chromium, chromium_path, sign_in, web_app
 from tests.support.pathway_driver import APH, ARD, CTS, PHARMA, TECH, Driver, ago, referral
 from tests.support.waiting import at_rest
 
