@@ -162,4 +162,21 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
             "form:has(input[name=event][value=record_work_up]) button[type=submit]"
         ).click()
         await expect(page.locator(".notice")).to_contain_text("Recorded: Record work-up")
+
+        # An electronic signature (Part 11 §11.200) re-asks the password: a wrong one is
+        # refused on the page and changes nothing; the right one signs.
+        length = await at_rest(client, handle.id)
+        mdtm = "form:has(input[name=event][value=approve_at_mdtm])"
+        for password in ("not-my-password", app.passwords["dr.martin"]):
+            await page.fill(f"{mdtm} input[name=ard_specialist]", "dr.martin")
+            await page.fill(f"{mdtm} input[name=cell_therapy_specialist]", "dr.roux")
+            await page.fill(f"{mdtm} input[name=signature_password]", password)
+            await page.locator(f"{mdtm} button[type=submit]").click()
+            if password == "not-my-password":
+                await expect(page.locator(".refusal")).to_contain_text("Wrong staff ID or password")
+                assert password not in await page.content()
+                assert await at_rest(client, handle.id) == length
+        await expect(page.locator(".notice")).to_contain_text("Recorded: Approve at MDTM")
+        shown = await operations.record(client, handle.id)
+        assert [e.event for e in shown.audit] == ["record_work_up", "approve_at_mdtm"]
         await context.close()
