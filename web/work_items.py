@@ -53,6 +53,11 @@ class MyWork:
     unanswered: list[str]  # pathways whose worker did not answer
 
 
+def due_first(items: list[DueItem]) -> list[DueItem]:
+    """Overdue first (the longest overdue at the top), then by due time."""
+    return sorted(items, key=lambda d: (not d.overdue, d.due_at))
+
+
 def centre_query(centres: Sequence[str]) -> str:
     base = pathways.list_query()
     if not centres:
@@ -107,5 +112,4 @@ async def my_work(client: Client, roles: Sequence[Role], centres: Sequence[str])
             continue
         due.extend(answer[0])
         opened.extend(answer[1])
-    due.sort(key=lambda d: (not d.overdue, d.due_at))
-    return MyWork(due, opened, unanswered)
+    return MyWork(due_first(due), opened, unanswered)

@@ -139,8 +139,19 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
 
         await sign_in(page, app, "dr.martin")
         await expect(page.locator("h1")).to_have_text("My work")
+        # The new referral's work-up is due, and it waits on an ARD specialist: on her list.
+        due = page.locator(f"table.due tr:has(a[href='/pathways/{handle.id}'])")
+        await expect(due).to_contain_text("Work-up due")
+        await expect(due).to_contain_text("in ")
         cookie = next(c for c in await context.cookies() if c["name"] == "cellpath_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        for path, heading in (("/centres", "Centres"), ("/incidents", "Incidents"),
+                              ("/refer", "Refer a patient")):  # fmt: skip
+            response = await page.goto(f"{app.url}{path}")
+            assert response is not None and response.status == 200, path
+            await expect(page.locator("h1")).to_have_text(heading)
+            await shot(page, path.strip("/"))
+        await expect(page.locator("select[name=centre] option[value=centre-a]")).to_have_count(1)
         await page.goto(f"{app.url}/pathways/{handle.id}")
         await shot(page, "pathway-work-up")
         length = await at_rest(client, handle.id)

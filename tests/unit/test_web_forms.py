@@ -82,3 +82,20 @@ class TestReadForm:
             {**read_form(Referral, form), "referred_by": "dr.martin"}
         )
         assert referral.binome.cell_therapy_specialist == "dr.roux"
+
+
+def test_my_work_lists_the_overdue_first_then_by_due_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from models.roles import Role
+    from web.work_items import DueItem, due_first
+
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def item(name: str, hours: float, overdue: bool) -> DueItem:
+        due = now + timedelta(hours=hours)
+        return DueItem(name, "s", name, due, overdue, 0, Role.NURSE)
+
+    items = [item("soon", 2, False), item("late", -1, True), item("later", 5, False),
+             item("latest", -30, True)]  # fmt: skip
+    assert [i.pathway_id for i in due_first(items)] == ["latest", "late", "soon", "later"]
