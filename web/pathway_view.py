@@ -20,6 +20,7 @@ from client.diagrams import event_label
 from models.action_fields import ANY_TIME, fields_text, ordered
 from models.actions import EVENT_PAYLOADS
 from models.record import AuditEntry, Deadline, PathwayRecord
+from models.refusals import Outcome, Refusal
 from models.roles import Role
 from models.signatures import is_signature, meanings_for
 from states.registry import chart_class
@@ -100,8 +101,25 @@ async def allowed_forms(
     return [action_form(e, chosen[e], e in ANY_TIME) for e in ordered(list(chosen))]
 
 
-async def pathway_view(client: Client, pathway_id: str, roles: tuple[Role, ...]) -> PathwayView:
+class NotYourCentre(Refusal):
+    """A pathway at a centre the signed-in person does not work at."""
+
+    outcome = Outcome.REFUSED
+
+
+def check_centre(record: PathwayRecord, centres: tuple[str, ...]) -> None:
+    if record.centre not in centres:
+        raise NotYourCentre(
+            f"{record.pathway_id} is at {record.centre}; you work at "
+            f"{', '.join(centres) or 'no centre'}."
+        )
+
+
+async def pathway_view(
+    client: Client, pathway_id: str, roles: tuple[Role, ...], centres: tuple[str, ...]
+) -> PathwayView:
     record = await pathways.record(client, pathway_id)
+    check_centre(record, centres)
     words, phases = state_words(record)
     return PathwayView(
         record=record,

@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from client import pathways
 from client.diagrams import DiagramToolMissing, event_label, render
-from client.errors import OperationError
 from client.pathways import iso
 from models.action_fields import fill_now
 from models.actions import EVENT_PAYLOADS
@@ -33,7 +32,7 @@ from web.context import context_of
 from web.csrf import require_csrf
 from web.forms import FormRefused, read_form
 from web.pages import notice, page
-from web.pathway_view import pathway_view
+from web.pathway_view import check_centre, pathway_view
 from web.staff_session import StaffSession, current_staff
 
 router = APIRouter()
@@ -51,9 +50,9 @@ async def show(
 ) -> Response:
     client = context_of(request).client
     try:
-        view = await pathway_view(client, pathway_id, staff.roles)
-    except OperationError as err:
-        status = 404 if err.outcome is Outcome.NOT_FOUND else 503
+        view = await pathway_view(client, pathway_id, staff.roles, staff.centres)
+    except Refusal as err:
+        status = {Outcome.NOT_FOUND: 404, Outcome.REFUSED: 403}.get(err.outcome, 503)
         return page(request, "refused.html", staff, status_code=status, title="Pathway",
                     message=err.message)  # fmt: skip
     return page(
@@ -77,8 +76,9 @@ async def pathway_page(request: Request, pathway_id: str, staff: Staff) -> Respo
 async def chart_picture(request: Request, pathway_id: str, staff: Staff) -> Response:
     try:
         record = await pathways.record(context_of(request).client, pathway_id)
+        check_centre(record, staff.centres)
         svg = render(chart_class(record.therapy.value), "svg", active=list(record.configuration))
-    except (OperationError, DiagramToolMissing):
+    except (Refusal, DiagramToolMissing):
         return Response(status_code=404)
     return Response(svg, media_type="image/svg+xml")
 
@@ -123,6 +123,7 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
     try:
         role = _role_for(staff, event, form.get("role"))
         data = {**_details(event, form), "actor": staff.actor, "role": role.value}
+        check_centre(await pathways.record(context_of(request).client, pathway_id), staff.centres)
         signer = staff.signing(
             str(form.get("signature_password") or ""), str(form.get("meaning") or "")
         )
@@ -143,7 +144,7 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
     else:
         log.info("action sent", pathway_id=pathway_id, action=event, actor=staff.actor)
         again = " (already recorded: this click was a repeat)" if receipt.duplicate else ""
-        notice(request, f"Recorded: {event_label(event)}{again}. Now: {receipt.state}.")
+        notice(request, f"Recorded: {event_label(event)}{again}.")
         return RedirectResponse(f"/pathways/{pathway_id}", status_code=303)
     log.info("action refused", pathway_id=pathway_id, action=event, rule=refusal.rule)
     status = 422 if refusal.outcome is Outcome.BAD_INPUT else 409
