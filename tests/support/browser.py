@@ -27,8 +27,15 @@ from temporalio.client import Client
 
 from devtools.codec_server import running
 from signin.dev_stack import prepare_dev_sign_in
+from signin.keys import SigningKeys
+from signin.service import AssertionService
 from web.app import create_app
 from web.context import WebContext
+
+try:  # the keys the test workers trust, once workers verify identity (tests/support/signing.py)
+    from tests.support.signing import TEST_SIGNING_KEYS as TRUSTED_KEYS  # type: ignore[import-not-found]
+except ImportError:
+    TRUSTED_KEYS: SigningKeys | None = None  # type: ignore[no-redef]
 
 
 def chromium_path() -> str | None:
@@ -59,7 +66,7 @@ async def web_app(client: Client, task_queue: str, state_dir: Path) -> AsyncIter
     )
     context = WebContext(
         client=client,
-        signin=dev.service(),
+        signin=AssertionService(TRUSTED_KEYS or dev.keys, authenticator=dev.accounts),
         task_queue=task_queue,
         secret_key=secrets.token_urlsafe(40),
     )
