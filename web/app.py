@@ -11,18 +11,23 @@ No page needs JavaScript, and the content security policy allows none.
 
 from __future__ import annotations
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from temporalio.service import RPCError
 
+from models.refusals import Refusal
 from web.context import WebContext
 from web.csrf import CsrfRefused
 from web.headers import SecurityHeaders
 from web.pages import HERE, page
 from web.routes import centres, incidents, pathway, referral, signin, work
 from web.staff_session import SignInNeeded
+
+log = structlog.get_logger("cellpath.web")
 
 
 def create_app(context: WebContext) -> FastAPI:
@@ -60,6 +65,15 @@ def create_app(context: WebContext) -> FastAPI:
                 "reload the page and send it again."
             ),
         )
+
+    @app.exception_handler(RPCError)
+    @app.exception_handler(Refusal)
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        # A page that cannot reach Temporal or its worker says so; it never shows a trace.
+        message = exc.message if isinstance(exc, Refusal) else "Temporal cannot be reached."
+        log.warning("page failed", path=request.url.path, error=type(exc).__name__)
+        return page(request, "refused.html", None, status_code=503, title="Not available",
+                    message=f"{message} Try again in a moment; nothing was changed.")  # fmt: skip
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

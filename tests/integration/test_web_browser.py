@@ -152,6 +152,24 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
             await expect(page.locator("h1")).to_have_text(heading)
             await shot(page, path.strip("/"))
         await expect(page.locator("select[name=centre] option[value=centre-a]")).to_have_count(1)
+
+        # Refer a patient from the form; the same referral again is refused on the page.
+        for attempt in ("first", "again"):
+            await page.goto(f"{app.url}/refer")
+            await page.fill("input[name=pseudonym]", "WEB-103")
+            await page.select_option("select[name=centre]", "centre-a")
+            await page.select_option("select[name=therapy]", "car-t")
+            await page.fill("input[name=disease]", "systemic lupus erythematosus")
+            await page.fill("input[name=icd10]", "M32.1")
+            await page.fill("input[name='binome.ard_specialist']", "dr.martin")
+            await page.fill("input[name='binome.cell_therapy_specialist']", "dr.roux")
+            await page.locator("form[action='/refer'] button[type=submit]").click()
+            if attempt == "first":
+                await expect(page.locator("h1")).to_have_text("pathway-centre-a-WEB-103")
+                await expect(page.locator(".notice")).to_contain_text("Referred")
+        await expect(page.locator(".refusal")).to_contain_text("already has an open pathway")
+        referred = await operations.record(client, "pathway-centre-a-WEB-103")
+        assert referred.binome.ard_specialist == "dr.martin"
         await page.goto(f"{app.url}/pathways/{handle.id}")
         await shot(page, "pathway-work-up")
         length = await at_rest(client, handle.id)

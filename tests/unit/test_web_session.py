@@ -155,3 +155,41 @@ class TestHeaders:
         pages.append(client.get("/refer").text)
         for html in pages:
             assert "<script" not in html and "style=" not in html and "onclick" not in html
+
+
+class TestFailures:
+    """Temporal out of reach: the page says so (503) without a trace; logs hold no secret."""
+
+    def test_temporal_unreachable_is_a_page_not_a_trace(self, tmp_path: Path, clock: Clock) -> None:
+        from temporalio.service import RPCError, RPCStatusCode
+
+        class Unreachable:
+            def list_workflows(self, query: str):
+                raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+
+        dev = prepare_dev_sign_in(tmp_path, hasher=PasswordHasher(time_cost=1, memory_cost=64))
+        context = WebContext(
+            client=Unreachable(),  # type: ignore[arg-type]
+            signin=dev.service(),
+            task_queue="tq-unused",
+            secret_key=secrets.token_urlsafe(40),
+            clock=clock,
+        )
+        client = TestClient(create_app(context), follow_redirects=False)
+        sign_in(client, dev.passwords)
+        answer = client.get("/")
+        assert answer.status_code == 503
+        assert "Temporal cannot be reached" in answer.text and "Traceback" not in answer.text
+
+    def test_sign_in_logs_the_staff_id_never_the_password(self, app) -> None:
+        from structlog.testing import capture_logs
+
+        client, passwords = app
+        with capture_logs() as logs:
+            sign_in(client, passwords)
+            token = token_of(client.get("/sign-in").text)
+            client.post("/sign-in", data={"staff_id": "n.bernard", "password": "w-r-o-n-g",
+                                          "csrf_token": token})  # fmt: skip
+        text = repr(logs)
+        assert "n.bernard" in text and "signed in" in text and "sign-in refused" in text
+        assert passwords["n.bernard"] not in text and "w-r-o-n-g" not in text
