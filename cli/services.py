@@ -84,7 +84,7 @@ def web(
     port: Annotated[int | None, typer.Option(help="Default: CELLPATH_WEB_PORT (8090).")] = None,
 ) -> None:
     """Serve the staff web app (sign in, my work, pathways, referrals, centres)."""
-    from web.server import serve_until_stopped
+    from web.server import SignInUnavailable, serve_until_stopped
 
     settings = Settings.from_env()
     if port is not None:
@@ -92,6 +92,8 @@ def web(
     configure_logging(settings.log_format)
     try:
         run(serve_until_stopped(settings, console), timeout=False)
+    except SignInUnavailable as err:
+        raise fail(str(err), kind="BadConfig") from None
     except typer.Exit as done:
         if done.exit_code != EXIT_INTERRUPTED:
             raise
