@@ -52,6 +52,15 @@ class PathwayView:
     forms: list[ActionForm]
 
 
+def state_name(therapy: str | None, state: str) -> str:
+    """How staff call a state of the therapy's chart (its id when unknown)."""
+    try:
+        found = chart_class(therapy or "").states_map.get(state)
+    except ValueError:
+        return state
+    return str(found.name) if found is not None else state
+
+
 def state_words(record: PathwayRecord) -> tuple[str, list[str]]:
     """The innermost state's name, and the names of the phases around it."""
     try:

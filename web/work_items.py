@@ -22,6 +22,7 @@ from client.errors import OperationError
 from models.action_fields import ANY_TIME
 from models.pathway import DeadlineView
 from models.roles import Role
+from web.pathway_view import state_name
 
 # Queries to the worker at once: a page asks every open pathway at the person's centres.
 _AT_ONCE = 8
@@ -81,7 +82,7 @@ async def _one(
     due = [
         DueItem(
             pathway_id=pid,
-            state=str(row.get("state") or ""),
+            state=state_name(str(row.get("therapy") or ""), str(row.get("state") or "")),
             label=v.label,
             due_at=v.due_at,
             overdue=v.status == "overdue" or v.due_at <= now,
@@ -92,7 +93,7 @@ async def _one(
         if v.waiting_on in roles and v.status in ("armed", "overdue")
     ]
     opened = [
-        OpenItem(pid, a.state, role, events)
+        OpenItem(pid, state_name(str(row.get("therapy") or ""), a.state), role, events)
         for role, a in allowed
         if (events := [e for e in a.events if e not in ANY_TIME])
     ]
