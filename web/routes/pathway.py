@@ -88,6 +88,8 @@ class _Refused(Refusal):
 
 
 def _role_for(staff: StaffSession, event: str, sent: Any) -> Role:
+    if event not in EVENT_PAYLOADS:
+        raise _Refused(f"'{event}' is not an action of a pathway.", rule="UnknownAction")
     roles = [r for r in staff.roles if r in roles_allowed(event)]
     for role in roles:
         if role.value == sent:
@@ -99,9 +101,7 @@ def _role_for(staff: StaffSession, event: str, sent: Any) -> Role:
 
 
 def _details(event: str, form: Any) -> dict[str, Any]:
-    model = EVENT_PAYLOADS.get(event)
-    if model is None:
-        raise _Refused(f"'{event}' is not an action of a pathway.", rule="UnknownAction")
+    model = EVENT_PAYLOADS[event]
     try:
         details = read_form(model, form)
     except FormRefused as err:
@@ -146,6 +146,8 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
         again = " (already recorded: this click was a repeat)" if receipt.duplicate else ""
         notice(request, f"Recorded: {event_label(event)}{again}.")
         return RedirectResponse(f"/pathways/{pathway_id}", status_code=303)
-    log.info("action refused", pathway_id=pathway_id, action=event, rule=refusal.rule)
+    # The event is typed by the browser: logged only when it names an action (no free text).
+    shown = event if event in EVENT_PAYLOADS else "unknown"
+    log.info("action refused", pathway_id=pathway_id, action=shown, rule=refusal.rule)
     status = 422 if refusal.outcome is Outcome.BAD_INPUT else 409
     return await show(request, staff, pathway_id, refusal=refusal, status_code=status)
