@@ -86,13 +86,24 @@ def action_form(event: str, role: Role, any_time: bool) -> ActionForm:
 
 
 def incidents_of(record: PathwayRecord) -> list[dict[str, Any]]:
-    """Whatever incident data the record holds (an ``incidents`` list when the record
-    has one), each as plain fields."""
-    found = getattr(record, "incidents", None) or []
+    """Whatever incident data the record holds (its deviation log, ``incidents``, when the
+    record has one): when, who, and the incident in words."""
     out = []
-    for item in found:
-        dumped = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
-        out.append(dumped)
+    for item in getattr(record, "incidents", None) or []:
+        if hasattr(item, "describe"):
+            role = getattr(getattr(item, "role", None), "value", "")
+            out.append(
+                {
+                    "at": getattr(item, "at", None),
+                    "who": f"{getattr(item, 'actor', '')} ({role})".replace("_", " "),
+                    "what": item.describe(),
+                }
+            )
+        else:
+            dumped = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
+            out.append(
+                {"at": None, "who": "", "what": ", ".join(f"{k}: {v}" for k, v in dumped.items())}
+            )
     return out
 
 

@@ -47,3 +47,20 @@ def test_a_signature_form_asks_for_its_meaning() -> None:
     form = action_form("infuse", Role.NURSE, any_time=False)
     assert form.signature and form.meanings[0] == "administered" and "verified" in form.meanings
     assert not action_form("start_lymphodepletion", Role.NURSE, any_time=False).signature
+
+
+def test_an_incident_log_reads_in_words() -> None:
+    class Incident:
+        at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        actor = "n.bernard"
+        role = Role.NURSE
+
+        def describe(self) -> str:
+            return "refused thaw_product (IdentityMismatch): the bag is not this patient's"
+
+    class WithLog:
+        incidents = [Incident()]
+
+    shown = incidents_of(WithLog())  # type: ignore[arg-type]
+    assert shown == [{"at": Incident.at, "who": "n.bernard (nurse)",
+                      "what": Incident().describe()}]  # fmt: skip

@@ -35,7 +35,9 @@ async def incidents_page(
             unanswered.append(pid)
             continue
         for incident in incidents_of(record):
-            rows.append({"pathway_id": pid, "kind": "incident", "fields": incident})
+            fields = {"at": incident["at"].isoformat() if incident["at"] else None,
+                      "who": incident["who"], "what": incident["what"]}  # fmt: skip
+            rows.append({"pathway_id": pid, "kind": "incident", "fields": fields})
         for event in record.adverse_events:
             rows.append(
                 {"pathway_id": pid, "kind": "adverse event",
