@@ -20,7 +20,8 @@ from client import pathways as operations
 from models.protocol import Protocol
 from tests.support.browser import NO_CHROMIUM, chromium, chromium_path, sign_in, web_app
 from tests.support.pathway_driver import APH, ARD, CTS, PHARMA, TECH, Driver, ago, referral
-from tests.support.waiting import at_rest
+from tests.support.waiting import at_rest, eventually
+from web.work_items import centre_query
 
 pytestmark = [
     pytest.mark.integration,
@@ -60,6 +61,16 @@ async def cleared_for_treatment(
     return handle.id
 
 
+async def listed(client: Client, pathway_id: str, state: str) -> None:
+    """Until Temporal's visibility lists the pathway in ``state`` (what My work reads)."""
+
+    async def there() -> bool:
+        rows = await operations.list_pathways(client, centre_query(["centre-a"]))
+        return any(r["pathway_id"] == pathway_id and r["state"] == state for r in rows)
+
+    await eventually(there, timeout=30, what=f"{pathway_id} listed at {state}")
+
+
 async def test_a_nurse_signs_in_acts_is_refused_out_of_order_and_signs_out(
     client: Client, task_queue: str, running_worker, cart_protocol: Protocol, tmp_path: Path
 ) -> None:
@@ -70,6 +81,7 @@ async def test_a_nurse_signs_in_acts_is_refused_out_of_order_and_signs_out(
         chromium() as browser,
     ):
         pid = await cleared_for_treatment(client, task_queue, protocol, "WEB-101")
+        await listed(client, pid, "cleared")
         context = await browser.new_context()
         page = await context.new_page()
 
@@ -128,6 +140,7 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         handle = await operations.refer(
             client, referral("WEB-102"), task_queue=task_queue, protocol=protocol
         )
+        await listed(client, handle.id, "referred")
         context = await browser.new_context()
         page = await context.new_page()
         for path in ("/", f"/pathways/{handle.id}", "/refer", "/centres", "/incidents"):
