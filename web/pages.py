@@ -17,6 +17,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from client.diagrams import event_label
 from models.durations import humanize
 from web.csrf import FIELD, csrf_token
 from web.staff_session import StaffSession
@@ -43,6 +44,7 @@ def how_late(due: datetime, now: datetime | None = None) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["how_late"] = how_late
+templates.env.filters["action"] = event_label
 templates.env.globals["csrf_field"] = FIELD
 
 
