@@ -217,6 +217,12 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
             if password == "not-my-password":
                 await expect(page.locator(".refusal")).to_contain_text("Wrong staff ID or password")
                 assert password not in await page.content()
+                # The refused form keeps what was typed, never the password.
+                kept = page.locator(f"{mdtm} input[name=cell_therapy_specialist]")
+                await expect(kept).to_have_value("dr.roux")
+                await expect(page.locator(f"{mdtm} input[name=signature_password]")).to_have_value(
+                    ""
+                )
                 assert await at_rest(client, handle.id) == length
         await expect(page.locator(".notice")).to_contain_text("Recorded: Approve at MDTM")
         shown = await operations.record(client, handle.id)

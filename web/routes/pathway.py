@@ -46,6 +46,7 @@ async def show(
     pathway_id: str,
     *,
     refusal: Refusal | None = None,
+    posted: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     client = context_of(request).client
@@ -63,6 +64,7 @@ async def show(
         pathway_id=pathway_id,
         view=view,
         refusal=refusal,
+        posted=posted or {},
         chart=shutil.which("dot") is not None,
     )
 
@@ -150,4 +152,10 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
     shown = event if event in EVENT_PAYLOADS else "unknown"
     log.info("action refused", pathway_id=pathway_id, action=shown, rule=refusal.rule)
     status = 422 if refusal.outcome is Outcome.BAD_INPUT else 409
-    return await show(request, staff, pathway_id, refusal=refusal, status_code=status)
+    # The refused form keeps what was typed (never the password): correct it, send again.
+    posted = {
+        k: v for k, v in form.items() if isinstance(v, str) and k not in ("signature_password",)
+    }
+    return await show(
+        request, staff, pathway_id, refusal=refusal, posted=posted, status_code=status
+    )
