@@ -184,7 +184,6 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         referred = await operations.record(client, "pathway-centre-a-WEB-103")
         assert referred.binome.ard_specialist == "dr.martin"
         await page.goto(f"{app.url}/pathways/{handle.id}")
-        await shot(page, "pathway-work-up")
         length = await at_rest(client, handle.id)
 
         details = {"event": "record_work_up", "role": "ard_specialist", "completed_at": "now"}
@@ -209,6 +208,7 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         # refused on the page and changes nothing; the right one signs.
         length = await at_rest(client, handle.id)
         mdtm = "form:has(input[name=event][value=approve_at_mdtm])"
+        await shot(page, "signature")
         for password in ("not-my-password", app.passwords["dr.martin"]):
             await page.fill(f"{mdtm} input[name=ard_specialist]", "dr.martin")
             await page.fill(f"{mdtm} input[name=cell_therapy_specialist]", "dr.roux")
