@@ -302,6 +302,7 @@ def show(
 
     read = run(go(), wait=f"asking {pathway}…", pathway=pathway)
     doc = show_document(read.record, read.status, read.allowed, datetime.now(UTC))
+    doc["preparation"] = [t.model_dump(mode="json") for t in read.preparation]
     doc["source"] = read.source.value
     if as_json:
         print_json(doc)

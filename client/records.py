@@ -21,7 +21,7 @@ answers (``status`` ``COMPLETED``, nothing allowed); a pathway in neither is
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,10 @@ from client.errors import OperationError, PathwayNotFound
 from models.audit import ChainProblem
 from models.encryption import codec_from_settings
 from models.pathway import AllowedActions
+from models.preparation import TaskView
 from models.record import PathwayRecord
 from models.settings import Settings
+from states.preparation import task_views
 from store import RecordReader, database_url, make_engine, upgrade
 from store.facts import ClosedPathway, StoredPathway, TraceHit
 
@@ -66,6 +68,8 @@ class PathwayRead:
     status: str | None
     allowed: list[str]
     source: Source
+    #: the preparation tasks (open, due later, done), as the workflow's query gives them
+    preparation: list[TaskView] = field(default_factory=list)
 
 
 def upgrade_store(settings: Settings) -> tuple[str, str | None]:
@@ -116,19 +120,25 @@ async def read_pathway(client: Client, pathway_id: str, *, reader: RecordReader)
         pathways.record(client, pathway_id),
         pathways.status(client, pathway_id),
         pathways.allowed_actions(client, pathway_id, None),
+        pathways.preparation(client, pathway_id),
         return_exceptions=True,
     )
     failures = [f for f in found if isinstance(f, BaseException)]
     missing = [f for f in failures if isinstance(f, PathwayNotFound)]
     if missing:
         stored = await _closing_record(reader, pathway_id, missing[0])
-        return PathwayRead(stored, STORED_STATUS, [], Source.STORE)
+        whole = await stored_pathway(reader, pathway_id)
+        # What the workflow's preparation query answers, from the protocol version it ran.
+        views = task_views(stored, whole.protocol.protocol())
+        return PathwayRead(stored, STORED_STATUS, [], Source.STORE, views)
     if failures:
         raise failures[0]
-    record, status, allowed = found
+    record, status, allowed, tasks = found
     assert isinstance(record, PathwayRecord) and isinstance(allowed, AllowedActions)
-    assert not isinstance(status, BaseException)
-    return PathwayRead(record, status.name if status else None, allowed.events, Source.TEMPORAL)
+    assert not isinstance(status, BaseException) and isinstance(tasks, list)
+    return PathwayRead(
+        record, status.name if status else None, allowed.events, Source.TEMPORAL, tasks
+    )
 
 
 async def read_record(

@@ -274,6 +274,18 @@ class CentreAlertDoc(Strict):
     raised_at: UtcTime
 
 
+class TaskDoc(Strict):
+    key: str
+    label: str
+    phase: str
+    status: Literal["open", "due later", "done"]
+    due_at: UtcTime | None
+    overdue: bool
+    gates: list[str]
+    waiting_on: RoleName
+    done_at: UtcTime | None
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -298,6 +310,7 @@ class ShowDoc(Strict):
     audit: list[AuditDoc]
     audit_total: int
     source: Literal["temporal", "store"]
+    preparation: list[TaskDoc]
 
 
 class ListRow(Strict):
