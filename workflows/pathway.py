@@ -55,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notify import notify_with_fallback
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
-    from workflows.record_keeping import RecordKeeper, WriteCause
+    from workflows.record_keeping import WriteCause, keep_records, writes_due_now
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
 
@@ -92,7 +92,6 @@ class PathwayWorkflow:
         self._chart, self._unreadable = self._open_chart()
         self._changed = False
         self._visibility = Visibility()
-        self._keeper = RecordKeeper()
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
@@ -111,11 +110,6 @@ class PathwayWorkflow:
             # Fails the run for good: a workflow task retried would fail the same way.
             raise self._unreadable
         self._publish()
-        if data.record is not None:
-            # The run that just ended, written as this one starts and in the background: a
-            # write awaited before continue-as-new let the next year's actions into the
-            # ending run (7 runs for 16 years on a compressed clock).
-            self._keeper.soon(self.record, self.protocol, WriteCause.RUN_END)
         # Safety reports due when the pathway ends keep it open, escalating, until recorded.
         while not self.chart.finished or self.chart.reports_outstanding():
             await self._wait_for_change_or_deadline()
@@ -127,14 +121,19 @@ class PathwayWorkflow:
             if self._changed:
                 self._changed = False
                 self._publish()
-            self._keeper.infusion(self.record, self.protocol)
+            if writes_due_now(self.record):
+                await keep_records(self.record, self.protocol, WriteCause.INFUSION)
             if self._should_continue_as_new():
-                self._keeper.drop()
+                # Awaited, not in the background: continue-as-new with a write in flight
+                # fails the workflow task when the write completes meanwhile, and the
+                # actions being delivered then are refused. Actions that arrive during
+                # the write are applied in this run and written with the next run's.
+                await keep_records(self.record, self.protocol, WriteCause.RUN_END)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
                 workflow.continue_as_new(PathwayInput(protocol=self.protocol, record=self.record))
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._keeper.close(self.record, self.protocol)
+        await keep_records(self.record, self.protocol, WriteCause.CLOSED)
         self._publish()
         return PathwayOutcome(
             pathway_id=self.record.pathway_id,

@@ -2,11 +2,10 @@
 
 Usage (in PathwayWorkflow)::
 
-    keeper = RecordKeeper()
-    keeper.soon(record, protocol, WriteCause.RUN_END)   # as a continued run starts
-    keeper.infusion(record, protocol)                   # if the trail has one not yet sent
-    keeper.drop()                                       # before continue-as-new
-    await keeper.close(record, protocol)                # the pathway closes
+    if writes_due_now(record):                 # an infusion the store does not hold yet
+        await keep_records(record, protocol, WriteCause.INFUSION)
+    await keep_records(record, protocol, WriteCause.RUN_END)   # before continue-as-new
+    await keep_records(record, protocol, WriteCause.CLOSED)    # the pathway closes
 
     # the incident log: the pathway's incidents in order, the unstored ones written at once
     await keep_records(record, protocol, WriteCause.INCIDENT, incidents=facts)
@@ -24,13 +23,12 @@ replayable and simply never write.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from models import contracts
@@ -127,59 +125,14 @@ async def keep_records(
             retry_policy=RETRY_UNTIL_KEPT if closing else RETRY_THEN_LATER,
             summary=f"Keep the records ({cause.value})",
         )
-    except ActivityError:
+    except ActivityError as err:
         if closing:
             raise
+        if isinstance(err.cause, CancelledError):
+            return
         workflow.logger.warning(
             "record store write failed; the next write carries it",
             extra={"pathway_id": record.pathway_id, "cause": cause.value},
         )
         return
     record.stored = write.mark_after(record.stored)
-
-
-class RecordKeeper:
-    """The writes of one run, in the background: one in flight at a time, never holding the
-    run loop (its deadlines, its continue-as-new). A write asked for while one is in flight
-    follows it. Before continue-as-new the write in flight is dropped (cancelled): the mark
-    has not moved, so the next run's write carries its facts again, and the store's keys
-    keep them once. The closing write is awaited."""
-
-    def __init__(self) -> None:
-        self._writing: asyncio.Task[None] | None = None
-        self._next: WriteCause | None = None
-        # The trail's last seq when the latest write was asked for: it carries that far.
-        self._sent_through = 0
-
-    def infusion(self, record: PathwayRecord, protocol: Protocol) -> None:
-        if writes_due_now(record, sent_through=self._sent_through):
-            self.soon(record, protocol, WriteCause.INFUSION)
-
-    def soon(self, record: PathwayRecord, protocol: Protocol, cause: WriteCause) -> None:
-        self._sent_through = record.audit[-1].seq if record.audit else 0
-        if self._writing is not None and not self._writing.done():
-            self._next = cause
-            return
-        self._writing = asyncio.create_task(self._write(record, protocol, cause))
-
-    async def _write(self, record: PathwayRecord, protocol: Protocol, cause: WriteCause) -> None:
-        await keep_records(record, protocol, cause)
-        while self._next is not None:
-            cause, self._next = self._next, None
-            await keep_records(record, protocol, cause)
-
-    def drop(self) -> None:
-        """Cancel the write in flight (continue-as-new is next)."""
-        self._next = None
-        if self._writing is not None and not self._writing.done():
-            self._writing.cancel()
-
-    async def close(self, record: PathwayRecord, protocol: Protocol) -> None:
-        """The write in flight, then the closing write (retried until the store takes it)."""
-        if self._writing is not None:
-            try:
-                await self._writing
-            except asyncio.CancelledError:
-                pass
-        self._next = None
-        await keep_records(record, protocol, WriteCause.CLOSED)

@@ -81,7 +81,7 @@ async def delete_executions(client: Client, workflow_id: str) -> None:
 
 def tamper_sql(dialect: str) -> list[str]:
     """Change an entry's recorded state past the trigger (as a database owner could)."""
-    change = "UPDATE audit_entries SET to_state = 'referred' WHERE seq = 3"
+    change = "UPDATE audit_entries SET to_state = 'withdrawn' WHERE seq = 3"
     if dialect == "postgresql":
         return [
             "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only",
