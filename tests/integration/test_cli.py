@@ -246,8 +246,12 @@ async def test_refusals_bad_input_and_missing_pathways(
         assert naive.code == 2 and "give the time zone" in naive.stderr, naive
 
         # Usage: who acts, and the list of roles for an unknown one (flag or environment).
+        # Who acts is the signed-in person: none after logout; --by is refused.
+        assert (await cli("logout")).code == 0
         nobody = await cli("act", p, "record_consent", "--role", "ard_specialist")
-        assert nobody.code == 2 and "--by USER" in nobody.stderr
+        assert nobody.code == 2 and "cellpath login" in nobody.stderr, nobody
+        typed = await cli("act", p, "record_consent", "--by", "dr.martin", CELLPATH_USER=None)
+        assert typed.code == 2 and "--by no longer says who acts" in typed.stderr, typed
         for unknown in (
             await cli("act", p, "record_consent", "--by", "x.y", "--role", "doctor"),
             await cli("act", p, "--help-events", CELLPATH_ROLE="doctor"),
