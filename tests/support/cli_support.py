@@ -123,8 +123,12 @@ class Cli:
             role = args[args.index("--role") + 1]
         if not actor or not role or role not in set(Role):
             return args  # the CLI refuses it (--by alone, or an unknown role)
-        ensure_account(Path(str(env["CELLPATH_STATE_DIR"])), actor, role)
-        result = CliRunner().invoke(app, ["login", actor], env=env)
+        self_dir = env["CELLPATH_STATE_DIR"]
+        ensure_account(Path(str(self_dir)), actor, role)
+        # Signed in with the account's password, whatever the call itself is given.
+        result = CliRunner().invoke(
+            app, ["login", actor], env={**env, **cli_sign_in_env(Path(str(self_dir)))}
+        )
         assert result.exit_code == 0, result.stderr
         return rest
 

@@ -137,9 +137,12 @@ def cli_sign_in_env(state_dir: Path) -> dict[str, str]:
     if not keys.is_file():
         state_dir.mkdir(parents=True, exist_ok=True)
         keys.write_text(TEST_SIGNING_KEYS.to_spec() + "\n", encoding="utf-8")
+    accounts = state_dir / ACCOUNTS_FILE
+    if not accounts.is_file():
+        AccountBook([]).save(accounts)
     return {
         "CELLPATH_SIGNIN_KEY_FILE": str(keys),
-        "CELLPATH_ACCOUNTS_FILE": str(state_dir / ACCOUNTS_FILE),
+        "CELLPATH_ACCOUNTS_FILE": str(accounts),
         "CELLPATH_PASSWORD": TEST_PASSWORD,
     }
 
