@@ -510,6 +510,11 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
         CELLPATH_DEV_PORT=str(port),
         CELLPATH_DEV_UI_PORT=str(free_port()),
         CELLPATH_CODEC_PORT=str(free_port()),
+        # The stack's own sign-in: its keys and demo accounts in the state dir.
+        CELLPATH_ACTOR_KEYS=None,
+        CELLPATH_SIGNIN_KEY_FILE=None,
+        CELLPATH_ACCOUNTS_FILE=None,
+        CELLPATH_PASSWORD=None,
     )
     log = tmp_path / "dev.log"
     stack = start_process("dev", env=env, log=log)
@@ -523,6 +528,17 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
         out = await Cli(env)("list", "--json")
         assert out.code == 0 and ListDoc.model_validate(out.json()).pathways == [], out
         assert (tmp_path / "state" / "temporal.db").exists()
+        # It says where the demo staff's passwords are; with one, a person signs in and acts.
+        passwords = tmp_path / "state" / "demo-passwords.txt"
+        assert str(passwords) in " ".join(log.read_text().split()), log.read_text()
+        pairs = [line.split() for line in passwords.read_text().splitlines()[1:]]
+        password = dict(pairs)["dr.martin"]
+        wrong = await Cli(env)("login", "dr.martin", CELLPATH_PASSWORD="not-it")
+        assert wrong.code == 3 and "Wrong staff ID or password" in wrong.stderr, wrong
+        login = await Cli(env)("login", "dr.martin", "--json", CELLPATH_PASSWORD=password)
+        assert login.code == 0 and login.json()["roles"] == ["ard_specialist"], login
+        sent = await Cli(env)("act", "pathway-centre-a-NONE-001", "record_consent", "--json")
+        assert sent.code == 4, sent  # signed, sent, and told the pathway does not exist
     finally:
         stack.send_signal(signal.SIGTERM)
         try:

@@ -141,6 +141,8 @@ def cli_sign_in_env(state_dir: Path) -> dict[str, str]:
     if not accounts.is_file():
         AccountBook([]).save(accounts)
     return {
+        # A `cellpath worker` or `cellpath dev` the test starts verifies like the suite's.
+        "CELLPATH_ACTOR_KEYS": TEST_SIGNERS.to_spec(),
         "CELLPATH_SIGNIN_KEY_FILE": str(keys),
         "CELLPATH_ACCOUNTS_FILE": str(accounts),
         "CELLPATH_PASSWORD": TEST_PASSWORD,
