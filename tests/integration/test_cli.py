@@ -198,6 +198,11 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         assert shown.binome.ard_specialist == "dr.martin"
         assert shown.audit_total == 15 and [a.seq for a in shown.audit] == list(range(6, 16))
         assert shown.audit[-1].actor == "n.bernard" and shown.audit[-1].role == "nurse"
+        # Signed as the person signed in; signatures keep their meaning, other actions none.
+        meanings = {a.event: a.meaning for a in shown.audit}
+        assert meanings["infuse"] == "administered" and meanings["thaw_product"] == "thawed"
+        assert meanings["receive_product"] == "received"
+        assert meanings["start_lymphodepletion"] is None
         assert "discharge" in shown.allowed
         discharge = [d for d in shown.deadlines if d.key == "discharge"]
         assert discharge and 0 < discharge[0].seconds_left <= 21 * spd

@@ -292,6 +292,7 @@ class AuditDoc(Strict):
     from_state: str
     to_state: str
     data: dict[str, Any]
+    meaning: str | None
 
 
 class CentreAlertDoc(Strict):
