@@ -27,6 +27,7 @@ from models.roles import Role
 from models.settings import Settings
 from models.signatures import is_signature, meanings_for
 from signin.local import cached_session, forget_session, local_sign_in, save_session
+from signin.service import AssertionService, Session
 
 BY_REMOVED = (
     "--by no longer says who acts: sign in with `cellpath login YOUR-STAFF-ID`, then send "
@@ -80,42 +81,53 @@ def logout() -> None:
 
 
 @dataclass(frozen=True)
-class SignedAction:
+class SignedIn:
+    """The person at this keyboard: who, in which role, and the session that signs for them."""
+
+    service: AssertionService
+    session: Session
     actor: str
     role: Role
-    assertion: str
+
+    def sign(self, pathway: str, event: str, update_id: str) -> str:
+        """The actor assertion for one action (the password asked again for an electronic
+        signature); exits with the reason when it cannot be had."""
+        credential = None
+        try:
+            if is_signature(event):
+                meaning = meanings_for(event)[0]
+                credential = _password(
+                    Settings.from_env(),
+                    f"'{event}' is an electronic signature ({meaning}): your password",
+                )
+            return self.service.assert_action(
+                self.session.token,
+                pathway_id=pathway,
+                action=event,
+                update_id=update_id,
+                credential=credential,
+            )
+        except Refusal as err:
+            raise report(err) from None
 
 
-def sign_action_here(pathway: str, event: str, role: Role | None, update_id: str) -> SignedAction:
-    """The signed-in person's actor, role and assertion for one action (the password asked
-    again for an electronic signature); exits with the reason when that is not possible."""
+def signed_in(role: Role | None) -> SignedIn:
+    """The signed-in person acting in ``role`` (their only role when not given); exits 2
+    when nobody is signed in or the role must be chosen."""
     settings = Settings.from_env()
     try:
         service = local_sign_in(settings)
         session = cached_session(settings, service)
-        roles = session.identity.roles
-        if role is None:
-            if len(roles) > 1:
-                raise fail(
-                    f"you hold several roles ({', '.join(r.value for r in roles)}): "
-                    "choose one with --role"
-                )
-            role = roles[0]
-        credential = None
-        if is_signature(event):
-            meaning = meanings_for(event)[0]
-            credential = _password(
-                settings, f"'{event}' is an electronic signature ({meaning}): your password"
-            )
-        token = service.assert_action(
-            session.token,
-            pathway_id=pathway,
-            action=event,
-            update_id=update_id,
-            credential=credential,
-        )
     except Refusal as err:
         raise report(err) from None
     except (ActorKeyConfigError, ValueError) as err:
         raise fail(str(err), kind="BadConfig") from None
-    return SignedAction(session.identity.actor, role, token)
+    roles = session.identity.roles
+    if role is None:
+        if len(roles) > 1:
+            raise fail(
+                f"you hold several roles ({', '.join(r.value for r in roles)}): "
+                "choose one with --role"
+            )
+        role = roles[0]
+    return SignedIn(service, session, session.identity.actor, role)

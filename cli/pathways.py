@@ -32,7 +32,7 @@ from temporalio.client import Client
 from cli.action_fields import a_or_an, check_details, ordered, show_allowed_actions
 from cli.app import State, console, err_console, fail, print_json, report, run
 from cli.inputs import ECHO_LIMIT, check_pathway_id, echo, load_mapping, read_text
-from cli.login import BY_REMOVED, sign_action_here
+from cli.login import BY_REMOVED, signed_in
 from cli.rendering import print_pathways, print_show, receipt_document, show_document
 from client import pathways
 from client.connection import connect
@@ -207,17 +207,18 @@ def act(
         raise fail(f"--update-id must be 1 to {MAX_UPDATE_ID} printable characters")
     if by is not None:
         raise fail(BY_REMOVED)
-    key = update_id or str(uuid.uuid4())
-    signed = sign_action_here(pathway, event, role, key)
-    role = signed.role
+    me = signed_in(role)
+    role = me.role
     text = None
     if data:
         text = read_text(data[1:], "the --data file") if data.startswith("@") else data
     details = load_mapping(text, "--data") if text else {}
-    payload = {**details, "actor": signed.actor, "role": role.value}
+    payload = {**details, "actor": me.actor, "role": role.value}
     if reason:
         payload["reason"] = reason
-    payload = {**check_details(event, payload), "assertion": signed.assertion}
+    payload = check_details(event, payload)
+    key = update_id or str(uuid.uuid4())
+    payload["assertion"] = me.sign(pathway, event, key)  # the password again for a signature
 
     async def go() -> Any:
         client = await connect()
