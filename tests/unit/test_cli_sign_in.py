@@ -12,6 +12,8 @@ import pytest
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 
+from models.actor import verify_assertion
+from models.roles import Role
 from models.settings import Settings
 from signin.dev_stack import prepare_dev_sign_in
 from signin.local import (
@@ -62,3 +64,29 @@ def test_an_ended_session_asks_to_sign_in_again(state) -> None:
 def test_without_keys_or_accounts_it_says_where_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(SignInUnavailable, match="cellpath dev"):
         local_sign_in(Settings(state_dir=tmp_path))
+
+
+def test_the_demo_staff_sign_as_service_accounts_on_every_run(tmp_path: Path) -> None:
+    """The first run knows the passwords; later runs read them from demo-passwords.txt."""
+    hasher = PasswordHasher.from_parameters(CHEAPEST)
+    first = prepare_dev_sign_in(tmp_path, hasher=hasher)
+    again = prepare_dev_sign_in(tmp_path, hasher=hasher)
+    assert first.passwords and not again.passwords
+    signers = again.demo_signers()
+    assert set(signers) == set(first.passwords)
+    token = signers["dr.martin"].assertion_for(
+        pathway_id="pathway-centre-a-LUP-001", event="approve_at_mdtm", update_id="u-1"
+    )
+    verified = verify_assertion(
+        token,
+        again.keys.public_ring(),
+        pathway_id="pathway-centre-a-LUP-001",
+        action="approve_at_mdtm",
+        update_id="u-1",
+        now=datetime.now(UTC),
+    )
+    assert (verified.actor, verified.roles, verified.meaning) == (
+        "dr.martin",
+        (Role.ARD_SPECIALIST,),
+        "approved",
+    )
