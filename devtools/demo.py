@@ -31,6 +31,7 @@ from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
 from client.signing import ActionSigner
+from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -78,6 +79,14 @@ def selection(work_up_days: float) -> list[Step]:
     ]
 
 
+def prepared(therapy: Therapy, *, skip: tuple[str, ...] = ()) -> list[Step]:
+    """The preparation tasks recorded by the care coordinator's side (devtools/demo_preparation.py)."""
+    return [
+        S("record_task", "nurse", task=key, details=details)
+        for key, details in recorded_tasks(therapy, skip=skip)
+    ]
+
+
 def cart_product(coi: str) -> list[Step]:
     return [
         S("record_washout", "cts", stopped=[]),
@@ -120,22 +129,30 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     sel = selection(work_up_days)
     if therapy is Therapy.MSC:
         scripts_msc: dict[str, list[Step]] = {
-            "SSC-002": [*sel, *msc_to_infusion(coi)],
+            "SSC-002": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
-            "LUP-004": [*sel, *msc_to_infusion(coi)],
+            "LUP-004": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
             "SSC-005": sel[:2],
             "VAS-004": [
                 *sel,
+                *prepared(therapy),
                 *msc_to_infusion(coi),
                 *visits("M3"),
                 S("record_death", "ard", reason="unrelated cause"),
             ],
         }
         return scripts_msc.get(pseudonym, sel[:1])
-    full = [*sel, *cart_product(coi), *cart_treatment(coi)]
+    prep = prepared(therapy)
+    full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
-        "LUP-001": [*full, S("discharge", "cts"), *visits("D7", "D14")],
+        "LUP-001": [
+            *full,
+            # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
+            S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
+            S("discharge", "cts"),
+            *visits("D7", "D14"),
+        ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
@@ -155,14 +172,20 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "MYO-001": [
             *sel,
+            *prep,
             *cart_product(coi)[:4],
             S("report_out_of_specification", "pharma", finding="viability below spec"),
             S("book_apheresis", "cts", slot_at=Ago(0)),
         ],
         "MYO-002": [
             *sel,
+            *prepared(therapy, skip=("pregnancy_test",)),
             *cart_product(coi),
-            *cart_treatment(coi)[:3],
+            cart_treatment(coi)[0],
+            # The pregnancy test is not recorded: lymphodepletion waits for it.
+            S("start_lymphodepletion", "nurse", refused=True),
+            S("record_task", "nurse", task="pregnancy_test", details={"result": "negative"}),
+            *cart_treatment(coi)[1:3],
             S("record_fever", "nurse", temperature_c=38.6),
             # Fever after lymphodepletion: thawing (then infusion) waits 48 h afebrile.
             S("thaw_product", "tech", refused=True, wait_days=0.5, bag_coi_id=coi),
@@ -175,6 +198,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
         "LUP-005": [
             *sel,
+            *prep,
             S(
                 "record_washout",
                 "cts",
@@ -184,6 +208,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "SSC-004": [
             *sel,
+            *prep,
             *cart_product(coi)[:6],
             S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),

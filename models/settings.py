@@ -15,6 +15,9 @@ Identity (docs/security.md): ``CELLPATH_ACTOR_KEYS`` (``kid:x,…``, Ed25519 pub
 actor assertions are verified against) or ``CELLPATH_ACTOR_KEY_FILE``; the local sign-in of
 the CLI: ``CELLPATH_SIGNIN_KEY_FILE`` (private signing keys), ``CELLPATH_ACCOUNTS_FILE``
 (local accounts) and, for service accounts in scripts only, ``CELLPATH_PASSWORD``.
+Staff web app (``cellpath web``): ``CELLPATH_WEB_HOST``/``CELLPATH_WEB_PORT``,
+``CELLPATH_WEB_SECRET_KEY`` (signs the session cookies; without it, a key kept in the state
+dir), ``CELLPATH_WEB_IDLE_MINUTES``, ``CELLPATH_WEB_SECURE_COOKIES`` (behind HTTPS: true).
 """
 
 from __future__ import annotations
@@ -61,6 +64,12 @@ class Settings(BaseModel):
     signin_key_file: Path | None = None
     accounts_file: Path | None = None
     password: SecretStr | None = None
+    # the staff web app (web/, docs/security.md "The staff web app")
+    web_host: str = "127.0.0.1"
+    web_port: int = 8090
+    web_secret_key: SecretStr | None = None
+    web_idle_minutes: float = Field(default=15, gt=0, le=480)
+    web_secure_cookies: bool = False
 
     @field_validator(
         "encryption_keys",
@@ -74,6 +83,7 @@ class Settings(BaseModel):
         "signin_key_file",
         "accounts_file",
         "password",
+        "web_secret_key",
         mode="before",
     )
     @classmethod

@@ -30,6 +30,8 @@ from states.binding import BoundChart
 from states.facts import RecordedFacts
 from states.guards import PathwayGuards
 from states.not_yet import why_not_yet
+from states.preparation import PreparationGuards
+from states.registry_deadlines import RegistryGuards
 
 # Final states and what they mean for the record's outcome.
 EXITS = {
@@ -48,7 +50,7 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
+class PathwayChart(BoundChart, PathwayGuards, PreparationGuards, RegistryGuards, RecordedFacts):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 
     allow_event_without_transition = False
@@ -117,6 +119,7 @@ class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
                 return
             for transition in transitions:
                 self.run_validators(transition, action=action, now=now)
+            self.guard_tasks_done(event)
         except e.PathwayError as err:
             # Guards are shared by several events: the refusal names the one actually sent.
             err.event, err.state = event, self.leaf
@@ -128,6 +131,7 @@ class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
             self.on_report_adverse_event(action, now)  # type: ignore[arg-type]
             return
         self.send(event, action=action, now=now)
+        self.note_tasks_met(event, action, now)
         self.save_history()
         for state in self.state_ids:
             if state in EXITS:
