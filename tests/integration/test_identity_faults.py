@@ -8,8 +8,10 @@ verified signer and the signature's meaning."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +19,16 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from client import pathways as operations
+from client.centres import centre_policy, start_centre
 from models.actor import ASSERTION_TYPE, ISSUER, to_numeric_date
+from models.centre_files import load_centre
 from models.protocol import Protocol
 from signin.keys import SigningKeys
+from tests.support.cli_support import Cli, cli_env
 from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral
 from tests.support.signing import TEST_SIGNING_KEYS, sign_as
 from tests.support.waiting import at_rest
+from workflows.centre import CentreWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -272,3 +278,39 @@ async def test_centre_evidence_needs_a_signed_identity_too(
     assert isinstance(refused.value.cause, ApplicationError)
     assert refused.value.cause.type == "AssertionMissing"
     assert await history_of(handle) == before
+
+
+async def test_the_cli_signs_centre_evidence_as_the_person_signed_in(
+    client: Client, dev_server, encryption_codec, task_queue: str, running_worker, tmp_path
+) -> None:
+    """`cellpath centres record` signs as the person signed in (a programme lead), the centre
+    records that person; `--by` is refused, pointing at `cellpath login`."""
+    policy = centre_policy()
+    centre = load_centre(
+        Path("centres") / "centre-b.yaml", now=datetime.now(UTC), time_scale=policy.time_scale
+    ).model_copy(update={"id": f"t{uuid.uuid4().hex[:10]}"})
+    cli = Cli(
+        cli_env(
+            dev_server.address,
+            task_queue,
+            tmp_path / "state",
+            keys=encryption_codec.ring.to_spec(),
+        )
+    )
+    soon = (datetime.now(UTC) + timedelta(days=300)).isoformat()
+    evidence = json.dumps({"name": "Medical ICU B", "valid_until": soon})
+    async with running_worker():
+        assert await start_centre(client, centre, policy, task_queue=task_queue)
+        typed = await cli("centres", "record", centre.id, "icu_access", "--by", "x.y")
+        assert typed.code == 2 and "cellpath login" in typed.stderr, typed
+        args = ("centres", "record", centre.id, "icu_access", "--data", evidence, "--json")
+        done = await cli(*args, "--by", "dr.lefevre", "--role", "programme_lead")
+        assert done.code == 0, done
+        record = await client.get_workflow_handle(f"centre-{centre.id}").query(
+            CentreWorkflow.get_record
+        )
+        assert (record.audit[-1].actor, record.audit[-1].role.value) == (
+            "dr.lefevre",
+            "programme_lead",
+        )
+        await client.get_workflow_handle(f"centre-{centre.id}").terminate("test over")

@@ -113,7 +113,7 @@ class Cli:
         """``act … --by USER --role ROLE`` (how the tests say who acts) becomes
         ``cellpath login USER`` (an account holding ROLE) and then ``act … --role ROLE``.
         The old ``CELLPATH_USER``/``CELLPATH_ROLE`` variables are read the same way."""
-        if "act" not in args[:3] or "--help-events" in args:
+        if not {"act", "record"} & set(args[:3]) or "--help-events" in args:
             return args
         actor, role, rest = env.get("CELLPATH_USER"), env.get("CELLPATH_ROLE"), args
         if "--by" in args:
