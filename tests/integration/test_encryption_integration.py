@@ -33,11 +33,12 @@ from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
+from workflows.identity import SIGNER_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 
 pytestmark = pytest.mark.integration
 
-PATCHES = {PREPARATION_PATCH, REGISTRY_PATCH}
+PATCHES = {PREPARATION_PATCH, REGISTRY_PATCH, SIGNER_PATCH}
 
 
 def fast(protocol: Protocol) -> Protocol:
