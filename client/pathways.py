@@ -192,7 +192,11 @@ async def act(
     handle = pathway_handle(client, pathway_id)
     try:
         if update_id and (prior := await earlier_receipt(handle, update_id)) is not None:
-            return await repeated(handle, prior, event, action, update_id)
+            if isinstance(prior, WorkflowUpdateFailedError):
+                if action is not None:
+                    await refused_before(handle, update_id, event, action)
+            else:
+                return await repeated(handle, prior, event, action, update_id)
         receipt = await handle.execute_update(event, data, id=update_id, result_type=ActionReceipt)
         if update_id and receipt.event != event:
             # Used by another click between our look and our send: its receipt, not ours.
@@ -207,12 +211,15 @@ async def act(
         raise refusal_from_rpc(err, pathway_id) from None
 
 
-async def earlier_receipt(handle: WorkflowHandle[Any, Any], update_id: str) -> ActionReceipt | None:
-    """The receipt of the Update ``update_id`` this run already completed, if any.
+async def earlier_receipt(
+    handle: WorkflowHandle[Any, Any], update_id: str
+) -> ActionReceipt | WorkflowUpdateFailedError | None:
+    """The receipt of the Update ``update_id`` this run already completed, its failure (a
+    refusal that left an incident), or ``None``.
 
     Within a run the server answers a completed Update ID with its stored result and never
-    asks the workflow, so the client looks first; an Update the server has not seen (or one
-    that failed) is sent as usual."""
+    asks the workflow, so the client looks first; an Update the server has not seen is sent
+    as usual, and so is one that failed (once checked by ``refused_before``)."""
     update = handle.get_update_handle(update_id, result_type=ActionReceipt)
     try:
         return await update.result()
@@ -220,8 +227,33 @@ async def earlier_receipt(handle: WorkflowHandle[Any, Any], update_id: str) -> A
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    except WorkflowUpdateFailedError:
-        return None
+    except WorkflowUpdateFailedError as failed:
+        return failed
+
+
+async def refused_before(
+    handle: WorkflowHandle[Any, Any], update_id: str, event: str, action: StaffAction
+) -> None:
+    """Raise ``UpdateIdReused`` when ``update_id`` was refused on a safety rule (its incident
+    is in the deviation log) for another action or other details: within a run the server
+    would answer with that refusal, as if it were this action's. A true repeat goes on (and
+    gets the same refusal, without a second incident)."""
+    try:
+        shown = await handle.query(PathwayWorkflow.get_record)
+    except RPCError:
+        return  # the send that follows reports what is wrong with the pathway
+    incident = shown.incident_for_update(update_id)
+    if incident is None:
+        return
+    sent = action.model_dump(mode="json", exclude={"actor", "role", "assertion"})
+    if incident.event != event or incident.presented != sent:
+        used = "with other details" if incident.event == event else f"for '{incident.event}'"
+        raise ActionRefused(
+            f"Update ID {update_id} was already used {used}, and refused ({incident.rule}, "
+            f"incident #{incident.seq}); '{event}' was not done and nothing changed. Send it "
+            "with a new update ID.",
+            kind="UpdateIdReused",
+        )
 
 
 async def repeated(

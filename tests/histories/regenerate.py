@@ -10,7 +10,7 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``) beside the others.
+``centre-full``, ``deviations-incidents``) beside the others.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from tests.support.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
-from tests.support.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
+from tests.support.pathway_driver import ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from tests.support.waiting import at_rest, eventually, once_window_opens
 from worker import build_worker
 
@@ -120,11 +120,45 @@ async def play_centre_runs(client: Client, task_queue: str) -> str:
     return workflow_id
 
 
+async def play_incidents(client: Client, task_queue: str) -> str:
+    """The deviation log: a bag refused at receipt (an incident, nothing else changes), the
+    same Update ID sent again, a quarantine, a release, then the patient withdraws."""
+    protocol = load_protocol(protocol_path("msc-systemic-sclerosis")).compressed(
+        seconds_per_day=0.02, floor=timedelta(seconds=5)
+    )
+    handle = await operations.refer(
+        client,
+        referral("HIS-004", therapy="msc", disease="systemic sclerosis"),
+        task_queue=task_queue,
+        protocol=protocol,
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("order_product", PHARMA, coi_id="COI-HIS-004")
+    for _ in range(2):
+        try:
+            await operations.act(
+                client,
+                handle.id,
+                "receive_product",
+                {**TECH, "bag_coi_id": "COI-HIS-040"},
+                update_id="his-004-wrong-bag",
+            )
+        except operations.ActionRefused:
+            pass
+    await go("quarantine_product", TECH, finding="shipper log gap of 20 minutes")
+    await go("release_from_quarantine", TECH, bag_coi_id="COI-HIS-004")
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS = {
     "cart-full": play_cart,
     "msc-full": play_msc,
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
+    "deviations-incidents": play_incidents,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}

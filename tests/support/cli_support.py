@@ -274,6 +274,28 @@ class CentreAlertDoc(Strict):
     raised_at: UtcTime
 
 
+class IncidentDoc(Strict):
+    pathway_id: str
+    seq: int
+    at: UtcTime
+    kind: Literal["refused", "product"]
+    event: str
+    actor: str
+    role: RoleName
+    rule: str
+    message: str
+    state: str
+    update_id: str | None
+    presented: dict[str, Any]
+
+
+class IncidentsDoc(Strict):
+    pathway_id: str | None
+    pathways: int
+    incidents: list[IncidentDoc]
+    unreadable: dict[str, str]
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -297,6 +319,7 @@ class ShowDoc(Strict):
     allowed: list[str]
     audit: list[AuditDoc]
     audit_total: int
+    incidents: list[IncidentDoc]
 
 
 class ListRow(Strict):
@@ -324,6 +347,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "help-events": HelpEventsDoc,
     "show": ShowDoc,
     "list": ListDoc,
+    "incidents": IncidentsDoc,
 }
 
 
