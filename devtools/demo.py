@@ -7,7 +7,9 @@ exists (open or closed) is left as it is.
 
 The two demo centres (``centres/``) are loaded first, on the same clock: centre-a is ready
 for CAR-T and MSC; centre-b has no ICU access agreement (so LUP-005's CAR-T referral there is
-refused and re-referred to centre-a) and an accreditation that lapses a few minutes in.
+refused and re-referred to centre-a) and an accreditation that lapses a few minutes in:
+SSC-005, cleared for its MSC infusion there, is then blocked (thaw and infusion refused,
+each refusal an incident) until the accreditation is renewed.
 """
 
 from __future__ import annotations
@@ -119,7 +121,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
             "LUP-004": [*sel, *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
-            "SSC-005": sel[:2],
+            # Cleared for infusion at centre-b, whose accreditation lapses a few minutes in:
+            # from then on thaw and infusion are refused until it is renewed.
+            "SSC-005": [*sel, *msc_to_infusion(coi)[:3]],
             "VAS-004": [
                 *sel,
                 *msc_to_infusion(coi),
