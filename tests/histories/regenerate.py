@@ -10,7 +10,7 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``deviations-incidents``) beside the others.
+``centre-full``, ``deviations-incidents``, ``deviations-centre-gate``) beside the others.
 """
 
 from __future__ import annotations
@@ -153,12 +153,56 @@ async def play_incidents(client: Client, task_queue: str) -> str:
     return handle.id
 
 
+async def play_centre_gate(client: Client, task_queue: str) -> str:
+    """A lapse at the centre after referral: clearing is refused (an incident), the
+    prerequisite is restored, clearing goes through, then the patient withdraws."""
+    protocol = load_protocol(protocol_path("msc-systemic-sclerosis")).compressed(
+        seconds_per_day=0.02, floor=timedelta(seconds=5)
+    )
+    handle = await operations.refer(
+        client,
+        referral("HIS-005", therapy="msc", disease="systemic sclerosis"),
+        task_queue=task_queue,
+        protocol=protocol,
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("order_product", PHARMA, coi_id="COI-HIS-005")
+    await go("receive_product", TECH, bag_coi_id="COI-HIS-005")
+    lead = {"actor": "dr.lead", "role": "programme_lead"}
+    centre = "centre-a"
+
+    async def ready(expected: bool) -> bool:
+        status = (await operations.record(client, handle.id)).centre_status
+        return status is not None and status.ready is expected
+
+    await record_evidence(
+        client,
+        centre,
+        "withdraw_evidence",
+        {**lead, "item": "pharmacovigilance", "reason": "contact left the centre"},
+    )
+    await eventually(lambda: ready(False), timeout=30, what="the lapse heard")
+    try:
+        await go("clear_for_treatment", CTS, active_infection=False)
+    except operations.ActionRefused:
+        pass
+    contact = {"contact": "dr.vigil", "valid_until": "2099-01-01T00:00:00Z"}
+    await record_evidence(client, centre, "record_pharmacovigilance", {**lead, "evidence": contact})
+    await eventually(lambda: ready(True), timeout=30, what="the renewal heard")
+    await go("clear_for_treatment", CTS, active_infection=False)
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS = {
     "cart-full": play_cart,
     "msc-full": play_msc,
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
     "deviations-incidents": play_incidents,
+    "deviations-centre-gate": play_centre_gate,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}
