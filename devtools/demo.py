@@ -107,6 +107,15 @@ def msc_to_infusion(coi: str) -> list[Step]:
     ]
 
 
+def stay_then_discharge() -> list[Step]:
+    """The CAR-T stay: D7 recorded during it, discharge once the protocol's 10 days of
+    monitoring are over."""
+    return [
+        S("record_visit", "nurse", wait_days=7, visit="D7"),
+        S("discharge", "cts", wait_days=3.1),
+    ]
+
+
 def visits(*labels: str) -> list[Step]:
     return [S("record_visit", "nurse", visit=label) for label in labels]
 
@@ -134,7 +143,8 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         return scripts_msc.get(pseudonym, sel[:1])
     full = [*sel, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
-        "LUP-001": [*full, S("discharge", "cts"), *visits("D7", "D14")],
+        # D7 falls during the protocol's 10 days of monitoring: recorded during the stay.
+        "LUP-001": [*full, *stay_then_discharge(), *visits("D14")],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
@@ -187,11 +197,11 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),
         ],
-        "VAS-003": [*full, S("discharge", "cts"), *visits("D7", "D14", "D28")],
+        "VAS-003": [*full, *stay_then_discharge(), *visits("D14", "D28")],
         "LUP-006": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14"),
+            *stay_then_discharge(),
+            *visits("D14"),
             S("record_adverse_event", "nurse", kind="infection", grade=3, serious=True),
         ],
         "MYO-004": [
@@ -200,8 +210,8 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "LUP-007": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14", "D28", "M3", "M6", "M12"),
+            *stay_then_discharge(),
+            *visits("D14", "D28", "M3", "M6", "M12"),
             S("start_long_term_follow_up", "ard"),
             *visits("Y2", "Y3"),
         ],

@@ -243,6 +243,8 @@ class Discharge(StaffAction):
 class VisitRecord(StaffAction):
     visit: ShortText
     blood_counts_done: bool = True
+    #: when the visit took place, if not now (a visit during the inpatient stay, typed later)
+    done_at: ClinicalTime | None = None
 
 
 class Hold(StaffAction):

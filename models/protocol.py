@@ -86,6 +86,7 @@ class Windows(Sourced):
         "proximity_period",
         "irradiated_blood_before_apheresis",
         "irradiated_blood_after_infusion",
+        "monitoring_before_discharge",
     )
     ROW_SOURCE = False
     DEFAULT_SOURCES = {
@@ -95,6 +96,9 @@ class Windows(Sourced):
         "proximity_period": source("label: EU SmPC, within ~2 h of the centre for >= 4 weeks"),
         "irradiated_blood_before_apheresis": source(f"{_GR} (irradiated blood products)"),
         "irradiated_blood_after_infusion": source(f"{_GR} (irradiated blood products)"),
+        "monitoring_before_discharge": source(
+            "assumption: no minimum monitoring period unless the protocol sets one"
+        ),
     }
 
     work_up_validity: Duration = Field(description="maximum age of the work-up at MDTM")
@@ -105,6 +109,11 @@ class Windows(Sourced):
     proximity_period: Duration = timedelta(weeks=4)
     irradiated_blood_before_apheresis: Duration = timedelta(days=7)
     irradiated_blood_after_infusion: Duration = timedelta(days=90)
+    monitoring_before_discharge: Duration | None = Field(
+        default=None,
+        description="minimum inpatient or close monitoring after infusion before discharge; "
+        "None: not checked (protocols recorded before it existed)",
+    )
 
 
 class WashoutRule(Sourced):
@@ -159,12 +168,27 @@ class DeadlineRule(Sourced):
 
 
 class Infusions(Sourced):
-    NUMBERS = ("count", "interval", "interval_tolerance")
-    DEFAULT_SOURCES = dict.fromkeys(NUMBERS, _ASSUMED_ONE)
+    NUMBERS = ("count", "interval", "interval_tolerance", "observation", "recheck_before_dose")
+    DEFAULT_SOURCES = {
+        **dict.fromkeys(("count", "interval", "interval_tolerance"), _ASSUMED_ONE),
+        "observation": source("assumption: no observation period unless the protocol sets one"),
+        "recheck_before_dose": source(
+            "assumption: no re-check before a further dose unless the protocol asks for one"
+        ),
+    }
 
     count: int = Field(default=1, ge=1, le=12)
     interval: Duration = timedelta(days=7)
     interval_tolerance: Duration = timedelta(days=2)
+    observation: Duration | None = Field(
+        default=None,
+        description="observation after each infusion (MSC) before the patient leaves it; "
+        "None: no observation state (protocols recorded before it existed)",
+    )
+    recheck_before_dose: bool = Field(
+        default=False,
+        description="fitness re-checked (clear_for_treatment) before each further dose",
+    )
 
 
 class SafetyReporting(Sourced):

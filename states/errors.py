@@ -126,6 +126,11 @@ class CentreNotReady(SafetyRefusal):
     (workflows/centre_gate.py): treatment waits until it is restored."""
 
 
+class MonitoringPeriodNotOver(SafetyRefusal):
+    """Discharge (CAR-T) or the end of an observation (MSC) before the protocol's minimum
+    monitoring period after infusion (states/monitoring.py)."""
+
+
 class UnknownChartState(PathwayError):
     """The stored configuration names a state the pathway's chart no longer has."""
 

@@ -46,7 +46,7 @@ async def play_cart(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     await go.to_infusion()
     await go("record_adverse_event", NURSE, kind="CRS", grade=2)
-    await go("discharge", CTS)
+    await go.discharge()
     for visit in protocol.visits:
         if visit.label == "Y2":
             await go("start_long_term_follow_up", ARD)

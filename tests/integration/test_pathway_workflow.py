@@ -79,7 +79,7 @@ async def test_cart_pathway_runs_to_completion(
             "infuse", NURSE, bag_coi_id="COI-LUP-101", checked_by=["n.bernard", "dr.roux"]
         )
         assert receipt.state == "inpatient"
-        await go("discharge", CTS)
+        await go.discharge()
         for visit in protocol.visits:
             if visit.label == "Y2":
                 await go("start_long_term_follow_up", ARD)
@@ -268,7 +268,7 @@ async def test_follow_up_years_continue_as_new_with_the_record_intact(
         )
         go = Driver(client, handle.id, protocol)
         await go.to_infusion()
-        await go("discharge", CTS)
+        await go.discharge()
         first_run = (await handle.describe()).run_id
         for label in ("D7", "D14", "D28", "M3", "M6"):
             await go("record_visit", NURSE, visit=label)

@@ -61,6 +61,15 @@ class Driver:
         window = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
         return await once_window_opens(lambda: self(event, who, **data), timeout=window + 10)
 
+    async def discharge(self) -> ActionReceipt:
+        """Discharge once the protocol's monitoring after infusion is over (compressed clock:
+        sent again while it is refused under that rule)."""
+        stay = self.protocol.windows.monitoring_before_discharge
+        wait = stay.total_seconds() if stay is not None else 0.0
+        return await once_window_opens(
+            lambda: self("discharge", CTS), timeout=wait + 10, rule="MonitoringPeriodNotOver"
+        )
+
     async def to_consent(self) -> None:
         await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
         await self("approve_at_mdtm", ARD, **SIGNED)
