@@ -35,6 +35,9 @@ log = structlog.get_logger("cellpath.demo")
 
 # Hour-long clinical windows (thaw to infusion) stay long enough to play out on screen.
 DEMO_FLOOR = timedelta(seconds=5)
+# The MSC observation after infusion (2 h, raised to DEMO_FLOOR on a compressed clock) is
+# over after two protocol days on any demo clock of 3 s a day or more.
+OBSERVATION_DAYS = 2.0
 
 PEOPLE = {
     "ard": {"actor": "dr.martin", "role": "ard_specialist"},
@@ -98,12 +101,15 @@ def cart_treatment(coi: str) -> list[Step]:
 
 
 def msc_to_infusion(coi: str) -> list[Step]:
+    """Order, receive, clear, thaw, infuse, then the observation after the infusion (the
+    protocol's 2 hours, DEMO_FLOOR on the demo's clock)."""
     return [
         S("order_product", "pharma", coi_id=coi),
         S("receive_product", "tech", bag_coi_id=coi),
         S("clear_for_treatment", "cts", active_infection=False),
         S("thaw_product", "tech", bag_coi_id=coi),
         S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
+        S("end_observation", "nurse", wait_days=OBSERVATION_DAYS),
     ]
 
 

@@ -294,6 +294,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "transfer_to_icu": Transfer,
     "return_from_icu": Transfer,
     "discharge": Discharge,
+    "end_observation": PlainAction,
     "record_visit": VisitRecord,
     "start_long_term_follow_up": PlainAction,
     "complete_follow_up": PlainAction,

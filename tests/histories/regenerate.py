@@ -68,9 +68,15 @@ async def play_msc(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     coi = "COI-HIS-MSC"
     await go.to_msc_infusion(coi)
+    if protocol.infusions.observation is not None:
+        await go.end_observation()
+    if protocol.infusions.recheck_before_dose:
+        await go("clear_for_treatment", CTS, active_infection=False)
     opens = (protocol.infusions.interval - protocol.infusions.interval_tolerance).total_seconds()
     await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    if protocol.infusions.observation is not None:
+        await go.end_observation()
     for visit in protocol.visits:
         if (
             visit.long_term

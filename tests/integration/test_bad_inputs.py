@@ -133,6 +133,12 @@ class Stages:
         self.lock = asyncio.Lock()
         self.numbers = itertools.count(1)
         self.protocols = {t: load_default_protocol(t) for t in Therapy}
+        # Real time: the MSC observation after infusion (2 h) would keep the follow-up stage
+        # from follow-up; the corpus is about refusals, tested elsewhere for observation.
+        msc = self.protocols[Therapy.MSC]
+        self.protocols[Therapy.MSC] = msc.model_copy(
+            update={"infusions": msc.infusions.model_copy(update={"observation": None})}
+        )
 
     def fresh_pseudonym(self) -> str:
         return f"BAD-{next(self.numbers):03d}"

@@ -336,17 +336,21 @@ async def test_msc_pathway_with_two_infusions_runs_to_completion(
         go = Driver(client, handle.id, protocol)
         coi = "COI-MSC-109"
         first = await go.to_msc_infusion(coi)
-        assert first.state == "between_infusions"
+        assert first.state == "observation"
+        assert (await go.end_observation()).state == "between_infusions"
         with pytest.raises(operations.ActionRefused) as early:
             await go("thaw_product", TECH, bag_coi_id=coi)
         assert early.value.kind == "OutsideWindow"
+        # Fitness is checked again before the further dose.
+        await go("clear_for_treatment", CTS, active_infection=False)
         schedule = protocol.infusions
         opens = (schedule.interval - schedule.interval_tolerance).total_seconds()
         await once_window_opens(
             lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10
         )
         second = await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
-        assert second.state == "short_term"
+        assert second.state == "observation"
+        assert (await go.end_observation()).state == "short_term"
         for visit in protocol.visits:
             if visit.long_term and visit.label == "Y2":
                 await go("start_long_term_follow_up", ARD)

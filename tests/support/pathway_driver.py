@@ -70,13 +70,24 @@ class Driver:
             lambda: self("discharge", CTS), timeout=wait + 10, rule="MonitoringPeriodNotOver"
         )
 
+    async def end_observation(self) -> ActionReceipt:
+        """End the observation after an MSC infusion once the protocol's period is over."""
+        period = self.protocol.infusions.observation
+        wait = period.total_seconds() if period is not None else 0.0
+        return await once_window_opens(
+            lambda: self("end_observation", NURSE),
+            timeout=wait + 10,
+            rule="MonitoringPeriodNotOver",
+        )
+
     async def to_consent(self) -> None:
         await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
         await self("approve_at_mdtm", ARD, **SIGNED)
         await self("record_consent", ARD)
 
     async def to_msc_infusion(self, coi: str) -> ActionReceipt:
-        """From referral to the first infusion of a two-dose MSC product."""
+        """From referral to the first infusion of a two-dose MSC product (then, when the
+        protocol sets one, the observation after it)."""
         await self.to_consent()
         await self("order_product", PHARMA, coi_id=coi, doses=2)
         await self("receive_product", TECH, bag_coi_id=coi)

@@ -222,12 +222,15 @@ class TestVisitDeadlines:
 
     @pytest.mark.parametrize(
         "therapy,leaf,event",
-        [(Therapy.CAR_T, "inpatient", "discharge"), (Therapy.MSC, "thawed", "infuse")],
+        [
+            (Therapy.CAR_T, "inpatient", "discharge"),
+            (Therapy.MSC, "observation", "end_observation"),
+        ],
     )
     def test_armed_on_entering_follow_up(self, therapy: Therapy, leaf: str, event: str) -> None:
         pw = Tracked.reach(therapy, leaf)
-        # CAR-T: the protocol's monitoring before discharge; MSC: within the thaw window.
-        pw.advance(days=10) if therapy is Therapy.CAR_T else pw.advance(minutes=30)
+        # The protocol's monitoring before discharge (CAR-T) or observation (MSC).
+        pw.advance(days=10) if therapy is Therapy.CAR_T else pw.advance(hours=3)
         pw.send(event)
         assert pw.chart.state_ids[:2] == ["pathway", "follow_up"]
         d0 = pw.record.d0
