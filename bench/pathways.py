@@ -104,7 +104,11 @@ def cart_steps(protocol: Protocol) -> list[Step]:
         ),
         Step("infuse", NURSE, with_bag(checked_by=["n.bernard", "dr.roux"])),
         Step("record_adverse_event", NURSE, lambda now, p, coi: {"kind": "CRS", "grade": 2}),
-        Step("discharge", CTS),
+        Step(
+            "discharge",
+            CTS,
+            wait=lambda p: p.windows.monitoring_before_discharge or timedelta(0),
+        ),
     ]
     for visit in protocol.visits:
         if visit.label == "Y2":

@@ -24,8 +24,10 @@ from client import pathways
 from client.errors import OperationError
 from models.incident import Incident
 
-# Pathways asked at once when listing across pathways (the worker answers each query).
-CONCURRENT_QUERIES = 8
+# Pathways asked at once when listing across pathways (the worker answers each query), and
+# how long one may take: a pathway no worker answers is named, not waited for.
+CONCURRENT_QUERIES = 16
+QUERY_TIMEOUT_SECONDS = 5.0
 
 
 def incident_row(pathway_id: str, incident: Incident) -> dict[str, Any]:
@@ -70,10 +72,16 @@ async def all_incidents(client: Client, *, centre: str | None = None) -> Inciden
     async def one(pathway_id: str) -> list[dict[str, Any]]:
         async with limit:
             try:
-                return await incidents_of(client, pathway_id)
+                return await asyncio.wait_for(
+                    incidents_of(client, pathway_id), QUERY_TIMEOUT_SECONDS
+                )
             except OperationError as err:
                 unreadable[pathway_id] = err.message
-                return []
+            except TimeoutError:
+                unreadable[pathway_id] = (
+                    f"no answer within {QUERY_TIMEOUT_SECONDS:g} s (no worker on its task queue?)"
+                )
+            return []
 
     found = await asyncio.gather(*(one(row["pathway_id"]) for row in listed))
     rows = sorted((row for rows in found for row in rows), key=lambda r: (r["at"], r["pathway_id"]))

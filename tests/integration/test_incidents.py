@@ -6,6 +6,7 @@ rule) in the pathway's history; product deviations leave one too; ``cellpath inc
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,12 +121,15 @@ async def test_product_deviations_are_incidents_listed_by_the_cli_show_and_expor
     keys = encryption_codec.ring.to_spec()
     cli = Cli(cli_env(dev_server.address, task_queue, tmp_path / "state", keys=keys))
     protocol = msc_protocol.compressed(seconds_per_day=60)
+    centre = f"centre-inc-{uuid.uuid4().hex[:8]}"
     async with running_worker():
+        # At a centre of its own: listing across pathways asks only this test's.
         handle = await operations.refer(
             client,
-            referral("INC-102", "msc", disease="systemic sclerosis"),
+            referral("INC-102", "msc", centre=centre, disease="systemic sclerosis"),
             task_queue=task_queue,
             protocol=protocol,
+            check_centre=False,
         )
         go = Driver(client, handle.id, protocol)
         await go.to_consent()
@@ -145,11 +149,11 @@ async def test_product_deviations_are_incidents_listed_by_the_cli_show_and_expor
         assert "-150" in doc.incidents[0].message
         assert doc.incidents[1].presented["bag_coi_id"] == "COI-INC-999"
 
-        across = await cli("incidents", "--json")
+        across = await cli("incidents", "--centre", centre, "--json")
         assert across.code == 0, across
         everywhere = IncidentsDoc.model_validate(across.json())
-        assert everywhere.pathway_id is None and everywhere.pathways >= 1
-        assert {i.pathway_id for i in everywhere.incidents} >= {handle.id}
+        assert everywhere.pathway_id is None and everywhere.pathways == 1
+        assert {i.pathway_id for i in everywhere.incidents} == {handle.id}
 
         table = await cli("incidents", handle.id)
         assert table.code == 0 and "IdentityMismatch" in table.stdout, table
