@@ -109,11 +109,8 @@ class Windows(Sourced):
     proximity_period: Duration = timedelta(weeks=4)
     irradiated_blood_before_apheresis: Duration = timedelta(days=7)
     irradiated_blood_after_infusion: Duration = timedelta(days=90)
-    monitoring_before_discharge: Duration | None = Field(
-        default=None,
-        description="minimum inpatient or close monitoring after infusion before discharge; "
-        "None: not checked (protocols recorded before it existed)",
-    )
+    # None: not checked (protocols recorded before it existed)
+    monitoring_before_discharge: Duration | None = None
 
 
 class WashoutRule(Sourced):
