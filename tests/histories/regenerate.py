@@ -10,7 +10,7 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``deviations-incidents``, ``deviations-centre-gate``) beside the others.
+``centre-full``, ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``) beside the others.
 """
 
 from __future__ import annotations
@@ -202,6 +202,32 @@ async def play_centre_gate(client: Client, task_queue: str) -> str:
     return handle.id
 
 
+async def play_monitoring(client: Client, task_queue: str) -> str:
+    """MSC monitoring: an observation after each infusion (ended early: refused), fitness
+    checked again before the second dose, then the patient withdraws in follow-up."""
+    real: Protocol = load_protocol(protocol_path("msc-lupus-repeated"))
+    protocol = real.compressed(seconds_per_day=0.5, floor=timedelta(seconds=2))
+    handle = await operations.refer(
+        client, referral("HIS-006", therapy="msc"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    coi = "COI-HIS-006"
+    await go.to_msc_infusion(coi)
+    try:
+        await go("end_observation", NURSE)
+    except operations.ActionRefused:
+        pass
+    await go.end_observation()
+    await go("clear_for_treatment", CTS, active_infection=False)
+    opens = (protocol.infusions.interval - protocol.infusions.interval_tolerance).total_seconds()
+    await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10)
+    await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    await go.end_observation()
+    await go("withdraw", ARD, reason="the patient moved abroad")
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS = {
     "cart-full": play_cart,
     "msc-full": play_msc,
@@ -209,6 +235,7 @@ SCENARIOS = {
     "centre-full": play_centre_runs,
     "deviations-incidents": play_incidents,
     "deviations-centre-gate": play_centre_gate,
+    "deviations-monitoring": play_monitoring,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}
