@@ -362,6 +362,8 @@ def _route_phrases(protocol: Protocol) -> dict[str, str]:
     count = protocol.infusions.count
     return {
         "more_infusions_due": (f"while more infusions are due: {count} planned in this protocol"),
+        "more_infusions_to_come": f"while more infusions are to come: {count} planned",
+        "observation_required": "when the protocol sets an observation after infusion",
     }
 
 
