@@ -72,8 +72,8 @@ class MscChart(PathwayChart):
             long_term = State("Long-term follow-up")
 
             record_visit = short_term.to.itself(
-                validators="guard_visit_known"
-            ) | long_term.to.itself(validators="guard_visit_known")
+                validators=["guard_visit_known", "guard_visit_date"]
+            ) | long_term.to.itself(validators=["guard_visit_known", "guard_visit_date"])
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
             )
