@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from client import pathways as operations
@@ -27,7 +28,7 @@ from tests.support.cli_support import (
     worker_logs_off_stdout,
 )
 from tests.support.pathway_driver import NURSE, PHARMA, TECH, Driver, referral
-from tests.support.waiting import at_rest
+from tests.support.waiting import at_rest, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +99,17 @@ async def test_a_refused_identity_check_leaves_an_incident_and_changes_nothing(
             await operations.act(client, handle.id, "receive_product", right, update_id="inc-1")
         assert reused.value.kind == "UpdateIdReused" and "IdentityMismatch" in str(reused.value)
         assert len((await operations.record(client, handle.id)).incidents) == 1
+
+        # The Web UI's current details name the deviation log.
+        handle_meta = client.get_workflow_handle(handle.id)
+
+        async def details_name_it() -> bool:
+            meta = await handle_meta.query(
+                "__temporal_workflow_metadata", result_type=WorkflowMetadata
+            )
+            return "Deviation log" in meta.current_details
+
+        await eventually(details_name_it, what="the details name the deviation log")
 
         # A refusal that is no safety rule (the role) leaves no incident.
         with pytest.raises(operations.ActionRefused) as role:
@@ -217,4 +229,25 @@ async def test_cli_names_the_incident_of_a_refused_action(
         assert ErrorDoc.model_validate(sent.json()).error.kind == "IdentityMismatch"
         listed = IncidentsDoc.model_validate((await cli("incidents", handle.id, "--json")).json())
         assert [(i.actor, i.rule) for i in listed.incidents] == [("t.moreau", "IdentityMismatch")]
+        await handle.terminate("test over")
+
+
+async def test_a_temperature_excursion_at_receipt_is_an_incident(
+    client: Client, task_queue: str, running_worker: Any, msc_protocol: Protocol
+) -> None:
+    protocol = msc_protocol.compressed(seconds_per_day=60)
+    async with running_worker():
+        handle = await operations.refer(
+            client,
+            referral("INC-104", "msc", disease="systemic sclerosis"),
+            task_queue=task_queue,
+            protocol=protocol,
+        )
+        go = Driver(client, handle.id, protocol)
+        await go.to_consent()
+        await go("order_product", PHARMA, coi_id="COI-INC-104")
+        await go("receive_product", TECH, bag_coi_id="COI-INC-104", temperature_log_ok=False)
+        [incident] = (await operations.record(client, handle.id)).incidents
+        assert (incident.kind, incident.rule) == ("product", "TemperatureExcursion")
+        assert incident.actor == TECH["actor"] and "COI-INC-104" in incident.message
         await handle.terminate("test over")
