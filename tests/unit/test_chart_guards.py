@@ -724,6 +724,8 @@ class TestMscObservationAndRecheck:
         pw.advance(period - timedelta(minutes=1))
         err = assert_refused(pw, "end_observation", e.MonitoringPeriodNotOver)
         assert "observation" in err.message
+        err = assert_refused(pw, "record_visit", e.ActionNotAllowedNow)
+        assert "end_observation" in err.message
         pw.advance(minutes=1)
         assert_accepted(pw, "end_observation", "short_term")
 
