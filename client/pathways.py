@@ -37,9 +37,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
+from client.refused_updates import refused_before
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
+from models.preparation import TaskView
 from models.protocol import Protocol
 from models.protocol_choice import check_protocol, choose_protocol
 from models.record import PathwayRecord
@@ -231,31 +233,6 @@ async def earlier_receipt(
         return failed
 
 
-async def refused_before(
-    handle: WorkflowHandle[Any, Any], update_id: str, event: str, action: StaffAction
-) -> None:
-    """Raise ``UpdateIdReused`` when ``update_id`` was refused on a safety rule (its incident
-    is in the deviation log) for another action or other details: within a run the server
-    would answer with that refusal, as if it were this action's. A true repeat goes on (and
-    gets the same refusal, without a second incident)."""
-    try:
-        shown = await handle.query(PathwayWorkflow.get_record)
-    except RPCError:
-        return  # the send that follows reports what is wrong with the pathway
-    incident = shown.incident_for_update(update_id)
-    if incident is None:
-        return
-    sent = action.model_dump(mode="json", exclude={"actor", "role", "assertion"})
-    if incident.event != event or incident.presented != sent:
-        used = "with other details" if incident.event == event else f"for '{incident.event}'"
-        raise ActionRefused(
-            f"Update ID {update_id} was already used {used}, and refused ({incident.rule}, "
-            f"incident #{incident.seq}); '{event}' was not done and nothing changed. Send it "
-            "with a new update ID.",
-            kind="UpdateIdReused",
-        )
-
-
 async def repeated(
     handle: WorkflowHandle[Any, Any],
     prior: ActionReceipt,
@@ -317,6 +294,14 @@ async def record(client: Client, pathway_id: str) -> PathwayRecord:
 async def deadlines(client: Client, pathway_id: str) -> list[DeadlineView]:
     try:
         return await pathway_handle(client, pathway_id).query(PathwayWorkflow.deadlines)
+    except RPCError as err:
+        raise refusal_from_rpc(err, pathway_id) from None
+
+
+async def preparation(client: Client, pathway_id: str) -> list[TaskView]:
+    """The pathway's preparation tasks (open, due later, done); empty before they existed."""
+    try:
+        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.preparation)
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
 

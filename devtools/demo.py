@@ -28,6 +28,7 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
+from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -75,6 +76,14 @@ def selection(work_up_days: float) -> list[Step]:
         S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60),
         S("approve_at_mdtm", "ard", **SIGNED),
         S("record_consent", "ard"),
+    ]
+
+
+def prepared(therapy: Therapy, *, skip: tuple[str, ...] = ()) -> list[Step]:
+    """The preparation tasks recorded by the care coordinator's side (devtools/demo_preparation.py)."""
+    return [
+        S("record_task", "nurse", task=key, details=details)
+        for key, details in recorded_tasks(therapy, skip=skip)
     ]
 
 
@@ -132,25 +141,33 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     sel = selection(work_up_days)
     if therapy is Therapy.MSC:
         scripts_msc: dict[str, list[Step]] = {
-            "SSC-002": [*sel, *msc_to_infusion(coi)],
+            "SSC-002": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
-            "LUP-004": [*sel, *msc_to_infusion(coi)],
+            "LUP-004": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
             # Cleared for infusion at centre-b, whose accreditation lapses a few minutes in:
             # from then on thaw and infusion are refused until it is renewed.
             "SSC-005": [*sel, *msc_to_infusion(coi)[:3]],
             "VAS-004": [
                 *sel,
+                *prepared(therapy),
                 *msc_to_infusion(coi),
                 *visits("M3"),
                 S("record_death", "ard", reason="unrelated cause"),
             ],
         }
         return scripts_msc.get(pseudonym, sel[:1])
-    full = [*sel, *cart_product(coi), *cart_treatment(coi)]
+    prep = prepared(therapy)
+    full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
         # D7 falls during the protocol's 10 days of monitoring: recorded during the stay.
-        "LUP-001": [*full, *stay_then_discharge(), *visits("D14")],
+        "LUP-001": [
+            *full,
+            # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
+            S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
+            *stay_then_discharge(),
+            *visits("D14"),
+        ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
@@ -170,14 +187,20 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "MYO-001": [
             *sel,
+            *prep,
             *cart_product(coi)[:4],
             S("report_out_of_specification", "pharma", finding="viability below spec"),
             S("book_apheresis", "cts", slot_at=Ago(0)),
         ],
         "MYO-002": [
             *sel,
+            *prepared(therapy, skip=("pregnancy_test",)),
             *cart_product(coi),
-            *cart_treatment(coi)[:3],
+            cart_treatment(coi)[0],
+            # The pregnancy test is not recorded: lymphodepletion waits for it.
+            S("start_lymphodepletion", "nurse", refused=True),
+            S("record_task", "nurse", task="pregnancy_test", details={"result": "negative"}),
+            *cart_treatment(coi)[1:3],
             S("record_fever", "nurse", temperature_c=38.6),
             # Fever after lymphodepletion: thawing (then infusion) waits 48 h afebrile.
             S("thaw_product", "tech", refused=True, wait_days=0.5, bag_coi_id=coi),
@@ -190,6 +213,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
         "LUP-005": [
             *sel,
+            *prep,
             S(
                 "record_washout",
                 "cts",
@@ -199,6 +223,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "SSC-004": [
             *sel,
+            *prep,
             *cart_product(coi)[:6],
             S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),

@@ -34,6 +34,9 @@ from pydantic import (
 
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
+from models.infusions import Infusions
+from models.preparation import PreparationTask, check_tasks
+from models.registry_forms import RegistryPlan, VisitItem
 from models.roles import Role
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
@@ -73,7 +76,6 @@ class Disease(_Strict):
 
 _SMPC_LD = source("label: EU SmPC of licensed CD19 CAR-T, infusion 2-14 days after lymphodepletion")
 _GR = "EBMT-ISCT: Greco et al., eClinicalMedicine 2024;69:102476"
-_ASSUMED_ONE = source("assumption: one infusion unless the protocol sets a schedule")
 
 
 class Windows(Sourced):
@@ -164,30 +166,6 @@ class DeadlineRule(Sourced):
     ladder: str = "default"
 
 
-class Infusions(Sourced):
-    NUMBERS = ("count", "interval", "interval_tolerance", "observation", "recheck_before_dose")
-    DEFAULT_SOURCES = {
-        **dict.fromkeys(("count", "interval", "interval_tolerance"), _ASSUMED_ONE),
-        "observation": source("assumption: no observation period unless the protocol sets one"),
-        "recheck_before_dose": source(
-            "assumption: no re-check before a further dose unless the protocol asks for one"
-        ),
-    }
-
-    count: int = Field(default=1, ge=1, le=12)
-    interval: Duration = timedelta(days=7)
-    interval_tolerance: Duration = timedelta(days=2)
-    observation: Duration | None = Field(
-        default=None,
-        description="observation after each infusion (MSC) before the patient leaves it; "
-        "None: no observation state (protocols recorded before it existed)",
-    )
-    recheck_before_dose: bool = Field(
-        default=False,
-        description="fitness re-checked (clear_for_treatment) before each further dose",
-    )
-
-
 class SafetyReporting(Sourced):
     """Clinical-trial safety reporting (EU CTR 536/2014), armed when an event is recorded."""
 
@@ -240,6 +218,9 @@ class Protocol(Sourced):
     deadlines: list[DeadlineRule] = []
     safety_reporting: SafetyReporting = SafetyReporting()
     notification_retry: NotificationRetry = NotificationRetry()
+    preparation: list[PreparationTask] = []
+    registry: RegistryPlan | None = None
+    visit_content: list[VisitItem] = []
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
     @model_validator(mode="after")
@@ -266,7 +247,11 @@ class Protocol(Sourced):
             raise ValueError("visit labels must be unique")
         if [v.at for v in self.visits] != sorted(v.at for v in self.visits):
             raise ValueError("visits must be listed in order of 'at'")
+        check_tasks(self)
         return self
+
+    def task(self, key: str) -> PreparationTask | None:
+        return next((t for t in self.preparation if t.key == key), None)
 
     def disease_for(self, codes: DiseaseCodes) -> Disease | None:
         """The disease of this protocol that a referral with ``codes`` is for, if any."""

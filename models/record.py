@@ -15,8 +15,10 @@ from pydantic import BaseModel, Field
 from models.audit import chain_entry, genesis_hash
 from models.centre_notice import CentreAlert, CentreView
 from models.incident import Incident
+from models.preparation import PreparationRecord
 from models.protocol import Therapy
 from models.referral import Binome
+from models.registry_forms import RegistryRecord
 from models.roles import Role
 
 
@@ -162,6 +164,10 @@ class PathwayRecord(BaseModel):
     centre_alerts: list[CentreAlert] = []
     # the deviation log (models/incident.py): refusals on safety rules, product deviations
     incidents: list[Incident] = []
+    # preparation tasks done and registry forms submitted (models/preparation.py,
+    # models/registry_forms.py); None on a pathway started before each was tracked
+    preparation: PreparationRecord | None = None
+    registry: RegistryRecord | None = None
 
     @property
     def d0(self) -> datetime | None:

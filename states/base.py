@@ -31,6 +31,8 @@ from states.facts import RecordedFacts
 from states.guards import PathwayGuards
 from states.monitoring import MonitoringGuards
 from states.not_yet import why_not_yet
+from states.preparation import PreparationGuards
+from states.registry_deadlines import RegistryGuards
 
 # Final states and what they mean for the record's outcome.
 EXITS = {
@@ -49,7 +51,9 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, MonitoringGuards, RecordedFacts):
+class PathwayChart(
+    BoundChart, PathwayGuards, MonitoringGuards, PreparationGuards, RegistryGuards, RecordedFacts
+):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 
     allow_event_without_transition = False
@@ -118,6 +122,7 @@ class PathwayChart(BoundChart, PathwayGuards, MonitoringGuards, RecordedFacts):
                 return
             for transition in transitions:
                 self.run_validators(transition, action=action, now=now)
+            self.guard_tasks_done(event)
         except e.PathwayError as err:
             # Guards are shared by several events: the refusal names the one actually sent.
             err.event, err.state = event, self.leaf
@@ -129,6 +134,7 @@ class PathwayChart(BoundChart, PathwayGuards, MonitoringGuards, RecordedFacts):
             self.on_report_adverse_event(action, now)  # type: ignore[arg-type]
             return
         self.send(event, action=action, now=now)
+        self.note_tasks_met(event, action, now)
         self.save_history()
         for state in self.state_ids:
             if state in EXITS:

@@ -69,7 +69,7 @@ class CarTChart(PathwayChart):
                 return_from_icu = icu.to(inpatient)
                 # Visits that fall during the stay (D7, D14) are recorded during it.
                 record_visit = inpatient.to.itself(
-                    validators=["guard_visit_known", "guard_visit_date"]
+                    validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
                 )
 
             start_lymphodepletion = cleared.to(lymphodepletion, validators="guard_product_on_site")
@@ -96,8 +96,10 @@ class CarTChart(PathwayChart):
             long_term = State("Long-term follow-up (yearly)")
 
             record_visit = short_term.to.itself(
-                validators=["guard_visit_known", "guard_visit_date"]
-            ) | long_term.to.itself(validators=["guard_visit_known", "guard_visit_date"])
+                validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
+            ) | long_term.to.itself(
+                validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
+            )
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
             )
@@ -134,6 +136,13 @@ class CarTChart(PathwayChart):
     record_adverse_event = pathway.to(None) | held.to(None)  # type: ignore[arg-type]
     report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(  # type: ignore[arg-type]
         None, validators="guard_report_due"
+    )
+    # Preparation tasks and registry forms are recorded without moving the pathway.
+    record_task = pathway.to(None, validators="guard_task_known") | held.to(  # type: ignore[arg-type]
+        None, validators="guard_task_known"
+    )
+    submit_registry_form = pathway.to(None, validators="guard_form_due") | held.to(  # type: ignore[arg-type]
+        None, validators="guard_form_due"
     )
     hold = pathway.to(held)
     resume = held.to(pathway.h)

@@ -296,6 +296,18 @@ class IncidentsDoc(Strict):
     unreadable: dict[str, str]
 
 
+class TaskDoc(Strict):
+    key: str
+    label: str
+    phase: str
+    status: Literal["open", "due later", "done"]
+    due_at: UtcTime | None
+    overdue: bool
+    gates: list[str]
+    waiting_on: RoleName
+    done_at: UtcTime | None
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -320,6 +332,7 @@ class ShowDoc(Strict):
     audit: list[AuditDoc]
     audit_total: int
     incidents: list[IncidentDoc]
+    preparation: list[TaskDoc]
 
 
 class ListRow(Strict):
