@@ -147,7 +147,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
             # Cleared for infusion at centre-b, whose accreditation lapses a few minutes in:
             # from then on thaw and infusion are refused until it is renewed.
-            "SSC-005": [*sel, *msc_to_infusion(coi)[:3]],
+            "SSC-005": [*sel, *prepared(therapy), *msc_to_infusion(coi)[:3]],
             "VAS-004": [
                 *sel,
                 *prepared(therapy),
