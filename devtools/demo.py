@@ -7,7 +7,12 @@ exists (open or closed) is left as it is.
 
 The two demo centres (``centres/``) are loaded first, on the same clock: centre-a is ready
 for CAR-T and MSC; centre-b has no ICU access agreement (so LUP-005's CAR-T referral there is
-refused and re-referred to centre-a) and an accreditation that lapses a few minutes in.
+refused and re-referred to centre-a) and an accreditation that lapses a few minutes in:
+SSC-005, cleared for its MSC infusion there, is then blocked (thaw and infusion refused,
+each refusal an incident) until the accreditation is renewed.
+
+On the dev stack the demo staff act as service accounts (``signers``: one local account per
+role, signin/dev_stack.py): every action carries a verified identity like anyone else's.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
+from client.signing import ActionSigner
 from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
@@ -34,6 +40,9 @@ log = structlog.get_logger("cellpath.demo")
 
 # Hour-long clinical windows (thaw to infusion) stay long enough to play out on screen.
 DEMO_FLOOR = timedelta(seconds=5)
+# The MSC observation after infusion (2 h, raised to DEMO_FLOOR on a compressed clock) is
+# over after two protocol days on any demo clock of 3 s a day or more.
+OBSERVATION_DAYS = 2.0
 
 PEOPLE = {
     "ard": {"actor": "dr.martin", "role": "ard_specialist"},
@@ -105,12 +114,24 @@ def cart_treatment(coi: str) -> list[Step]:
 
 
 def msc_to_infusion(coi: str) -> list[Step]:
+    """Order, receive, clear, thaw, infuse, then the observation after the infusion (the
+    protocol's 2 hours, DEMO_FLOOR on the demo's clock)."""
     return [
         S("order_product", "pharma", coi_id=coi),
         S("receive_product", "tech", bag_coi_id=coi),
         S("clear_for_treatment", "cts", active_infection=False),
         S("thaw_product", "tech", bag_coi_id=coi),
         S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
+        S("end_observation", "nurse", wait_days=OBSERVATION_DAYS),
+    ]
+
+
+def stay_then_discharge() -> list[Step]:
+    """The CAR-T stay: D7 recorded during it, discharge once the protocol's 10 days of
+    monitoring are over."""
+    return [
+        S("record_visit", "nurse", wait_days=7, visit="D7"),
+        S("discharge", "cts", wait_days=3.1),
     ]
 
 
@@ -128,7 +149,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
             "LUP-004": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
-            "SSC-005": sel[:2],
+            # Cleared for infusion at centre-b, whose accreditation lapses a few minutes in:
+            # from then on thaw and infusion are refused until it is renewed.
+            "SSC-005": [*sel, *prepared(therapy), *msc_to_infusion(coi)[:3]],
             "VAS-004": [
                 *sel,
                 *prepared(therapy),
@@ -141,12 +164,13 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     prep = prepared(therapy)
     full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
+        # D7 falls during the protocol's 10 days of monitoring: recorded during the stay.
         "LUP-001": [
             *full,
             # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
             S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
-            S("discharge", "cts"),
-            *visits("D7", "D14"),
+            *stay_then_discharge(),
+            *visits("D14"),
         ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
@@ -208,11 +232,11 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),
         ],
-        "VAS-003": [*full, S("discharge", "cts"), *visits("D7", "D14", "D28")],
+        "VAS-003": [*full, *stay_then_discharge(), *visits("D14", "D28")],
         "LUP-006": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14"),
+            *stay_then_discharge(),
+            *visits("D14"),
             S("record_adverse_event", "nurse", kind="infection", grade=3, serious=True),
         ],
         "MYO-004": [
@@ -221,8 +245,8 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "LUP-007": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14", "D28", "M3", "M6", "M12"),
+            *stay_then_discharge(),
+            *visits("D14", "D28", "M3", "M6", "M12"),
             S("start_long_term_follow_up", "ard"),
             *visits("Y2", "Y3"),
         ],
@@ -299,7 +323,13 @@ def _resolve(value: Any, protocol: Protocol) -> Any:
     return value
 
 
-async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day: float) -> str:
+async def seed_case(
+    client: Client,
+    case: Case,
+    task_queue: str,
+    seconds_per_day: float,
+    signers: dict[str, ActionSigner] | None = None,
+) -> str:
     protocol = demo_protocol(case, seconds_per_day)
     centres = ([case.refused_at] if case.refused_at else []) + [case.centre]
     for centre in centres:
@@ -325,7 +355,8 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
         data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
         try:
-            await pathways.act(client, referral.pathway_id, step.event, data)
+            signer = (signers or {}).get(data["actor"])
+            await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)
         except ActionRefused as err:
             if not step.refused:
                 log.warning(
@@ -349,6 +380,7 @@ async def seed_demo(
     task_queue: str,
     seconds_per_day: float,
     progress: Callable[[Case, str], None] | None = None,
+    signers: dict[str, ActionSigner] | None = None,
 ) -> dict[str, str]:
     cases = load_cases()
     centres = await load_centres(client, task_queue, seconds_per_day=seconds_per_day)
@@ -356,7 +388,7 @@ async def seed_demo(
 
     async def one(case: Case) -> tuple[str, str]:
         try:
-            result = await seed_case(client, case, task_queue, seconds_per_day)
+            result = await seed_case(client, case, task_queue, seconds_per_day, signers)
         except OperationError as err:
             # One case that cannot be seeded must not stop the demo programme.
             log.warning("demo case not seeded", pseudonym=case.pseudonym, reason=err.message)

@@ -4,6 +4,12 @@ the demo, in one process tree that Ctrl-C stops cleanly.
 Payloads are always encrypted here: with the configured keys, or else with a local dev key
 that the stack generates once in its state dir (and says so), so the SQLite file never holds
 plaintext and the Web UI decrypts through the codec server it is started with.
+
+Sign-in is embedded too (signin/dev_stack.py): signing keys and the demo staff's local
+accounts are made once in the state dir, the worker verifies every staff action against
+the public keys (or the configured ``CELLPATH_ACTOR_KEYS``), the demo acts as the demo staff's
+service accounts, and the stack prints where the demo staff's passwords are
+(``cellpath login``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from devtools.companions import StackCompanion
 from devtools.demo import seed_demo
 from devtools.devserver import DevServer, DevStackError, port_free
 from devtools.retention import set_retention
+from models.actor_keys import actor_key_ring_from_settings
 from models.encryption import (
     DEV_KEY_FILE,
     EncryptionCodec,
@@ -34,6 +41,7 @@ from models.encryption import (
     key_ring_from_settings,
 )
 from models.settings import Settings
+from signin.dev_stack import DevSignIn, prepare_dev_sign_in
 from worker import build_worker
 
 
@@ -134,8 +142,15 @@ async def _serve(
         )
         # Stated, not start-dev's 24 h: closed pathways then answer from the record store.
         await set_retention(client, timedelta(days=settings.dev_retention_days))
+    sign_in = prepare_dev_sign_in(settings.state_dir)
     async with (
-        build_worker(client, settings.task_queue, max_cached_workflows=settings.workflow_cache),
+        build_worker(
+            client,
+            settings.task_queue,
+            max_cached_workflows=settings.workflow_cache,
+            # The configured keys, else the dev stack's public keys just written.
+            actor_keys=actor_key_ring_from_settings(settings),
+        ),
         AsyncExitStack() as beside,
     ):
         console.print(
@@ -143,10 +158,14 @@ async def _serve(
             f"[bold]{settings.task_queue}[/]; closed pathways kept "
             f"{settings.dev_retention_days:g} days in Temporal, then read from the record store"
         )
+        print_sign_in(sign_in, console)
         if demo:
             with console.status("seeding the demo programme…"):
                 results = await seed_demo(
-                    client, settings.task_queue, settings.demo_seconds_per_day
+                    client,
+                    settings.task_queue,
+                    settings.demo_seconds_per_day,
+                    signers=dict(sign_in.demo_signers()),
                 )
             seeded = sum(1 for r in results.values() if r != "exists")
             console.print(
@@ -181,3 +200,13 @@ async def _serve(
         # SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C does.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
+
+
+def print_sign_in(sign_in: DevSignIn, console: Console) -> None:
+    """Where the demo staff's passwords are, and how to sign in with one."""
+    new = " (new accounts)" if sign_in.passwords else ""
+    console.print(
+        f"[bold]Sign-in:[/] staff actions need a signed-in person; the demo staff's passwords"
+        f"{new} are in {sign_in.passwords_file}\n"
+        "  e.g.  cellpath login dr.martin   then   cellpath act PATHWAY EVENT"
+    )

@@ -29,6 +29,7 @@ from states import errors as e
 from states.binding import BoundChart
 from states.facts import RecordedFacts
 from states.guards import PathwayGuards
+from states.monitoring import MonitoringGuards
 from states.not_yet import why_not_yet
 from states.preparation import PreparationGuards
 from states.registry_deadlines import RegistryGuards
@@ -50,7 +51,9 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, PreparationGuards, RegistryGuards, RecordedFacts):
+class PathwayChart(
+    BoundChart, PathwayGuards, MonitoringGuards, PreparationGuards, RegistryGuards, RecordedFacts
+):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 
     allow_event_without_transition = False

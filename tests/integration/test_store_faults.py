@@ -29,6 +29,7 @@ from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.integration.test_faults import WorkerProcess, act_until_done, connect, script
 from tests.support.pathway_driver import ARD, NURSE, Driver, referral
+from tests.support.signing import TEST_SIGNERS
 from tests.support.waiting import eventually, worker_polling
 from worker import build_worker
 
@@ -135,7 +136,7 @@ async def test_store_down_then_back_loses_nothing(
     records = store.RecordStore.open(url, codec=None)
     protocol = cart_protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
     try:
-        async with build_worker(client, task_queue, records=records):
+        async with build_worker(client, task_queue, records=records, actor_keys=TEST_SIGNERS):
             handle = await operations.refer(
                 client, referral("STD-001"), task_queue=task_queue, protocol=protocol
             )

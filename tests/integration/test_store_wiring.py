@@ -29,6 +29,7 @@ from models.protocol import Protocol
 from tests.support.centre_driver import runs_of
 from tests.support.cli_support import Cli, cli_env
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
+from tests.support.signing import TEST_SIGNERS
 from tests.support.waiting import eventually
 from worker import build_worker
 
@@ -140,7 +141,7 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
     pseudonym = f"STO-{abs(hash(database_url)) % 900000 + 100000}"
     coi = f"COI-{pseudonym}"
     try:
-        async with build_worker(client, task_queue, records=records):
+        async with build_worker(client, task_queue, records=records, actor_keys=TEST_SIGNERS):
             handle = await operations.refer(
                 client, referral(pseudonym), task_queue=task_queue, protocol=protocol
             )
