@@ -134,8 +134,8 @@ class PathwayWorkflow:
             if self._changed:
                 self._changed = False
                 self._publish()
-            if writes_due_now(self.record):
-                await keep_records(self.record, self.protocol, WriteCause.INFUSION)
+            if (cause := writes_due_now(self.record)) is not None:
+                await keep_records(self.record, self.protocol, cause)
             if self._should_continue_as_new():
                 # Awaited, not in the background: continue-as-new with a write in flight
                 # fails the workflow task when the write completes meanwhile, and the

@@ -2,13 +2,13 @@
 
 Usage (in PathwayWorkflow)::
 
-    if writes_due_now(record):                 # an infusion the store does not hold yet
-        await keep_records(record, protocol, WriteCause.INFUSION)
+    if (cause := writes_due_now(record)) is not None:   # an incident, an infusion
+        await keep_records(record, protocol, cause)
     await keep_records(record, protocol, WriteCause.RUN_END)   # before continue-as-new
     await keep_records(record, protocol, WriteCause.CLOSED)    # the pathway closes
 
-    # the incident log: the pathway's incidents in order, the unstored ones written at once
-    await keep_records(record, protocol, WriteCause.INCIDENT, incidents=facts)
+Every write carries the incidents of the deviation log (``record.incidents``) the store does
+not hold; a new incident, like an infusion, is written at once (``writes_due_now``).
 
 One ``keep_records`` activity per call, only when the store lacks something (3 events in
 history, and the patch marker once per run). The activity input holds only what is new since
@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from models import contracts
     from models.audit import head_hash
     from models.protocol import Protocol
-    from models.record import PathwayRecord
+    from models.record import PathwayRecord, StoredMark
     from models.record_writes import (
         Closing,
         IncidentFact,
@@ -61,11 +61,29 @@ RETRY_THEN_LATER = RetryPolicy(
 )
 
 
-def writes_due_now(record: PathwayRecord, *, sent_through: int = 0) -> bool:
-    """Whether the trail holds an action the store must have at once (an infusion) that is
-    neither stored nor in a write already sent (up to ``sent_through``)."""
-    stored = max(record.stored.audit_seq if record.stored else 0, sent_through)
-    return any(e.event in WRITE_AT_ONCE for e in record.audit if e.seq > stored)
+def writes_due_now(record: PathwayRecord) -> WriteCause | None:
+    """Why the store must have something at once: an incident of the deviation log, or an
+    infusion, that it does not hold yet; None when nothing is urgent."""
+    mark = record.stored or StoredMark()
+    if len(record.incidents) > mark.incidents:
+        return WriteCause.INCIDENT
+    if any(e.event in WRITE_AT_ONCE for e in record.audit if e.seq > mark.audit_seq):
+        return WriteCause.INFUSION
+    return None
+
+
+def incident_facts(record: PathwayRecord) -> list[IncidentFact]:
+    """The deviation log as the store keeps it: kind in clear, the rest sealed."""
+    return [
+        IncidentFact(
+            seq=i.seq,
+            at=i.at,
+            kind=i.kind.value,
+            summary=i.describe(),
+            data=i.model_dump(mode="json"),
+        )
+        for i in record.incidents
+    ]
 
 
 def pending_write(
@@ -73,9 +91,12 @@ def pending_write(
     protocol: Protocol,
     cause: WriteCause,
     *,
-    incidents: Sequence[IncidentFact] = (),
+    incidents: Sequence[IncidentFact] | None = None,
 ) -> RecordWrite | None:
-    """What the store lacks, as one write; None when it lacks nothing."""
+    """What the store lacks, as one write; None when it lacks nothing. ``incidents``: the
+    pathway's deviation log (by default the record's)."""
+    if incidents is None:
+        incidents = incident_facts(record)
     mark = record.stored
     audit = [e for e in record.audit if e.seq > (mark.audit_seq if mark else 0)]
     write = RecordWrite(
@@ -109,7 +130,7 @@ async def keep_records(
     protocol: Protocol,
     cause: WriteCause,
     *,
-    incidents: Sequence[IncidentFact] = (),
+    incidents: Sequence[IncidentFact] | None = None,
 ) -> None:
     """Write what the store lacks (``cause`` says why now); the mark moves once written."""
     write = pending_write(record, protocol, cause, incidents=incidents)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from models.incident import Incident, IncidentKind
 from models.protocol import Therapy, load_default_protocol
 from models.record import AdverseEventRecord, AuditEntry, PathwayRecord, StoredMark
 from models.record_writes import IncidentFact, WriteCause
@@ -73,3 +74,31 @@ class TestPendingWrite:
         record.stored = StoredMark(audit_seq=2)
         assert not writes_due_now(record)
         assert not writes_due_now(record_with("record_work_up"))
+
+
+class TestIncidents:
+    def test_an_unstored_incident_is_due_at_once_and_written_from_the_record(self) -> None:
+        record = record_with("record_work_up")
+        record.stored = StoredMark(audit_seq=1)
+        assert writes_due_now(record) is None
+        record.incidents.append(
+            Incident(
+                seq=1,
+                at=T0,
+                kind=IncidentKind.REFUSED,
+                event="thaw_product",
+                actor="t.moreau",
+                role=Role.CTU_TECHNICIAN,
+                rule="IdentityMismatch",
+                message="The bag is not this patient's.",
+                state="stored",
+            )
+        )
+        assert writes_due_now(record) is WriteCause.INCIDENT
+        write = pending_write(record, PROTOCOL, WriteCause.INCIDENT)
+        assert write is not None and [i.seq for i in write.incidents] == [1]
+        assert write.incidents[0].kind == "refused"
+        assert "IdentityMismatch" in write.incidents[0].summary
+        assert write.incidents[0].data["presented"] == {}
+        record.stored = write.mark_after(record.stored)
+        assert writes_due_now(record) is None
