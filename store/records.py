@@ -105,6 +105,7 @@ class RecordStore:
                 "data_sealed": seal(e.data),
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
+                "meaning": e.meaning,
             }
             for e in entries
         ]

@@ -116,6 +116,8 @@ audit_entries = Table(
     Column("data_sealed", LargeBinary, nullable=False),
     Column("prev_hash", HASH, nullable=False),
     Column("hash", HASH, nullable=False),
+    # what an electronic signature meant (migration 0003); None for other actions
+    Column("meaning", String(40)),
 )
 
 incidents = Table(

@@ -245,7 +245,7 @@ async def play_store(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     await go.to_infusion()
     await go("record_adverse_event", NURSE, kind="CRS", grade=2)
-    await go("discharge", CTS)
+    await go.discharge()
     for label in ("D7", "D14", "D28", "M3", "M6", "M12"):
         await go("record_visit", NURSE, visit=label)
     await go("start_long_term_follow_up", ARD)

@@ -51,6 +51,9 @@ async def walk_to_infusion(go: Driver, coi: str) -> None:
     await go("ship_to_manufacturer", TECH)
     await go("release_product", PHARMA, lot=LOT)
     await go("ship_to_centre", PHARMA)
+    with pytest.raises(operations.ActionRefused):
+        # Another patient's bag: refused, and an incident of the deviation log.
+        await go("receive_product", TECH, bag_coi_id="COI-NOT-THIS-ONE")
     await go("receive_product", TECH, bag_coi_id=coi)
     await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
     await go("start_lymphodepletion", NURSE)
@@ -106,6 +109,8 @@ async def answers(cli: Cli, pathway_id: str, coi: str, export: Path) -> dict[str
         traced[identifier] = found.json()
     closed = await cli("list", "--closed", "--json")
     assert closed.code == 0, closed
+    logged = await cli("incidents", pathway_id, "--json")
+    assert logged.code == 0, logged
     return {
         "show": shown.json(),
         "export": export.read_text(encoding="utf-8"),
@@ -113,6 +118,7 @@ async def answers(cli: Cli, pathway_id: str, coi: str, export: Path) -> dict[str
         "verify": verified.json(),
         "trace": traced,
         "closed": closed.json(),
+        "incidents": logged.json(),
     }
 
 
@@ -155,7 +161,7 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
 
             await eventually(infusion_stored, timeout=30, what="infusion written at once")
             await go("record_adverse_event", NURSE, kind="CRS", grade=2)
-            await go("discharge", CTS)
+            await go.discharge()
             for label in ("D7", "D14", "D28", "M3", "M6", "M12"):
                 await go("record_visit", NURSE, visit=label)
             await go("start_long_term_follow_up", ARD)
@@ -187,6 +193,10 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
             "collected", "shipped", "released", "shipped", "received", "thawed", "infused",
         ]  # fmt: skip
         assert handle.id in [p["pathway_id"] for p in after["closed"]["pathways"]]
+        assert after["incidents"] == before["incidents"]
+        logged = after["incidents"]["incidents"]
+        # The wrong bag, and the steps sent again until their windows opened.
+        assert logged and logged[0]["rule"] == "IdentityMismatch"
 
         # Every entry once, the chain whole, ending at the head its outcome recorded.
         stored = records.reader.pathway(handle.id)
@@ -194,6 +204,7 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
         assert [e.seq for e in stored.audit] == list(range(1, len(stored.audit) + 1))
         assert stored.verify() == []
         assert stored.outcome.outcome == after["show"]["outcome"]
+        assert [i.seq for i in stored.incidents] == [i["seq"] for i in logged]
 
         # A row changed in SQL, past the trigger, is caught by `audit verify`.
         with records.engine.begin() as conn:
