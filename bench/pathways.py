@@ -25,7 +25,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from bench.bare import BareWorkflow
 from client import pathways as operations
-from devtools.demo import PEOPLE, SIGNED
+from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -78,11 +78,12 @@ def cart_steps(protocol: Protocol) -> list[Step]:
             lambda now, p, coi: {
                 "completed_at": (now - protocol_days(p, 10)).isoformat(),
                 "lvef_percent": 60,
+                "egfr": 90,
             },
         ),
         Step("approve_at_mdtm", ARD, lambda now, p, coi: dict(SIGNED)),
-        Step("record_consent", ARD),
-        Step("record_washout", CTS, lambda now, p, coi: {"stopped": []}),
+        Step("record_consent", ARD, lambda now, p, coi: dict(CONSENTED)),
+        Step("record_washout", CTS, lambda now, p, coi: {"stopped": [], "treatments": ["none"]}),
         Step("book_apheresis", CTS, lambda now, p, coi: {"slot_at": now.isoformat()}),
         Step("record_apheresis", APH, lambda now, p, coi: {"coi_id": coi}),
         Step("ship_to_manufacturer", TECH),
@@ -92,7 +93,7 @@ def cart_steps(protocol: Protocol) -> list[Step]:
         Step(
             "clear_for_treatment",
             CTS,
-            lambda now, p, coi: {"active_infection": False, "tocilizumab_doses_on_site": 2},
+            lambda now, p, coi: {**FIT, "tocilizumab_doses_on_site": 2},
         ),
         Step("start_lymphodepletion", NURSE),
         Step("complete_lymphodepletion", NURSE),

@@ -43,6 +43,16 @@ PEOPLE = {
     "pharma": {"actor": "p.laurent", "role": "pharmacist"},
 }
 SIGNED: dict[str, Any] = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
+# Every safety answer is explicit (models/safety_rules.py): none is assumed.
+ORGANS: dict[str, Any] = {"lvef_percent": 60, "egfr": 90}
+CONSENTED: dict[str, Any] = {"trial_inclusion": True, "registry_consent": True}
+FIT: dict[str, Any] = {
+    "active_infection": False,
+    "cardiac_check_ok": True,
+    "pregnancy_test": "not_applicable",
+    "lvef_percent": 60,
+    "egfr": 90,
+}
 
 
 @dataclass(frozen=True)
@@ -67,15 +77,15 @@ def S(event: str, who: str, refused: bool = False, wait_days: float = 0.0, **dat
 
 def selection(work_up_days: float) -> list[Step]:
     return [
-        S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60),
+        S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60, egfr=90),
         S("approve_at_mdtm", "ard", **SIGNED),
-        S("record_consent", "ard"),
+        S("record_consent", "ard", **CONSENTED),
     ]
 
 
 def cart_product(coi: str) -> list[Step]:
     return [
-        S("record_washout", "cts", stopped=[]),
+        S("record_washout", "cts", stopped=[], treatments=["none"]),
         S("book_apheresis", "cts", slot_at=Ago(0)),
         S("record_apheresis", "aph", coi_id=coi),
         S("ship_to_manufacturer", "tech"),
@@ -87,7 +97,7 @@ def cart_product(coi: str) -> list[Step]:
 
 def cart_treatment(coi: str) -> list[Step]:
     return [
-        S("clear_for_treatment", "cts", active_infection=False, tocilizumab_doses_on_site=2),
+        S("clear_for_treatment", "cts", **FIT, tocilizumab_doses_on_site=2),
         S("start_lymphodepletion", "nurse"),
         S("complete_lymphodepletion", "nurse"),
         S("thaw_product", "tech", wait_days=2.2, bag_coi_id=coi),
@@ -99,7 +109,7 @@ def msc_to_infusion(coi: str) -> list[Step]:
     return [
         S("order_product", "pharma", coi_id=coi),
         S("receive_product", "tech", bag_coi_id=coi),
-        S("clear_for_treatment", "cts", active_infection=False),
+        S("clear_for_treatment", "cts", **FIT),
         S("thaw_product", "tech", bag_coi_id=coi),
         S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
     ]
@@ -135,7 +145,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "LUP-003": [
             sel[0],
             S("defer_at_mdtm", "cts", reason="echocardiography missing", **SIGNED),
-            S("record_work_up", "ard", completed_at=Ago(2)),
+            S("record_work_up", "ard", completed_at=Ago(2), lvef_percent=58, egfr=85),
             *sel[1:],
         ],
         "SSC-001": [
@@ -174,6 +184,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
                 "record_washout",
                 "cts",
                 stopped=[{"drug": "mycophenolate mofetil", "stopped_at": Ago(9)}],
+                treatments=["mycophenolate mofetil", "hydroxychloroquine"],
             ),
             S("book_apheresis", "cts", refused=True, slot_at=Ago(0)),
         ],

@@ -28,6 +28,7 @@ from statemachine import HistoryState
 from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
 from devtools.protocol_docs import render_protocols
+from devtools.safety_docs import safety_guard_phrases
 from models.centre_files import load_centre_policy
 from models.durations import in_words
 from models.protocol import (
@@ -287,7 +288,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
         doses = "dose" if tocilizumab == 1 else "doses"
         fit += f", with at least {tocilizumab} {doses} of tocilizumab on site"
     schedule = protocol.infusions
-    return {
+    return safety_guard_phrases(protocol) | {
         "guard_work_up_valid": "the work-up date is not in the future",
         "guard_work_up_fresh": (
             f"a complete work-up is recorded, less than {in_words(w.work_up_validity)} old"

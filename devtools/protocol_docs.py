@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from devtools.safety_docs import safety_numbers
 from models.durations import in_words
 from models.protocol import Protocol
 from models.sources import Source, Sourced, SourceKind
@@ -97,6 +98,8 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
             f"≤ {protocol.prednisone_max_mg_per_day:g} mg/day",
         )
     add("Tocilizumab doses on site", protocol, "tocilizumab_min_doses")
+    for what, value, found in safety_numbers(protocol):
+        rows.append((what, str(value), source_text(found)))
     schedule = protocol.infusions
     add("Infusions", schedule, "count")
     if schedule.count > 1:

@@ -142,8 +142,9 @@ class MdtmDecision(StaffAction):
 
 
 class Consent(StaffAction):
-    trial_inclusion: bool = True
-    registry_consent: bool = True
+    # Required answers (models/safety_rules.py); None only in payloads of older pathways.
+    trial_inclusion: bool | None = None
+    registry_consent: bool | None = None
 
 
 class DrugStop(BaseModel):
@@ -154,6 +155,8 @@ class DrugStop(BaseModel):
 
 class Washout(StaffAction):
     stopped: list[DrugStop] = Field(default=[], max_length=30)
+    #: every current immunosuppressive or immunomodulatory treatment, or ["none"]
+    treatments: list[ShortText] | None = Field(default=None, max_length=30)
     prednisone_mg_per_day: float = Field(default=0, ge=0, le=2000)
 
 
@@ -184,7 +187,7 @@ class ProductOrder(StaffAction):
 
 class ProductReceipt(StaffAction):
     bag_coi_id: Identifier
-    temperature_log_ok: bool = True
+    temperature_log_ok: bool | None = None
     storage_location: Identifier | None = None
 
 
@@ -194,7 +197,10 @@ class Quarantine(StaffAction):
 
 class PreInfusionCheck(StaffAction):
     active_infection: bool
-    cardiac_check_ok: bool = True
+    cardiac_check_ok: bool | None = None
+    pregnancy_test: Literal["negative", "positive", "not_applicable"] | None = None
+    lvef_percent: float | None = Field(default=None, ge=5, le=90)
+    egfr: float | None = Field(default=None, ge=0, le=200)
     tocilizumab_doses_on_site: int = Field(default=0, ge=0, le=100)
 
 

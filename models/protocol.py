@@ -34,6 +34,7 @@ from pydantic import (
 
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
+from models.fitness import Fitness
 from models.roles import Role
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
@@ -217,6 +218,7 @@ class Protocol(Sourced):
     visits: list[Visit] = Field(min_length=1)
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
+    fitness: Fitness = Fitness()
     safety_reporting: SafetyReporting = SafetyReporting()
     notification_retry: NotificationRetry = NotificationRetry()
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")

@@ -126,6 +126,9 @@ class PathwayRecord(BaseModel):
     # chart: the version of the therapy's chart that wrote the configuration (records from
     # before the field existed are version 1; states/migrations.py maps older ones)
     chart_version: int = 1
+    # the safety rules the pathway was referred under (models/safety_rules.py): records
+    # from before the field existed follow the legacy rules
+    safety_rules: int = 1
     configuration: list[str] = []
     history: dict[str, list[str]] = {}
     held_from: str | None = None
@@ -133,11 +136,16 @@ class PathwayRecord(BaseModel):
     # clinical facts the guards read
     work_up_completed_at: datetime | None = None
     work_up_missing: list[str] = []
+    # organ-function values of the last work-up (lvef_percent, egfr), as given
+    work_up_values: dict[str, float] = {}
     mdtm_approved_at: datetime | None = None
     mdtm_deferrals: int = 0
     consent_at: datetime | None = None
+    # the consent elements answered yes (None: recorded before the elements were read)
+    consent_given: list[str] | None = None
     washout: list[DrugStopRecord] = []
     washout_recorded: bool = False
+    current_treatments: list[str] | None = None
     prednisone_mg_per_day: float = 0
     apheresis_slot_at: datetime | None = None
     product: ProductChain = ProductChain()

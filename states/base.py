@@ -28,6 +28,7 @@ from models.record import PathwayRecord
 from states import errors as e
 from states.binding import BoundChart
 from states.facts import RecordedFacts
+from states.fitness_guards import FitnessGuards
 from states.guards import PathwayGuards
 from states.not_yet import why_not_yet
 
@@ -48,7 +49,7 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
+class PathwayChart(BoundChart, PathwayGuards, FitnessGuards, RecordedFacts):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 
     allow_event_without_transition = False

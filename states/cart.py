@@ -23,9 +23,16 @@ class CarTChart(PathwayChart):
             awaiting_mdtm = State("Awaiting MDTM decision")
             awaiting_consent = State("Approved, awaiting consent")
 
-            record_work_up = referred.to(awaiting_mdtm, validators="guard_work_up_valid")
+            record_work_up = referred.to(
+                awaiting_mdtm, validators=["guard_work_up_valid", "guard_work_up_answered"]
+            )
             approve_at_mdtm = awaiting_mdtm.to(
-                awaiting_consent, validators=["guard_binome_signed", "guard_work_up_fresh"]
+                awaiting_consent,
+                validators=[
+                    "guard_binome_signed",
+                    "guard_work_up_fresh",
+                    "guard_organ_function_eligible",
+                ],
             )
             defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
 
@@ -41,8 +48,14 @@ class CarTChart(PathwayChart):
             stored = State("Stored in the cell-therapy unit")
 
             record_washout = washout.to.itself(
-                validators="guard_washout_known"
-            ) | out_of_specification.to.itself(validators="guard_washout_known")
+                validators=[
+                    "guard_consent_complete",
+                    "guard_washout_known",
+                    "guard_treatments_listed",
+                ]
+            ) | out_of_specification.to.itself(
+                validators=["guard_washout_known", "guard_treatments_listed"]
+            )
             book_apheresis = washout.to(
                 apheresis_booked, validators="guard_washout_by_slot"
             ) | out_of_specification.to(apheresis_booked, validators="guard_washout_by_slot")
@@ -100,8 +113,10 @@ class CarTChart(PathwayChart):
 
         h = HistoryState(type="deep")
 
-        record_consent = selection.awaiting_consent.to(product)
-        clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
+        record_consent = selection.awaiting_consent.to(product, validators="guard_consent_answered")
+        clear_for_treatment = product.stored.to(
+            treatment, validators=["guard_fitness_answered", "guard_fit_for_treatment"]
+        )
         discharge = treatment.monitoring.inpatient.to(follow_up)
         # A thawed bag that cannot be infused in time is lost: the binôme decides between
         # re-apheresis and exit, as after an out-of-specification release.

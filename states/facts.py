@@ -22,6 +22,9 @@ class RecordedFacts:
     def on_record_work_up(self, action: a.WorkUp, now: datetime) -> None:
         self.record.work_up_completed_at = action.completed_at
         self.record.work_up_missing = list(action.missing)
+        self.record.work_up_values = {
+            k: v for k in ("lvef_percent", "egfr") if (v := getattr(action, k)) is not None
+        }
 
     def on_approve_at_mdtm(self, action: a.MdtmDecision, now: datetime) -> None:
         self.record.mdtm_approved_at = now
@@ -31,6 +34,9 @@ class RecordedFacts:
 
     def on_record_consent(self, action: a.Consent, now: datetime) -> None:
         self.record.consent_at = now
+        self.record.consent_given = [
+            k for k in ("trial_inclusion", "registry_consent") if getattr(action, k)
+        ]
 
     def on_record_washout(self, action: a.Washout, now: datetime) -> None:
         self.record.washout = [
@@ -38,6 +44,8 @@ class RecordedFacts:
         ]
         self.record.prednisone_mg_per_day = action.prednisone_mg_per_day
         self.record.washout_recorded = True
+        if action.treatments is not None:
+            self.record.current_treatments = list(action.treatments)
 
     def on_book_apheresis(self, action: a.ApheresisBooking, now: datetime) -> None:
         self.record.apheresis_slot_at = action.slot_at

@@ -178,7 +178,8 @@ class PathwayGuards:
                 "An active infection postpones treatment: record the check again once it is "
                 "resolved.",
             )
-        if not action.cardiac_check_ok:
+        # None: not answered, which pathways under the legacy rules took for "fine".
+        if action.cardiac_check_ok is False:
             self.refuse(
                 e.NotClearedForTreatment,
                 "The cardiac re-check is not satisfactory; the binôme must review it.",

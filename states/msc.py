@@ -25,9 +25,16 @@ class MscChart(PathwayChart):
             awaiting_mdtm = State("Awaiting MDTM decision")
             awaiting_consent = State("Approved, awaiting consent")
 
-            record_work_up = referred.to(awaiting_mdtm, validators="guard_work_up_valid")
+            record_work_up = referred.to(
+                awaiting_mdtm, validators=["guard_work_up_valid", "guard_work_up_answered"]
+            )
             approve_at_mdtm = awaiting_mdtm.to(
-                awaiting_consent, validators=["guard_binome_signed", "guard_work_up_fresh"]
+                awaiting_consent,
+                validators=[
+                    "guard_binome_signed",
+                    "guard_work_up_fresh",
+                    "guard_organ_function_eligible",
+                ],
             )
             defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
 
@@ -37,7 +44,7 @@ class MscChart(PathwayChart):
             quarantined = State("Quarantined at receipt")
             stored = State("Stored in the cell-therapy unit")
 
-            order_product = to_order.to(ordered)
+            order_product = to_order.to(ordered, validators="guard_consent_complete")
             receive_product = ordered.to(stored, validators="guard_coi_matches")
             quarantine_product = ordered.to(quarantined)
             release_from_quarantine = quarantined.to(stored, validators="guard_coi_matches")
@@ -71,8 +78,10 @@ class MscChart(PathwayChart):
 
         h = HistoryState(type="deep")
 
-        record_consent = selection.awaiting_consent.to(product)
-        clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
+        record_consent = selection.awaiting_consent.to(product, validators="guard_consent_answered")
+        clear_for_treatment = product.stored.to(
+            treatment, validators=["guard_fitness_answered", "guard_fit_for_treatment"]
+        )
         infuse = treatment.thawed.to(
             treatment.between_infusions,
             cond="more_infusions_due",

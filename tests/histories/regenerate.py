@@ -97,7 +97,7 @@ async def play_escalations(client: Client, task_queue: str) -> str:
 
     await eventually(escalated_twice, timeout=30, what="two escalations")
     go = Driver(client, handle.id, protocol)
-    await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60)
+    await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60, egfr=90)
     await go("withdraw", ARD, reason="the patient chose another treatment")
     await handle.result()
     return handle.id

@@ -4,6 +4,7 @@ plaintext record field, clinical value or free-text reason."""
 
 from __future__ import annotations
 
+import json
 import secrets as secrets_module
 import sqlite3
 import uuid
@@ -20,6 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
+from devtools.demo import CONSENTED, FIT
 from devtools.devserver import DevServer, free_port
 from models.encryption import (
     ENCODING,
@@ -29,6 +31,7 @@ from models.encryption import (
     data_converter,
 )
 from models.protocol import Protocol
+from models.safety_rules import RULES_PATCH
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
@@ -94,7 +97,12 @@ async def test_history_is_ciphertext_and_only_the_codec_reads_it(
         )
         go = Driver(client, handle.id, protocol)
         await go(
-            "record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=47.125, reason=reason
+            "record_work_up",
+            ARD,
+            completed_at=ago(protocol, 5),
+            lvef_percent=47.125,
+            egfr=90,
+            reason=reason,
         )
         # The same refusal, through a client with the key and one without.
         same_person = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.martin"}
@@ -122,6 +130,11 @@ async def test_history_is_ciphertext_and_only_the_codec_reads_it(
         for path, payload in found:
             if "search_attributes" in path:
                 assert payload.metadata["encoding"] == b"json/plain", path
+            elif path.startswith(".marker_recorded"):
+                # A workflow.patched marker: the SDK writes the patch ID itself, in clear,
+                # like a search attribute; it holds nothing of the patient.
+                assert set(json.loads(payload.data)) == {"id", "deprecated"}, path
+                assert json.loads(payload.data)["id"] == RULES_PATCH, path
             else:
                 assert payload.metadata["encoding"] == ENCODING, path
                 key_id = payload.metadata[KEY_ID_METADATA].decode()
@@ -184,7 +197,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
     tag = uuid.uuid4().hex
     number = uuid.uuid4().int % 10**6
     pseudonym, control = f"SCAN-{number:06d}", f"CTRL-{number:06d}"
-    lvef, egfr, prednisone = canary_number(40, 70), canary_number(60, 110), canary_number(1, 9)
+    lvef, egfr, prednisone = canary_number(46, 70), canary_number(60, 110), canary_number(1, 9)
     control_lvef = canary_number(40, 70)
     secrets = {
         "reason": f"free text reason canary {tag}",
@@ -230,11 +243,12 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 cell_therapy_specialist="dr.roux",
                 reason=secrets["reason"],
             )
-            await go("record_consent", ARD)
+            await go("record_consent", ARD, **CONSENTED)
             await go(
                 "record_washout",
                 CTS,
                 stopped=[{"drug": "mycophenolate mofetil", "stopped_at": ago(protocol, 30)}],
+                treatments=["mycophenolate mofetil"],
                 prednisone_mg_per_day=prednisone,
             )
             coi = secrets["chain of identity"]
@@ -244,9 +258,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             await go("release_product", PHARMA)
             await go("ship_to_centre", PHARMA)
             await go("receive_product", TECH, bag_coi_id=coi, storage_location=secrets["storage"])
-            await go(
-                "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
-            )
+            await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
             await go("start_lymphodepletion", NURSE)
             await go("complete_lymphodepletion", NURSE)
             await go.once_open("thaw_product", TECH, bag_coi_id=coi)
@@ -284,6 +296,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 ARD,
                 completed_at=ago(protocol, 5),
                 lvef_percent=control_lvef,
+                egfr=90,
                 reason=f"control {tag}",
             )
             await other.terminate()

@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 
 from client import pathways as operations
 from client.centres import load_centres
+from devtools.demo import CONSENTED, ORGANS
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
@@ -41,10 +42,10 @@ WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "3"))
 
 def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
     return [
-        ("record_work_up", {**ARD, "completed_at": ago(protocol, 5)}),
+        ("record_work_up", {**ARD, "completed_at": ago(protocol, 5), **ORGANS}),
         ("approve_at_mdtm", {**ARD, **SIGNED}),
-        ("record_consent", ARD),
-        ("record_washout", {**CTS, "stopped": []}),
+        ("record_consent", {**ARD, **CONSENTED}),
+        ("record_washout", {**CTS, "stopped": [], "treatments": ["none"]}),
         ("book_apheresis", {**CTS, "slot_at": ago(protocol, 0)}),
         ("record_apheresis", {**APH, "coi_id": coi}),
     ]

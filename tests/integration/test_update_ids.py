@@ -46,7 +46,7 @@ async def test_a_reused_update_id_is_refused_and_a_repeat_says_so(
     client: Client, task_queue: str, running_worker, cart_protocol: Protocol
 ) -> None:
     protocol = cart_protocol.compressed(seconds_per_day=60)
-    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61}
+    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61, "egfr": 90}
     async with running_worker():
         handle = await operations.refer(
             client, referral("IDS-101"), task_queue=task_queue, protocol=protocol
@@ -71,7 +71,7 @@ async def test_a_reused_update_id_is_refused_and_a_repeat_says_so(
                 client,
                 handle.id,
                 "record_work_up",
-                {**work_up, "lvef_percent": 40},
+                {**work_up, "lvef_percent": 40, "egfr": 90},
                 update_id="u-1",
             )
         assert changed.value.kind == "UpdateIdReused" and "other details" in str(changed.value)
@@ -88,7 +88,7 @@ async def test_a_later_run_refuses_the_id_in_its_validator(
 ) -> None:
     """The server forgets Update IDs at a new run; the record carries them over."""
     protocol = cart_protocol.compressed(seconds_per_day=60)
-    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61}
+    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61, "egfr": 90}
     async with running_worker():
         handle = await operations.refer(
             client, referral("IDS-102"), task_queue=task_queue, protocol=protocol
@@ -135,7 +135,7 @@ async def test_the_cli_refuses_a_reused_update_id_with_exit_3(
         handle = await operations.refer(
             client, referral("IDS-103"), task_queue=task_queue, protocol=protocol
         )
-        work_up = json.dumps({"completed_at": ago(protocol, 5), "lvef_percent": 61})
+        work_up = json.dumps({"completed_at": ago(protocol, 5), "lvef_percent": 61, "egfr": 90})
         sent = ("act", handle.id, "record_work_up", *ard, "--data", work_up, "--update-id", "c-1")
         first = await cli(*sent, "--json")
         assert first.code == 0, first

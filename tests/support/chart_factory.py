@@ -31,6 +31,7 @@ from models.protocol import PROTOCOL_DIR, Protocol, Therapy, load_protocol
 from models.record import PathwayRecord
 from models.referral import Binome, pathway_id
 from models.roles import Role, roles_allowed
+from models.safety_rules import CURRENT
 from states.base import PathwayChart
 from states.registry import CHARTS
 
@@ -79,6 +80,7 @@ def new_record(proto: Protocol, *, pseudonym: str = "LUP-001", now: datetime = T
         protocol_id=proto.id,
         binome=Binome(ard_specialist=ARD, cell_therapy_specialist=CTS),
         referred_at=now,
+        safety_rules=CURRENT,
     )
 
 
@@ -102,7 +104,8 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
         "approve_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
         "reject_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
         "defer_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
-        "record_washout": {"stopped": [], "prednisone_mg_per_day": 0},
+        "record_consent": {"trial_inclusion": True, "registry_consent": True},
+        "record_washout": {"stopped": [], "treatments": ["none"], "prednisone_mg_per_day": 0},
         "book_apheresis": {"slot_at": now + timedelta(days=1)},
         "record_apheresis": {"coi_id": COI},
         "report_out_of_specification": {"finding": "viability below specification"},
@@ -114,6 +117,9 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
         "clear_for_treatment": {
             "active_infection": False,
             "cardiac_check_ok": True,
+            "pregnancy_test": "negative",
+            "lvef_percent": 60,
+            "egfr": 90,
             "tocilizumab_doses_on_site": proto.tocilizumab_min_doses,
         },
         "record_fever": {"temperature_c": 38.6},
@@ -132,7 +138,12 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
 
 
 def payload(event: str, pw: Pathway, **overrides: Any) -> StaffAction:
-    return parse_action(event, default_data(event, pw) | overrides)
+    data = default_data(event, pw) | overrides
+    if event == "record_washout" and "treatments" not in overrides:
+        # The current treatments are the drugs stopped, or "none": a complete answer.
+        drugs = [stop["drug"] for stop in data.get("stopped", [])]
+        data["treatments"] = drugs or ["none"]
+    return parse_action(event, data)
 
 
 @dataclass
@@ -239,6 +250,7 @@ THAW_TO_INFUSION = timedelta(minutes=20)
 def _washout(pw: Pathway) -> dict[str, Any]:
     return {
         "stopped": [{"drug": WASHOUT_DRUG, "stopped_at": pw.now - timedelta(days=2)}],
+        "treatments": [WASHOUT_DRUG],
         "prednisone_mg_per_day": pw.protocol.prednisone_max_mg_per_day,
     }
 
@@ -297,7 +309,10 @@ def _next_visit(pw: Pathway, *, long_term: bool) -> Step | None:
 
 
 _SELECTION = {
-    "referred": Step("record_work_up", lambda pw: {"completed_at": pw.now - timedelta(days=7)}),
+    "referred": Step(
+        "record_work_up",
+        lambda pw: {"completed_at": pw.now - timedelta(days=7), "lvef_percent": 60, "egfr": 90},
+    ),
     "awaiting_mdtm": Step("approve_at_mdtm", wait=wait(timedelta(days=14))),
     "awaiting_consent": Step("record_consent", wait=wait(timedelta(days=3))),
     "stored": Step("clear_for_treatment", wait=wait(timedelta(days=2))),

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import PEOPLE, SIGNED
+from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED
 from models.pathway import ActionReceipt
 from models.protocol import Protocol
 from models.referral import Binome, Referral
@@ -62,16 +62,18 @@ class Driver:
         return await once_window_opens(lambda: self(event, who, **data), timeout=window + 10)
 
     async def to_consent(self) -> None:
-        await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
+        await self(
+            "record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60, egfr=90
+        )
         await self("approve_at_mdtm", ARD, **SIGNED)
-        await self("record_consent", ARD)
+        await self("record_consent", ARD, **CONSENTED)
 
     async def to_msc_infusion(self, coi: str) -> ActionReceipt:
         """From referral to the first infusion of a two-dose MSC product."""
         await self.to_consent()
         await self("order_product", PHARMA, coi_id=coi, doses=2)
         await self("receive_product", TECH, bag_coi_id=coi)
-        await self("clear_for_treatment", CTS, active_infection=False)
+        await self("clear_for_treatment", CTS, **FIT)
         await self("thaw_product", TECH, bag_coi_id=coi)
         return await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
 
@@ -79,14 +81,14 @@ class Driver:
         """From referral to D0 (on a compressed protocol: this waits the real windows)."""
         coi = f"COI-{self.pathway_id[-7:]}"
         await self.to_consent()
-        await self("record_washout", CTS, stopped=[])
+        await self("record_washout", CTS, stopped=[], treatments=["none"])
         await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await self("record_apheresis", APH, coi_id=coi)
         await self("ship_to_manufacturer", TECH)
         await self("release_product", PHARMA)
         await self("ship_to_centre", PHARMA)
         await self("receive_product", TECH, bag_coi_id=coi)
-        await self("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await self("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await self("start_lymphodepletion", NURSE)
         await self("complete_lymphodepletion", NURSE)
         await self.once_open("thaw_product", TECH, bag_coi_id=coi)

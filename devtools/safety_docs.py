@@ -1,0 +1,60 @@
+"""The explicit safety rules in the generated docs: guard phrases and sourced numbers.
+
+``safety_guard_phrases(protocol)`` words each guard of states/fitness_guards.py (and the later
+safety rules) as the condition it checks, with the protocol's limits;
+``safety_numbers(protocol)`` gives the rows (what, value, source) of the protocol's fitness
+rules for the numbers table of docs/pathways.md.
+"""
+
+from __future__ import annotations
+
+from models.fitness import CONSENT_WORDS
+from models.protocol import Protocol
+from models.sources import Source
+
+
+def safety_guard_phrases(protocol: Protocol) -> dict[str, str]:
+    fit = protocol.fitness
+    pregnancy = ", the pregnancy test (negative or not applicable)" if fit.pregnancy_test else ""
+    consents = " and ".join(CONSENT_WORDS[c] for c in fit.consent_elements) or "nothing"
+    return {
+        "guard_work_up_answered": "the work-up gives LVEF and eGFR",
+        "guard_organ_function_eligible": (
+            f"LVEF at least {fit.lvef_min_percent:g} % and eGFR at least {fit.egfr_min:g} "
+            "in the work-up"
+        ),
+        "guard_fitness_answered": (
+            f"every fitness answer given (cardiac re-check{pregnancy}, LVEF at least "
+            f"{fit.lvef_min_percent:g} %, eGFR at least {fit.egfr_min:g}); none is assumed"
+        ),
+        "guard_consent_answered": "each consent element answered yes or no",
+        "guard_consent_complete": f"consent recorded with {consents}",
+        "guard_treatments_listed": (
+            'the patient\'s current treatments are listed (or "none"), each in the washout '
+            "table, each with a washout stopped with its date"
+        ),
+    }
+
+
+def safety_numbers(protocol: Protocol) -> list[tuple[str, object, Source | None]]:
+    """(what, value, source) of the fitness rules."""
+    fit = protocol.fitness
+    consents = ", ".join(CONSENT_WORDS[c] for c in fit.consent_elements) or "none"
+    return [
+        (
+            "Minimum LVEF (work-up and pre-treatment)",
+            f"{fit.lvef_min_percent:g} %",
+            fit.source_of("lvef_min_percent"),
+        ),
+        (
+            "Minimum eGFR (work-up and pre-treatment)",
+            f"{fit.egfr_min:g}",
+            fit.source_of("egfr_min"),
+        ),
+        (
+            "Pregnancy test before treatment",
+            "required" if fit.pregnancy_test else "not required",
+            fit.source_of("pregnancy_test"),
+        ),
+        ("Consent elements required", consents, fit.source_of("consent_elements")),
+    ]
