@@ -87,9 +87,9 @@ def cart_steps(protocol: Protocol) -> list[Step]:
         Step("book_apheresis", CTS, lambda now, p, coi: {"slot_at": now.isoformat()}),
         Step("record_apheresis", APH, lambda now, p, coi: {"coi_id": coi}),
         Step("ship_to_manufacturer", TECH),
-        Step("release_product", PHARMA),
+        Step("release_product", PHARMA, lambda now, p, coi: {"lot": f"LOT-{coi}"}),
         Step("ship_to_centre", PHARMA),
-        Step("receive_product", TECH, with_bag()),
+        Step("receive_product", TECH, with_bag(temperature_log_ok=True)),
         Step(
             "clear_for_treatment",
             CTS,

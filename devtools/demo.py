@@ -89,9 +89,15 @@ def cart_product(coi: str) -> list[Step]:
         S("book_apheresis", "cts", slot_at=Ago(0)),
         S("record_apheresis", "aph", coi_id=coi),
         S("ship_to_manufacturer", "tech"),
-        S("release_product", "pharma"),
+        S("release_product", "pharma", lot=f"LOT-{coi}"),
         S("ship_to_centre", "pharma"),
-        S("receive_product", "tech", bag_coi_id=coi, storage_location="LN2-TANK-2"),
+        S(
+            "receive_product",
+            "tech",
+            bag_coi_id=coi,
+            temperature_log_ok=True,
+            storage_location="LN2-TANK-2",
+        ),
     ]
 
 
@@ -108,7 +114,7 @@ def cart_treatment(coi: str) -> list[Step]:
 def msc_to_infusion(coi: str) -> list[Step]:
     return [
         S("order_product", "pharma", coi_id=coi),
-        S("receive_product", "tech", bag_coi_id=coi),
+        S("receive_product", "tech", bag_coi_id=coi, temperature_log_ok=True),
         S("clear_for_treatment", "cts", **FIT),
         S("thaw_product", "tech", bag_coi_id=coi),
         S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
@@ -191,7 +197,13 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "SSC-004": [
             *sel,
             *cart_product(coi)[:6],
-            S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
+            S(
+                "receive_product",
+                "tech",
+                refused=True,
+                bag_coi_id="COI-XXX-000",
+                temperature_log_ok=True,
+            ),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),
         ],
         "VAS-003": [*full, S("discharge", "cts"), *visits("D7", "D14", "D28")],

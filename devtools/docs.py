@@ -28,7 +28,7 @@ from statemachine import HistoryState
 from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
 from devtools.protocol_docs import render_protocols
-from devtools.safety_docs import safety_guard_phrases
+from devtools.safety_docs import SAFETY_ROUTES, safety_guard_phrases
 from models.centre_files import load_centre_policy
 from models.durations import in_words
 from models.protocol import (
@@ -157,7 +157,7 @@ def _section(therapy: Therapy, chart: type[PathwayChart], diagram: Path, title: 
         "| --- | --- | --- | --- | --- |",
     ]
     phrases = guard_phrases(protocol)
-    routes = _route_phrases(protocol)
+    routes = _route_phrases(protocol) | SAFETY_ROUTES
     for event in chart_events(chart):
         transitions = _transitions(chart, event.id)
         lines.append(
@@ -288,7 +288,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
         doses = "dose" if tocilizumab == 1 else "doses"
         fit += f", with at least {tocilizumab} {doses} of tocilizumab on site"
     schedule = protocol.infusions
-    return safety_guard_phrases(protocol) | {
+    return {
         "guard_work_up_valid": "the work-up date is not in the future",
         "guard_work_up_fresh": (
             f"a complete work-up is recorded, less than {in_words(w.work_up_validity)} old"
@@ -330,7 +330,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             "the next dose is due: at least "
             f"{in_words(schedule.interval - schedule.interval_tolerance)} after the previous infusion"
         ),
-    }
+    } | safety_guard_phrases(protocol)
 
 
 def _route_phrases(protocol: Protocol) -> dict[str, str]:

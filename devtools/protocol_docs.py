@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from devtools.safety_docs import safety_numbers
+from devtools.safety_docs import AFTER_USUAL_WINDOW, safety_numbers
 from models.durations import in_words
 from models.protocol import Protocol
 from models.sources import Source, Sourced, SourceKind
@@ -87,6 +87,17 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
     if protocol.therapy.value == "car-t":
         add("Infusion after lymphodepletion, from", w, "infusion_after_lymphodepletion_min")
         add("Infusion after lymphodepletion, until", w, "infusion_after_lymphodepletion_max")
+        add(
+            "Infusion after lymphodepletion, outer limit",
+            w,
+            "infusion_after_lymphodepletion_outer",
+        )
+        add(
+            "Between the usual and the outer limit",
+            w,
+            "after_usual_window",
+            AFTER_USUAL_WINDOW[w.after_usual_window],
+        )
         add("Afebrile before infusion", w, "afebrile_before_infusion")
         add("Stay near the centre after infusion", w, "proximity_period")
         add("Irradiated blood products before apheresis", w, "irradiated_blood_before_apheresis")

@@ -8,16 +8,34 @@ rules for the numbers table of docs/pathways.md.
 
 from __future__ import annotations
 
+from models.durations import in_words
 from models.fitness import CONSENT_WORDS
 from models.protocol import Protocol
 from models.sources import Source
+
+AFTER_USUAL_WINDOW = {
+    "justify": "proceed on the binôme's recorded justification",
+    "repeat": "repeat lymphodepletion",
+}
+
+# Routes (``cond``) of the explicit rules: taken automatically, never a refusal.
+SAFETY_ROUTES = {"temperature_excursion": "temperature excursion at receipt"}
 
 
 def safety_guard_phrases(protocol: Protocol) -> dict[str, str]:
     fit = protocol.fitness
     pregnancy = ", the pregnancy test (negative or not applicable)" if fit.pregnancy_test else ""
     consents = " and ".join(CONSENT_WORDS[c] for c in fit.consent_elements) or "nothing"
+    w = protocol.windows
+    usual, outer = w.infusion_after_lymphodepletion_max, w.infusion_after_lymphodepletion_outer
+    window = f"{in_words(w.infusion_after_lymphodepletion_min)} to {in_words(usual)} after the end of lymphodepletion"
+    if outer > usual and w.after_usual_window == "justify":
+        window += f", or up to {in_words(outer)} with the binôme's recorded justification"
     return {
+        "guard_lymphodepletion_window": window,
+        "guard_receipt_answered": "the temperature log is answered (an excursion quarantines the bag)",
+        "guard_release_lot": "the release gives the lot number",
+        "guard_quarantine_assessed": "the reason gives the assessment that clears the bag",
         "guard_work_up_answered": "the work-up gives LVEF and eGFR",
         "guard_organ_function_eligible": (
             f"LVEF at least {fit.lvef_min_percent:g} % and eGFR at least {fit.egfr_min:g} "

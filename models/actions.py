@@ -214,6 +214,8 @@ class Fever(StaffAction):
 
 class Thaw(StaffAction):
     bag_coi_id: Identifier
+    #: why the binôme proceeds past the usual lymphodepletion-to-infusion window
+    late_justification: Reason | None = None
 
 
 class Infusion(StaffAction):
@@ -285,6 +287,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "receive_product": ProductReceipt,
     "quarantine_product": Quarantine,
     "release_from_quarantine": ProductReceipt,
+    "discard_quarantined_product": Exit,
     "clear_for_treatment": PreInfusionCheck,
     "start_lymphodepletion": Lymphodepletion,
     "complete_lymphodepletion": Lymphodepletion,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import (
@@ -83,6 +83,8 @@ class Windows(Sourced):
         "thaw_to_infusion",
         "infusion_after_lymphodepletion_min",
         "infusion_after_lymphodepletion_max",
+        "infusion_after_lymphodepletion_outer",
+        "after_usual_window",
         "afebrile_before_infusion",
         "proximity_period",
         "irradiated_blood_before_apheresis",
@@ -92,6 +94,8 @@ class Windows(Sourced):
     DEFAULT_SOURCES = {
         "infusion_after_lymphodepletion_min": _SMPC_LD,
         "infusion_after_lymphodepletion_max": _SMPC_LD,
+        "infusion_after_lymphodepletion_outer": _SMPC_LD,
+        "after_usual_window": source("assumption: repeat lymphodepletion unless set"),
         "afebrile_before_infusion": source(f"{_GR} (48 h afebrile before infusion)"),
         "proximity_period": source("label: EU SmPC, within ~2 h of the centre for >= 4 weeks"),
         "irradiated_blood_before_apheresis": source(f"{_GR} (irradiated blood products)"),
@@ -102,10 +106,21 @@ class Windows(Sourced):
     thaw_to_infusion: Duration = Field(description="thawed product must be infused within")
     infusion_after_lymphodepletion_min: Duration = timedelta(days=2)
     infusion_after_lymphodepletion_max: Duration = timedelta(days=14)
+    # Between the usual limit (max) and the outer one: "justify" lets the binôme proceed
+    # with a recorded justification, "repeat" asks for a new lymphodepletion. Beyond outer:
+    # repeat. Read only for pathways under the explicit safety rules (models/safety_rules.py).
+    infusion_after_lymphodepletion_outer: Duration = timedelta(days=14)
+    after_usual_window: Literal["justify", "repeat"] = "repeat"
     afebrile_before_infusion: Duration = timedelta(hours=48)
     proximity_period: Duration = timedelta(weeks=4)
     irradiated_blood_before_apheresis: Duration = timedelta(days=7)
     irradiated_blood_after_infusion: Duration = timedelta(days=90)
+
+    @model_validator(mode="after")
+    def _outer_beyond_usual(self) -> Windows:
+        if self.infusion_after_lymphodepletion_outer < self.infusion_after_lymphodepletion_max:
+            raise ValueError("infusion_after_lymphodepletion_outer is before the usual maximum")
+        return self
 
 
 class WashoutRule(Sourced):

@@ -86,6 +86,11 @@ class ProductChain(BaseModel):
     received_at: datetime | None = None
     storage_location: str | None = None
     quarantined: bool = False
+    # why the bag is in quarantine ("temperature excursion at receipt", a finding)
+    quarantine_finding: str | None = None
+    lot: str | None = None
+    # the binôme's reason to thaw past the usual lymphodepletion-to-infusion window
+    late_justification: str | None = None
     thawed_at: datetime | None = None
     doses_ordered: int = 0
     discarded: int = 0

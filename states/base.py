@@ -31,6 +31,7 @@ from states.facts import RecordedFacts
 from states.fitness_guards import FitnessGuards
 from states.guards import PathwayGuards
 from states.not_yet import why_not_yet
+from states.product_guards import ProductGuards
 
 # Final states and what they mean for the record's outcome.
 EXITS = {
@@ -49,7 +50,7 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, FitnessGuards, RecordedFacts):
+class PathwayChart(BoundChart, PathwayGuards, FitnessGuards, ProductGuards, RecordedFacts):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 
     allow_event_without_transition = False

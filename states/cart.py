@@ -61,12 +61,22 @@ class CarTChart(PathwayChart):
             ) | out_of_specification.to(apheresis_booked, validators="guard_washout_by_slot")
             record_apheresis = apheresis_booked.to(collected, validators="guard_washout_complete")
             ship_to_manufacturer = collected.to(manufacturing)
-            release_product = manufacturing.to(released)
+            release_product = manufacturing.to(released, validators="guard_release_lot")
             report_out_of_specification = manufacturing.to(out_of_specification)
             ship_to_centre = released.to(in_transit)
-            receive_product = in_transit.to(stored, validators="guard_coi_matches")
+            # A temperature excursion at receipt: quarantined, never stored.
+            receive_product = in_transit.to(
+                quarantined,
+                cond="temperature_excursion",
+                validators=["guard_receipt_answered", "guard_coi_matches"],
+            ) | in_transit.to(stored, validators=["guard_receipt_answered", "guard_coi_matches"])
             quarantine_product = in_transit.to(quarantined)
-            release_from_quarantine = quarantined.to(stored, validators="guard_coi_matches")
+            release_from_quarantine = quarantined.to(
+                stored, validators=["guard_quarantine_assessed", "guard_coi_matches"]
+            )
+            # The binôme's other way out of quarantine: re-apheresis or exit, as after an
+            # out-of-specification release.
+            discard_quarantined_product = quarantined.to(out_of_specification)
 
         class treatment(State.Compound):
             cleared = State("Cleared for lymphodepletion", initial=True)

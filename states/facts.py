@@ -8,16 +8,22 @@ accepted it, and writes what the guards and deadlines read later.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from models import actions as a
 from models.actions import StaffAction
 from models.record import AdverseEventRecord, DrugStopRecord, PathwayRecord
+from states.product_guards import TEMPERATURE_EXCURSION
 
 
 class RecordedFacts:
     """The action callbacks every therapy chart shares (mixed into ``PathwayChart``)."""
 
     record: PathwayRecord
+
+    if TYPE_CHECKING:
+
+        def temperature_excursion(self, action: a.ProductReceipt) -> bool: ...
 
     def on_record_work_up(self, action: a.WorkUp, now: datetime) -> None:
         self.record.work_up_completed_at = action.completed_at
@@ -56,6 +62,7 @@ class RecordedFacts:
 
     def on_release_product(self, action: a.ProductRelease, now: datetime) -> None:
         self.record.product.released_at = now
+        self.record.product.lot = action.lot
 
     def on_order_product(self, action: a.ProductOrder, now: datetime) -> None:
         self.record.product.coi_id = action.coi_id
@@ -63,13 +70,26 @@ class RecordedFacts:
 
     def on_receive_product(self, action: a.ProductReceipt, now: datetime) -> None:
         self.record.product.received_at = now
+        if self.temperature_excursion(action):
+            # Never stored: the bag waits in quarantine for the binôme's decision.
+            self.record.product.quarantined = True
+            self.record.product.quarantine_finding = TEMPERATURE_EXCURSION
+            return
         self.record.product.storage_location = action.storage_location
 
     def on_quarantine_product(self, action: a.Quarantine, now: datetime) -> None:
         self.record.product.quarantined = True
+        self.record.product.quarantine_finding = action.finding
+
+    def on_discard_quarantined_product(self, action: a.Exit, now: datetime) -> None:
+        product = self.record.product
+        product.quarantined, product.quarantine_finding = False, None
+        product.received_at = product.storage_location = None
+        product.discarded += 1
 
     def on_release_from_quarantine(self, action: a.ProductReceipt, now: datetime) -> None:
         self.record.product.quarantined = False
+        self.record.product.quarantine_finding = None
         self.record.product.received_at = now
         self.record.product.storage_location = action.storage_location
 
@@ -96,6 +116,7 @@ class RecordedFacts:
 
     def on_thaw_product(self, action: a.Thaw, now: datetime) -> None:
         self.record.product.thawed_at = now
+        self.record.product.late_justification = action.late_justification
 
     def on_infuse(self, action: a.Infusion, now: datetime) -> None:
         self.record.infusions.append(now)

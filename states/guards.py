@@ -11,7 +11,7 @@ several events) and the state the pathway was in.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from models import actions as a
 from models.actions import StaffAction, person_key
@@ -46,6 +46,13 @@ class PathwayGuards:
     def refuse(self, cls: type[e.PathwayError], message: str) -> NoReturn:
         """Refuse with ``cls``; ``PathwayChart.check`` adds the event sent and the state."""
         raise cls(message)
+
+    def days(self, delta: timedelta) -> str:
+        return days_text(delta, self.protocol)
+
+    if TYPE_CHECKING:
+
+        def beyond_usual_window(self, action: a.Thaw, since: timedelta) -> bool: ...
 
     def _not_in_future(self, when: datetime, what: str, now: datetime) -> None:
         if when > now:
@@ -237,7 +244,7 @@ class PathwayGuards:
                 f"infused within {days_text(window, self.protocol)} of thawing.",
             )
 
-    def guard_lymphodepletion_window(self, action: a.Infusion, now: datetime) -> None:
+    def guard_lymphodepletion_window(self, action: a.Thaw, now: datetime) -> None:
         ended = self.record.lymphodepletion_ended_at
         w = self.protocol.windows
         if ended is None:
@@ -251,7 +258,9 @@ class PathwayGuards:
                 f" after it ({days_text(w.infusion_after_lymphodepletion_min - since, self.protocol)}"
                 " to go).",
             )
-        if since > w.infusion_after_lymphodepletion_max:
+        if since > w.infusion_after_lymphodepletion_max and not self.beyond_usual_window(
+            action, since
+        ):
             self.refuse(
                 e.OutsideWindow,
                 f"Lymphodepletion ended {days_text(since, self.protocol)} ago, beyond the "

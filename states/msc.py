@@ -45,9 +45,18 @@ class MscChart(PathwayChart):
             stored = State("Stored in the cell-therapy unit")
 
             order_product = to_order.to(ordered, validators="guard_consent_complete")
-            receive_product = ordered.to(stored, validators="guard_coi_matches")
+            # A temperature excursion at receipt: quarantined, never stored.
+            receive_product = ordered.to(
+                quarantined,
+                cond="temperature_excursion",
+                validators=["guard_receipt_answered", "guard_coi_matches"],
+            ) | ordered.to(stored, validators=["guard_receipt_answered", "guard_coi_matches"])
             quarantine_product = ordered.to(quarantined)
-            release_from_quarantine = quarantined.to(stored, validators="guard_coi_matches")
+            release_from_quarantine = quarantined.to(
+                stored, validators=["guard_quarantine_assessed", "guard_coi_matches"]
+            )
+            # A discarded bag is replaced: the product is ordered again.
+            discard_quarantined_product = quarantined.to(to_order)
 
         class treatment(State.Compound):
             cleared = State("Cleared for infusion", initial=True)

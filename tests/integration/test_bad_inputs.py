@@ -197,7 +197,7 @@ class Stages:
         await go.to_consent()
         if stage in ("thawed", "follow_up"):  # MSC: off the shelf, no washout or window
             await go("order_product", CTS, coi_id=coi)
-            await go("receive_product", TECH, bag_coi_id=coi)
+            await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
             await go("clear_for_treatment", CTS, **FIT)
             await go("thaw_product", TECH, bag_coi_id=coi)
             if stage == "follow_up":
@@ -209,11 +209,11 @@ class Stages:
         await go("book_apheresis", CTS, slot_at=now.isoformat())
         await go("record_apheresis", APH, coi_id=coi)
         await go("ship_to_manufacturer", TECH)
-        await go("release_product", PHARMA)
+        await go("release_product", PHARMA, lot="LOT-2026-0042")
         await go("ship_to_centre", PHARMA)
         if stage == "in_transit":
             return
-        await go("receive_product", TECH, bag_coi_id=coi)
+        await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
         if stage == "stored":
             return
         await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)

@@ -158,9 +158,11 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         await act(cli, p, "book_apheresis", CTS, slot_at="now")
         await act(cli, p, "record_apheresis", APH, coi_id="COI-CLI-101")
         await act(cli, p, "ship_to_manufacturer", TECH)
-        await act(cli, p, "release_product", PHARMA)
+        await act(cli, p, "release_product", PHARMA, lot="LOT-2026-0042")
         await act(cli, p, "ship_to_centre", PHARMA)
-        await act(cli, p, "receive_product", TECH, bag_coi_id="COI-CLI-101")
+        await act(
+            cli, p, "receive_product", TECH, bag_coi_id="COI-CLI-101", temperature_log_ok=True
+        )
         await act(cli, p, "clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await act(cli, p, "start_lymphodepletion", NURSE)
         ended = await act(cli, p, "complete_lymphodepletion", NURSE)

@@ -255,9 +255,15 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
             await go("record_apheresis", APH, coi_id=coi)
             await go("ship_to_manufacturer", TECH)
-            await go("release_product", PHARMA)
+            await go("release_product", PHARMA, lot="LOT-2026-0042")
             await go("ship_to_centre", PHARMA)
-            await go("receive_product", TECH, bag_coi_id=coi, storage_location=secrets["storage"])
+            await go(
+                "receive_product",
+                TECH,
+                bag_coi_id=coi,
+                storage_location=secrets["storage"],
+                temperature_log_ok=True,
+            )
             await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
             await go("start_lymphodepletion", NURSE)
             await go("complete_lymphodepletion", NURSE)

@@ -82,7 +82,7 @@ async def test_washout_lists_treatments_and_clearance_needs_every_answer(
         go = Driver(client, other.id, msc)
         await go.to_consent()
         await go("order_product", PHARMA, coi_id=coi)
-        await go("receive_product", TECH, bag_coi_id=coi)
+        await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
         before = await at_rest(client, other.id)
         with pytest.raises(operations.ActionRefused) as missing:
             await go("clear_for_treatment", CTS, active_infection=False)

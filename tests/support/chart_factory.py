@@ -111,9 +111,19 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
         "report_out_of_specification": {"finding": "viability below specification"},
         "declare_manufacturing_failure": {"reason": "second manufacturing failure"},
         "order_product": {"coi_id": COI, "doses": proto.infusions.count},
-        "receive_product": {"bag_coi_id": coi, "storage_location": "LN2-TANK-2"},
+        "release_product": {"lot": "LOT-2025-0042"},
+        "receive_product": {
+            "bag_coi_id": coi,
+            "temperature_log_ok": True,
+            "storage_location": "LN2-TANK-2",
+        },
         "quarantine_product": {"finding": "bag label unreadable"},
-        "release_from_quarantine": {"bag_coi_id": coi, "storage_location": "LN2-TANK-2"},
+        "release_from_quarantine": {
+            "bag_coi_id": coi,
+            "storage_location": "LN2-TANK-2",
+            "reason": "manufacturer assessed the finding: bag within specification",
+        },
+        "discard_quarantined_product": {"reason": "manufacturer advises against use"},
         "clear_for_treatment": {
             "active_infection": False,
             "cardiac_check_ok": True,
