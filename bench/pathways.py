@@ -25,7 +25,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from bench.bare import BareWorkflow
 from client import pathways as operations
-from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED
+from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED, resolve
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -81,7 +81,7 @@ def cart_steps(protocol: Protocol) -> list[Step]:
                 "egfr": 90,
             },
         ),
-        Step("approve_at_mdtm", ARD, lambda now, p, coi: dict(SIGNED)),
+        Step("approve_at_mdtm", ARD, lambda now, p, coi: resolve(SIGNED, p)),
         Step("record_consent", ARD, lambda now, p, coi: dict(CONSENTED)),
         Step("record_washout", CTS, lambda now, p, coi: {"stopped": [], "treatments": ["none"]}),
         Step("book_apheresis", CTS, lambda now, p, coi: {"slot_at": now.isoformat()}),

@@ -42,7 +42,12 @@ PEOPLE = {
     "tech": {"actor": "t.moreau", "role": "ctu_technician"},
     "pharma": {"actor": "p.laurent", "role": "pharmacist"},
 }
-SIGNED: dict[str, Any] = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
+# The MDTM as a record (states/mdtm_record.py): the meeting, who attended, why.
+ATTENDEES: list[dict[str, str]] = [
+    {"person": "dr.martin", "specialty": "autoimmune_disease"},
+    {"person": "dr.roux", "specialty": "cell_therapy"},
+    {"person": "p.laurent", "specialty": "pharmacy"},
+]
 # Every safety answer is explicit (models/safety_rules.py): none is assumed.
 ORGANS: dict[str, Any] = {"lvef_percent": 60, "egfr": 90}
 CONSENTED: dict[str, Any] = {"trial_inclusion": True, "registry_consent": True}
@@ -60,6 +65,16 @@ class Ago:
     """A clinical date so many protocol days before the moment the step runs."""
 
     days: float
+
+
+SIGNED: dict[str, Any] = {
+    "ard_specialist": "dr.martin",
+    "cell_therapy_specialist": "dr.roux",
+    "meeting_id": "MDTM-LUPUS-01",
+    "meeting_at": Ago(0),
+    "attendees": ATTENDEES,
+    "rationale": "refractory disease despite two lines; work-up within the protocol's limits",
+}
 
 
 @dataclass(frozen=True)
@@ -286,14 +301,17 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
 
 
-def _resolve(value: Any, protocol: Protocol) -> Any:
+def resolve(value: Any, protocol: Protocol) -> Any:
     if isinstance(value, Ago):
-        moment = datetime.now(UTC) - timedelta(seconds=value.days * 86400 * protocol.time_scale + 1)
+        # A hair before now, so that "now" is never in the workflow's future, and a date
+        # resolved later (a meeting) stays after one resolved earlier (its work-up).
+        back = value.days * 86400 * protocol.time_scale + 0.01
+        moment = datetime.now(UTC) - timedelta(seconds=back)
         return moment.isoformat()
     if isinstance(value, dict):
-        return {k: _resolve(v, protocol) for k, v in value.items()}
+        return {k: resolve(v, protocol) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, protocol) for v in value]
+        return [resolve(v, protocol) for v in value]
     return value
 
 
@@ -321,7 +339,7 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
     for step in script(case.pseudonym, case.therapy, case.work_up_days):
         if step.wait_days:
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
-        data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
+        data = {**PEOPLE[step.who], **resolve(step.data, protocol)}
         try:
             await pathways.act(client, referral.pathway_id, step.event, data)
         except ActionRefused as err:

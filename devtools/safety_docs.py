@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from models.durations import in_words
 from models.fitness import CONSENT_WORDS
+from models.mdtm import SPECIALTY_WORDS
 from models.protocol import Protocol
 from models.sources import Source
 
@@ -36,6 +37,12 @@ def safety_guard_phrases(protocol: Protocol) -> dict[str, str]:
         "guard_receipt_answered": "the temperature log is answered (an excursion quarantines the bag)",
         "guard_release_lot": "the release gives the lot number",
         "guard_quarantine_assessed": "the reason gives the assessment that clears the bag",
+        "guard_mdtm_recorded": (
+            "recorded with the meeting ID and date, the attendees with their specialty ("
+            + ", ".join(SPECIALTY_WORDS[sp] for sp in protocol.mdtm.required_specialties)
+            + " among them), a rationale; signed by the referral's binôme or with the "
+            "substitution's reason; the work-up's age counts at the meeting date"
+        ),
         "guard_work_up_answered": "the work-up gives LVEF and eGFR",
         "guard_organ_function_eligible": (
             f"LVEF at least {fit.lvef_min_percent:g} % and eGFR at least {fit.egfr_min:g} "
@@ -75,4 +82,9 @@ def safety_numbers(protocol: Protocol) -> list[tuple[str, object, Source | None]
             fit.source_of("pregnancy_test"),
         ),
         ("Consent elements required", consents, fit.source_of("consent_elements")),
+        (
+            "Specialties required at the MDTM",
+            ", ".join(SPECIALTY_WORDS[sp] for sp in protocol.mdtm.required_specialties),
+            protocol.mdtm.source_of("required_specialties"),
+        ),
     ]

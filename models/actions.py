@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from models.mdtm import Specialty
 from models.roles import Role
 from models.validation import pattern
 
@@ -133,12 +134,26 @@ class WorkUp(StaffAction):
     missing: list[ShortText] = Field(default=[], max_length=30, description="tests still missing")
 
 
+class Attendee(BaseModel):
+    """One person at the MDTM and the specialty they represent (models/mdtm.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    person: PersonId
+    specialty: Specialty
+
+
 class MdtmDecision(StaffAction):
-    """MDTM outcome, co-signed by the binôme: two different people."""
+    """MDTM outcome, co-signed by the binôme: two different people. The meeting's ID, date,
+    attendees and rationale are required for pathways under the explicit safety rules."""
 
     ard_specialist: PersonId
     cell_therapy_specialist: PersonId
     meeting_id: Identifier | None = None
+    meeting_at: ClinicalTime | None = None
+    attendees: list[Attendee] | None = Field(default=None, max_length=40)
+    rationale: Text | None = None
+    #: why a signatory is not the referral's binôme
+    substitution_reason: Reason | None = None
 
 
 class Consent(StaffAction):

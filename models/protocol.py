@@ -35,6 +35,7 @@ from pydantic import (
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
 from models.fitness import Fitness
+from models.mdtm import MdtmRules
 from models.roles import Role
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
@@ -234,6 +235,7 @@ class Protocol(Sourced):
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
     fitness: Fitness = Fitness()
+    mdtm: MdtmRules = MdtmRules()
     safety_reporting: SafetyReporting = SafetyReporting()
     notification_retry: NotificationRetry = NotificationRetry()
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")

@@ -145,6 +145,9 @@ class PathwayRecord(BaseModel):
     work_up_values: dict[str, float] = {}
     mdtm_approved_at: datetime | None = None
     mdtm_deferrals: int = 0
+    # the meeting of the last MDTM decision (explicit safety rules): its ID and date
+    mdtm_meeting_id: str | None = None
+    mdtm_meeting_at: datetime | None = None
     consent_at: datetime | None = None
     # the consent elements answered yes (None: recorded before the elements were read)
     consent_given: list[str] | None = None

@@ -30,6 +30,7 @@ from states.binding import BoundChart
 from states.facts import RecordedFacts
 from states.fitness_guards import FitnessGuards
 from states.guards import PathwayGuards
+from states.mdtm_record import MdtmRecord
 from states.not_yet import why_not_yet
 from states.product_guards import ProductGuards
 
@@ -50,7 +51,9 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, FitnessGuards, ProductGuards, RecordedFacts):
+class PathwayChart(
+    BoundChart, PathwayGuards, FitnessGuards, ProductGuards, MdtmRecord, RecordedFacts
+):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 
     allow_event_without_transition = False

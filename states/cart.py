@@ -30,11 +30,14 @@ class CarTChart(PathwayChart):
                 awaiting_consent,
                 validators=[
                     "guard_binome_signed",
+                    "guard_mdtm_recorded",
                     "guard_work_up_fresh",
                     "guard_organ_function_eligible",
                 ],
             )
-            defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
+            defer_at_mdtm = awaiting_mdtm.to(
+                referred, validators=["guard_binome_signed", "guard_mdtm_recorded"]
+            )
 
         class product(State.Compound):
             washout = State("Washout before leukapheresis", initial=True)
@@ -141,7 +144,7 @@ class CarTChart(PathwayChart):
     completed = State("Follow-up completed", final=True)
 
     reject_at_mdtm = pathway.selection.awaiting_mdtm.to(
-        ineligible, validators="guard_binome_signed"
+        ineligible, validators=["guard_binome_signed", "guard_mdtm_recorded"]
     )
     declare_manufacturing_failure = pathway.product.out_of_specification.to(manufacturing_failed)
     complete_follow_up = pathway.follow_up.long_term.to(

@@ -54,6 +54,8 @@ class PathwayGuards:
 
         def beyond_usual_window(self, action: a.Thaw, since: timedelta) -> bool: ...
 
+        def meeting_time(self, action: a.MdtmDecision, now: datetime) -> datetime: ...
+
     def _not_in_future(self, when: datetime, what: str, now: datetime) -> None:
         if when > now:
             self.refuse(e.DateInFuture, f"The {what} date is in the future; check the date.")
@@ -83,7 +85,14 @@ class PathwayGuards:
         if done is None:
             self.refuse(e.WorkUpIncomplete, "No work-up is recorded yet.")
             return
-        age = now - done
+        # Measured at the meeting's date under the explicit rules (states/mdtm_record.py).
+        age = self.meeting_time(action, now) - done
+        if age < timedelta(0):
+            self.refuse(
+                e.WorkUpIncomplete,
+                "The work-up is dated after the meeting: check the meeting date, or defer and "
+                "present the new work-up at the next MDTM.",
+            )
         # "less than 3 months old": a work-up exactly at the window is too old.
         if age >= window:
             self.refuse(

@@ -32,11 +32,14 @@ class MscChart(PathwayChart):
                 awaiting_consent,
                 validators=[
                     "guard_binome_signed",
+                    "guard_mdtm_recorded",
                     "guard_work_up_fresh",
                     "guard_organ_function_eligible",
                 ],
             )
-            defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
+            defer_at_mdtm = awaiting_mdtm.to(
+                referred, validators=["guard_binome_signed", "guard_mdtm_recorded"]
+            )
 
         class product(State.Compound):
             to_order = State("Product to order", initial=True)
@@ -108,7 +111,7 @@ class MscChart(PathwayChart):
     completed = State("Follow-up completed", final=True)
 
     reject_at_mdtm = pathway.selection.awaiting_mdtm.to(
-        ineligible, validators="guard_binome_signed"
+        ineligible, validators=["guard_binome_signed", "guard_mdtm_recorded"]
     )
     complete_follow_up = pathway.follow_up.long_term.to(
         completed, validators="guard_all_visits_done"

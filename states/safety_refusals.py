@@ -28,3 +28,8 @@ class TreatmentUnknown(SafetyRefusal):
 
 class ConsentIncomplete(SafetyRefusal):
     """A consent element the protocol requires was not given."""
+
+
+class MdtmRecordIncomplete(SafetyRefusal):
+    """An MDTM decision without its meeting, attendees, rationale, required specialties, or
+    with a signatory outside the referral's binôme and no substitution reason."""

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from devtools.demo import CONSENTED, FIT, ORGANS
+from devtools.demo import ATTENDEES, CONSENTED, FIT, ORGANS
 from devtools.devserver import DevServer, free_port
 from models.encryption import EncryptionCodec
 from models.roles import Role
@@ -53,7 +53,14 @@ NURSE = ("--by", "n.bernard", "--role", "nurse")
 APH = ("--by", "n.petit", "--role", "apheresis_nurse")
 TECH = ("--by", "t.moreau", "--role", "ctu_technician")
 PHARMA = ("--by", "p.laurent", "--role", "pharmacist")
-SIGNED = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
+SIGNED = {
+    "ard_specialist": "dr.martin",
+    "cell_therapy_specialist": "dr.roux",
+    "meeting_id": "MDTM-CLI-01",
+    "meeting_at": "now",
+    "attendees": ATTENDEES,
+    "rationale": "refractory disease",
+}
 
 # The demo centres (tests/conftest.py `demo_centres`): centre-a is ready for CAR-T and MSC,
 # centre-b not for CAR-T. This module's patients are CLI-nnn, so no other test's.

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
-from devtools.demo import CONSENTED, FIT
+from devtools.demo import CONSENTED, FIT, SIGNED
 from devtools.devserver import DevServer, free_port
 from models.encryption import (
     ENCODING,
@@ -239,8 +239,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             await go(
                 "approve_at_mdtm",
                 ARD,
-                ard_specialist="dr.martin",
-                cell_therapy_specialist="dr.roux",
+                **SIGNED,
                 reason=secrets["reason"],
             )
             await go("record_consent", ARD, **CONSENTED)

@@ -31,7 +31,7 @@ from client.centres import load_centres
 from devtools.demo import CONSENTED, ORGANS
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
-from tests.support.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
+from tests.support.pathway_driver import APH, ARD, CTS, ago, referral, signed
 from tests.support.waiting import eventually, worker_polling
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "3"))
 def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("record_work_up", {**ARD, "completed_at": ago(protocol, 5), **ORGANS}),
-        ("approve_at_mdtm", {**ARD, **SIGNED}),
+        ("approve_at_mdtm", {**ARD, **signed(protocol)}),
         ("record_consent", {**ARD, **CONSENTED}),
         ("record_washout", {**CTS, "stopped": [], "treatments": ["none"]}),
         ("book_apheresis", {**CTS, "slot_at": ago(protocol, 0)}),

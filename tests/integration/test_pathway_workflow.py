@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from client import pathways as operations
-from devtools.demo import FIT, ORGANS
+from devtools.demo import FIT, ORGANS, resolve
 from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
@@ -396,7 +396,7 @@ async def test_every_rejection_class_leaves_history_unchanged(
             ("approve_at_mdtm", ARD, SIGNED, "StaleWorkUp"),
         ]:
             with pytest.raises(operations.OperationError) as refused:
-                await operations.act(client, handle.id, event, {**who, **data})
+                await operations.act(client, handle.id, event, {**who, **resolve(data, protocol)})
             kinds.append(refused.value.kind)
             assert refused.value.message.endswith((".", ")")), refused.value.message
         expected = [r[3] for r in REJECTIONS] + ["StaleWorkUp"]

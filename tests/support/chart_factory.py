@@ -99,11 +99,22 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
     base: dict[str, Any] = {"actor": PEOPLE[role], "role": role}
     now, proto, record = pw.now, pw.protocol, pw.record
     coi = record.product.coi_id or COI
+    mdtm = {
+        "ard_specialist": ARD,
+        "cell_therapy_specialist": CTS,
+        "meeting_id": "MDTM-2025-10",
+        "meeting_at": now,
+        "attendees": [
+            {"person": ARD, "specialty": "autoimmune_disease"},
+            {"person": CTS, "specialty": "cell_therapy"},
+        ],
+        "rationale": "refractory disease; work-up within limits",
+    }
     specific: dict[str, dict[str, Any]] = {
         "record_work_up": {"completed_at": now, "lvef_percent": 60, "egfr": 90},
-        "approve_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
-        "reject_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
-        "defer_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
+        "approve_at_mdtm": mdtm,
+        "reject_at_mdtm": mdtm,
+        "defer_at_mdtm": mdtm,
         "record_consent": {"trial_inclusion": True, "registry_consent": True},
         "record_washout": {"stopped": [], "treatments": ["none"], "prednisone_mg_per_day": 0},
         "book_apheresis": {"slot_at": now + timedelta(days=1)},

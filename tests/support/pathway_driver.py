@@ -8,7 +8,7 @@ from typing import Any
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED
+from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED, resolve
 from models.pathway import ActionReceipt
 from models.protocol import Protocol
 from models.referral import Binome, Referral
@@ -40,6 +40,11 @@ def referral(
     )
 
 
+def signed(protocol: Protocol) -> dict[str, Any]:
+    """An MDTM decision's details (signatures, meeting, attendees), dated now."""
+    return dict(resolve(SIGNED, protocol))
+
+
 def ago(protocol: Protocol, days: float) -> str:
     """A clinical date ``days`` protocol-days ago, on the protocol's (compressed) clock."""
     seconds = days * 86400 * protocol.time_scale
@@ -53,6 +58,8 @@ class Driver:
         self.protocol = protocol
 
     async def __call__(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
+        # Dates written Ago(n) (devtools/demo.py) are taken on this pathway's clock, now.
+        data = resolve(data, self.protocol)
         return await operations.act(self.client, self.pathway_id, event, {**who, **data})
 
     async def once_open(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:

@@ -19,6 +19,7 @@ RULES = {
     "DateInFuture",
     "IdentityMismatch",
     "MalformedAction",
+    "MdtmRecordIncomplete",
     "NotAfebrile",
     "NotClearedForTreatment",
     "OrganFunctionOutOfLimits",
