@@ -25,7 +25,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from bench.bare import BareWorkflow
 from client import pathways as operations
-from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED, resolve
+from devtools.demo import AE_FACTS, CONSENTED, FIT, PEOPLE, SIGNED, resolve
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -104,7 +104,11 @@ def cart_steps(protocol: Protocol) -> list[Step]:
             wait=lambda p: p.windows.infusion_after_lymphodepletion_min + timedelta(seconds=1),
         ),
         Step("infuse", NURSE, with_bag(checked_by=["n.bernard", "dr.roux"])),
-        Step("record_adverse_event", NURSE, lambda now, p, coi: {"kind": "CRS", "grade": 2}),
+        Step(
+            "record_adverse_event",
+            NURSE,
+            lambda now, p, coi: resolve({"kind": "CRS", "grade": 2, **AE_FACTS}, p),
+        ),
         Step("discharge", CTS),
     ]
     for visit in protocol.visits:

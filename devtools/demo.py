@@ -67,6 +67,9 @@ class Ago:
     days: float
 
 
+# An adverse event's facts (states/adverse_events.py): seriousness and the clock follow.
+AE_FACTS: dict[str, Any] = {"hospitalised": False, "outcome": "recovering", "aware_at": Ago(0)}
+
 SIGNED: dict[str, Any] = {
     "ard_specialist": "dr.martin",
     "cell_therapy_specialist": "dr.roux",
@@ -177,6 +180,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
                 kind="CRS",
                 grade=2,
                 description="treated with tocilizumab",
+                **AE_FACTS,
             ),
         ],
         "MYO-001": [
@@ -195,7 +199,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "VAS-001": [
             *full,
-            S("record_adverse_event", "nurse", kind="ICANS", grade=3),
+            S("record_adverse_event", "nurse", kind="ICANS", grade=3, **AE_FACTS),
             S("transfer_to_icu", "cts"),
         ],
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
@@ -226,7 +230,13 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             *full,
             S("discharge", "cts"),
             *visits("D7", "D14"),
-            S("record_adverse_event", "nurse", kind="infection", grade=3, serious=True),
+            S(
+                "record_adverse_event",
+                "nurse",
+                kind="infection",
+                grade=3,
+                **{**AE_FACTS, "hospitalised": True, "aware_at": Ago(0.5)},
+            ),
         ],
         "MYO-004": [
             sel[0],

@@ -43,6 +43,11 @@ def safety_guard_phrases(protocol: Protocol) -> dict[str, str]:
             + " among them), a rationale; signed by the referral's binôme or with the "
             "substitution's reason; the work-up's age counts at the meeting date"
         ),
+        "guard_adverse_event_facts": (
+            "hospitalisation, outcome and awareness date given; recorded at least as serious "
+            "as grade, outcome and hospitalisation imply (EU CTR art. 2); reports due from "
+            "the awareness date"
+        ),
         "guard_work_up_answered": "the work-up gives LVEF and eGFR",
         "guard_organ_function_eligible": (
             f"LVEF at least {fit.lvef_min_percent:g} % and eGFR at least {fit.egfr_min:g} "
@@ -82,6 +87,10 @@ def safety_numbers(protocol: Protocol) -> list[tuple[str, object, Source | None]
             fit.source_of("pregnancy_test"),
         ),
         ("Consent elements required", consents, fit.source_of("consent_elements")),
+        *(
+            (f"Who reports: {report}", route, protocol.safety_reporting.source_of("routes"))
+            for report, route in protocol.safety_reporting.routes.items()
+        ),
         (
             "Specialties required at the MDTM",
             ", ".join(SPECIALTY_WORDS[sp] for sp in protocol.mdtm.required_specialties),

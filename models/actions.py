@@ -28,6 +28,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from models.mdtm import Specialty
 from models.roles import Role
+from models.safety_reporting import AdverseOutcome
 from models.validation import pattern
 
 # Control characters, and the bidirectional overrides that make text display in another
@@ -242,9 +243,15 @@ class Infusion(StaffAction):
 class AdverseEvent(StaffAction):
     kind: Literal["CRS", "ICANS", "infection", "cytopenia", "flare", "malignancy", "other"]
     grade: int = Field(ge=1, le=5, description="ASTCT grade for CRS/ICANS, CTCAE otherwise")
-    serious: bool = False
+    # None: not said. Under the explicit safety rules the facts below imply a minimum
+    # (models/safety_reporting.py) that these may raise, never lower.
+    serious: bool | None = None
     suspected_unexpected: bool = Field(default=False, description="SUSAR")
-    life_threatening_or_fatal: bool = False
+    life_threatening_or_fatal: bool | None = None
+    hospitalised: bool | None = Field(default=None, description="required or prolonged")
+    outcome: AdverseOutcome | None = None
+    #: when the site became aware of the event: the reporting clock starts there
+    aware_at: ClinicalTime | None = None
     ice_score: int | None = Field(default=None, ge=0, le=10)
     description: Text | None = None
 

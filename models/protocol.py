@@ -37,6 +37,7 @@ from models.durations import Duration
 from models.fitness import Fitness
 from models.mdtm import MdtmRules
 from models.roles import Role
+from models.safety_reporting import SafetyReporting
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
 
@@ -182,22 +183,6 @@ class Infusions(Sourced):
     count: int = Field(default=1, ge=1, le=12)
     interval: Duration = timedelta(days=7)
     interval_tolerance: Duration = timedelta(days=2)
-
-
-class SafetyReporting(Sourced):
-    """Clinical-trial safety reporting (EU CTR 536/2014), armed when an event is recorded."""
-
-    NUMBERS = ("sponsor", "susar_fatal", "susar_other")
-    DEFAULT_SOURCES = {
-        "sponsor": source("regulation: EU CTR 536/2014 art. 41, SAE to sponsor within 24 h"),
-        "susar_fatal": source("regulation: EU CTR 536/2014 art. 42, fatal SUSAR within 7 days"),
-        "susar_other": source("regulation: EU CTR 536/2014 art. 42, other SUSAR within 15 days"),
-    }
-
-    sponsor: Duration = timedelta(hours=24)
-    susar_fatal: Duration = timedelta(days=7)
-    susar_other: Duration = timedelta(days=15)
-    ladder: str = "default"
 
 
 class NotificationRetry(_Strict):

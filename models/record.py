@@ -105,6 +105,10 @@ class AdverseEventRecord(BaseModel):
     suspected_unexpected: bool = False
     life_threatening_or_fatal: bool = False
     ice_score: int | None = None
+    hospitalised: bool | None = None
+    outcome: str | None = None
+    # when the site became aware (explicit safety rules): the reporting clock starts there
+    aware_at: datetime | None = None
     reports: dict[str, datetime] = {}
 
     def reports_due(self) -> list[str]:

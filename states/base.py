@@ -26,6 +26,7 @@ from models.actions import EVENT_PAYLOADS, StaffAction
 from models.protocol import Protocol
 from models.record import PathwayRecord
 from states import errors as e
+from states.adverse_events import AdverseEvents
 from states.binding import BoundChart
 from states.facts import RecordedFacts
 from states.fitness_guards import FitnessGuards
@@ -52,7 +53,13 @@ AFTER_END = "report_adverse_event"
 
 
 class PathwayChart(
-    BoundChart, PathwayGuards, FitnessGuards, ProductGuards, MdtmRecord, RecordedFacts
+    BoundChart,
+    PathwayGuards,
+    FitnessGuards,
+    ProductGuards,
+    MdtmRecord,
+    AdverseEvents,
+    RecordedFacts,
 ):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 

@@ -153,7 +153,10 @@ class CarTChart(PathwayChart):
     declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
     # Safety events can happen at any point: recorded without moving the pathway.
     # Targetless transitions (to None) record without exiting or entering any state.
-    record_adverse_event = pathway.to(None) | held.to(None)  # type: ignore[arg-type]
+    record_adverse_event = pathway.to(
+        None,  # type: ignore[arg-type]
+        validators="guard_adverse_event_facts",
+    ) | held.to(None, validators="guard_adverse_event_facts")  # type: ignore[arg-type]
     report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(  # type: ignore[arg-type]
         None, validators="guard_report_due"
     )

@@ -25,6 +25,8 @@ class RecordedFacts:
 
         def temperature_excursion(self, action: a.ProductReceipt) -> bool: ...
 
+        def seriousness(self, action: a.AdverseEvent) -> tuple[bool, bool]: ...
+
     def on_record_work_up(self, action: a.WorkUp, now: datetime) -> None:
         self.record.work_up_completed_at = action.completed_at
         self.record.work_up_missing = list(action.missing)
@@ -123,16 +125,20 @@ class RecordedFacts:
         self.record.product.thawed_at = None
 
     def on_record_adverse_event(self, action: a.AdverseEvent, now: datetime) -> None:
+        serious, threat = self.seriousness(action)
         self.record.adverse_events.append(
             AdverseEventRecord(
                 seq=len(self.record.adverse_events) + 1,
                 at=now,
                 kind=action.kind,
                 grade=action.grade,
-                serious=action.serious,
+                serious=serious,
                 suspected_unexpected=action.suspected_unexpected,
-                life_threatening_or_fatal=action.life_threatening_or_fatal,
+                life_threatening_or_fatal=threat,
                 ice_score=action.ice_score,
+                hospitalised=action.hospitalised,
+                outcome=action.outcome,
+                aware_at=action.aware_at,
             )
         )
 

@@ -33,3 +33,7 @@ class ConsentIncomplete(SafetyRefusal):
 class MdtmRecordIncomplete(SafetyRefusal):
     """An MDTM decision without its meeting, attendees, rationale, required specialties, or
     with a signatory outside the referral's binôme and no substitution reason."""
+
+
+class SeriousnessLowered(SafetyRefusal):
+    """An adverse event recorded as less serious than its facts imply (EU CTR art. 2)."""

@@ -26,6 +26,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
 from client.centres import load_centres, record_evidence
+from devtools.demo import AE_FACTS
 from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
@@ -45,7 +46,7 @@ async def play_cart(client: Client, task_queue: str) -> str:
     )
     go = Driver(client, handle.id, protocol)
     await go.to_infusion()
-    await go("record_adverse_event", NURSE, kind="CRS", grade=2)
+    await go("record_adverse_event", NURSE, kind="CRS", grade=2, **AE_FACTS)
     await go("discharge", CTS)
     for visit in protocol.visits:
         if visit.label == "Y2":

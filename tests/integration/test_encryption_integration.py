@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
-from devtools.demo import CONSENTED, FIT, SIGNED
+from devtools.demo import AE_FACTS, CONSENTED, FIT, SIGNED
 from devtools.devserver import DevServer, free_port
 from models.encryption import (
     ENCODING,
@@ -275,6 +275,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 grade=2,
                 ice_score=7,
                 description=secrets["adverse event narrative"],
+                **AE_FACTS,
             )
             await go("hold", CTS, reason=secrets["reason"])
             await go("resume", CTS)

@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from client import pathways as operations
-from devtools.demo import FIT, ORGANS, resolve
+from devtools.demo import AE_FACTS, FIT, ORGANS, resolve
 from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
@@ -312,6 +312,7 @@ async def test_serious_adverse_event_arms_the_sponsor_report_deadline(
             grade=3,
             serious=True,
             suspected_unexpected=True,
+            **AE_FACTS,
         )
         assert receipt.state == "held", "recording an adverse event does not move the pathway"
         views = {d.key: d for d in await operations.deadlines(client, handle.id)}
@@ -419,7 +420,7 @@ async def test_safety_reports_keep_an_ended_pathway_open_until_recorded(
             client, referral("LUP-111"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_adverse_event", NURSE, kind="infection", grade=5, serious=True)
+        await go("record_adverse_event", NURSE, kind="infection", grade=5, serious=True, **AE_FACTS)
         receipt = await go("record_death", ARD, reason="sepsis")
         assert receipt.state == "deceased" and receipt.allowed_next == ["report_adverse_event"]
         desc = await handle.describe()

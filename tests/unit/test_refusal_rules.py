@@ -27,7 +27,8 @@ RULES = {
     "PregnancyTestPositive",
     "ProductNotOnSite",
     "RoleNotAllowed",
-    "SafetyRefusal",  # the base of refusals that leave an incident
+    "SafetyRefusal",
+    "SeriousnessLowered",  # the base of refusals that leave an incident
     "StaleWorkUp",
     "TocilizumabBelowMinimum",
     "TreatmentUnknown",
