@@ -10,7 +10,7 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``) beside the others.
+``centre-full``, ``safety-cart`` of tests/histories/safety_scenario.py) beside the others.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from devtools.demo import AE_FACTS
 from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from tests.histories.safety_scenario import play_safety
 from tests.support.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
 from tests.support.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
 from tests.support.waiting import at_rest, eventually, once_window_opens
@@ -126,6 +127,7 @@ SCENARIOS = {
     "msc-full": play_msc,
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
+    "safety-cart": play_safety,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}
