@@ -25,7 +25,8 @@ from temporalio.client import Client, WorkflowHistory
 
 from bench.bare import BareWorkflow
 from client import pathways as operations
-from devtools.demo import AE_FACTS, CONSENTED, FIT, PEOPLE, SIGNED, resolve
+from devtools.demo import PEOPLE
+from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED, resolve
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -65,6 +66,12 @@ def _visit(label: str) -> Data:
     return lambda now, p, coi: {"visit": label}
 
 
+def _task(key: str, fields: list[str], accept: dict[str, list[str]]) -> Data:
+    """A preparation task recorded with details that complete it."""
+    details = {f: (accept.get(f) or [f"{f}-1"])[0] for f in fields}
+    return lambda now, p, coi: {"task": key, "details": details}
+
+
 def cart_steps(protocol: Protocol) -> list[Step]:
     """Referral to completed follow-up, as ``tests/histories/regenerate.py`` plays it."""
 
@@ -83,6 +90,11 @@ def cart_steps(protocol: Protocol) -> list[Step]:
         ),
         Step("approve_at_mdtm", ARD, lambda now, p, coi: resolve(SIGNED, p)),
         Step("record_consent", ARD, lambda now, p, coi: dict(CONSENTED)),
+        *[
+            Step("record_task", ARD, _task(task.key, task.fields, task.accept))
+            for task in protocol.preparation
+            if task.met_by is None
+        ],
         Step("record_washout", CTS, lambda now, p, coi: {"stopped": [], "treatments": ["none"]}),
         Step("book_apheresis", CTS, lambda now, p, coi: {"slot_at": now.isoformat()}),
         Step("record_apheresis", APH, lambda now, p, coi: {"coi_id": coi}),

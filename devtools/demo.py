@@ -16,7 +16,7 @@ import asyncio
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -26,6 +26,15 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
+from devtools.demo_answers import (
+    AE_FACTS,
+    CONSENTED,
+    FIT,
+    SIGNED,
+    Ago,
+    resolve,
+)
+from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -41,42 +50,6 @@ PEOPLE = {
     "aph": {"actor": "n.petit", "role": "apheresis_nurse"},
     "tech": {"actor": "t.moreau", "role": "ctu_technician"},
     "pharma": {"actor": "p.laurent", "role": "pharmacist"},
-}
-# The MDTM as a record (states/mdtm_record.py): the meeting, who attended, why.
-ATTENDEES: list[dict[str, str]] = [
-    {"person": "dr.martin", "specialty": "autoimmune_disease"},
-    {"person": "dr.roux", "specialty": "cell_therapy"},
-    {"person": "p.laurent", "specialty": "pharmacy"},
-]
-# Every safety answer is explicit (models/safety_rules.py): none is assumed.
-ORGANS: dict[str, Any] = {"lvef_percent": 60, "egfr": 90}
-CONSENTED: dict[str, Any] = {"trial_inclusion": True, "registry_consent": True}
-FIT: dict[str, Any] = {
-    "active_infection": False,
-    "cardiac_check_ok": True,
-    "pregnancy_test": "not_applicable",
-    "lvef_percent": 60,
-    "egfr": 90,
-}
-
-
-@dataclass(frozen=True)
-class Ago:
-    """A clinical date so many protocol days before the moment the step runs."""
-
-    days: float
-
-
-# An adverse event's facts (states/adverse_events.py): seriousness and the clock follow.
-AE_FACTS: dict[str, Any] = {"hospitalised": False, "outcome": "recovering", "aware_at": Ago(0)}
-
-SIGNED: dict[str, Any] = {
-    "ard_specialist": "dr.martin",
-    "cell_therapy_specialist": "dr.roux",
-    "meeting_id": "MDTM-LUPUS-01",
-    "meeting_at": Ago(0),
-    "attendees": ATTENDEES,
-    "rationale": "refractory disease despite two lines; work-up within the protocol's limits",
 }
 
 
@@ -98,6 +71,14 @@ def selection(work_up_days: float) -> list[Step]:
         S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60, egfr=90),
         S("approve_at_mdtm", "ard", **SIGNED),
         S("record_consent", "ard", **CONSENTED),
+    ]
+
+
+def prepared(therapy: Therapy, *, skip: tuple[str, ...] = ()) -> list[Step]:
+    """The preparation tasks recorded by the care coordinator's side (devtools/demo_preparation.py)."""
+    return [
+        S("record_task", "nurse", task=key, details=details)
+        for key, details in recorded_tasks(therapy, skip=skip)
     ]
 
 
@@ -149,22 +130,30 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     sel = selection(work_up_days)
     if therapy is Therapy.MSC:
         scripts_msc: dict[str, list[Step]] = {
-            "SSC-002": [*sel, *msc_to_infusion(coi)],
+            "SSC-002": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
-            "LUP-004": [*sel, *msc_to_infusion(coi)],
+            "LUP-004": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
             "SSC-005": sel[:2],
             "VAS-004": [
                 *sel,
+                *prepared(therapy),
                 *msc_to_infusion(coi),
                 *visits("M3"),
                 S("record_death", "ard", reason="unrelated cause"),
             ],
         }
         return scripts_msc.get(pseudonym, sel[:1])
-    full = [*sel, *cart_product(coi), *cart_treatment(coi)]
+    prep = prepared(therapy)
+    full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
-        "LUP-001": [*full, S("discharge", "cts"), *visits("D7", "D14")],
+        "LUP-001": [
+            *full,
+            # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
+            S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
+            S("discharge", "cts"),
+            *visits("D7", "D14"),
+        ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
@@ -185,14 +174,20 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "MYO-001": [
             *sel,
+            *prep,
             *cart_product(coi)[:4],
             S("report_out_of_specification", "pharma", finding="viability below spec"),
             S("book_apheresis", "cts", slot_at=Ago(0)),
         ],
         "MYO-002": [
             *sel,
+            *prepared(therapy, skip=("pregnancy_test",)),
             *cart_product(coi),
-            *cart_treatment(coi)[:3],
+            cart_treatment(coi)[0],
+            # The pregnancy test is not recorded: lymphodepletion waits for it.
+            S("start_lymphodepletion", "nurse", refused=True),
+            S("record_task", "nurse", task="pregnancy_test", details={"result": "negative"}),
+            *cart_treatment(coi)[1:3],
             S("record_fever", "nurse", temperature_c=38.6),
             # Fever after lymphodepletion: thawing (then infusion) waits 48 h afebrile.
             S("thaw_product", "tech", refused=True, wait_days=0.5, bag_coi_id=coi),
@@ -205,6 +200,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
         "LUP-005": [
             *sel,
+            *prep,
             S(
                 "record_washout",
                 "cts",
@@ -215,6 +211,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "SSC-004": [
             *sel,
+            *prep,
             *cart_product(coi)[:6],
             S(
                 "receive_product",
@@ -309,20 +306,6 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
     """The protocol the case's therapy and disease codes match, on the demo's clock."""
     base = pathways.protocol_for(case.referral(None))
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
-
-
-def resolve(value: Any, protocol: Protocol) -> Any:
-    if isinstance(value, Ago):
-        # A hair before now, so that "now" is never in the workflow's future, and a date
-        # resolved later (a meeting) stays after one resolved earlier (its work-up).
-        back = value.days * 86400 * protocol.time_scale + 0.01
-        moment = datetime.now(UTC) - timedelta(seconds=back)
-        return moment.isoformat()
-    if isinstance(value, dict):
-        return {k: resolve(v, protocol) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, protocol) for v in value]
-    return value
 
 
 async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day: float) -> str:

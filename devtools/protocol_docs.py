@@ -14,6 +14,7 @@ Limitations: the operational notification retry (not clinical, never scaled) is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from devtools.safety_docs import AFTER_USUAL_WINDOW, safety_numbers
@@ -41,12 +42,15 @@ Source kinds:
 """
 
 
-def render_protocols(protocols: list[Protocol]) -> str:
-    """The whole "Protocols" part, one section per protocol in the order given."""
+def render_protocols(
+    protocols: list[Protocol], *, more: Callable[[Protocol], list[str]] | None = None
+) -> str:
+    """The whole "Protocols" part, one section per protocol in the order given; ``more``
+    adds a protocol's further tables (devtools/preparation_docs.py)."""
     lines = [_INTRO]
     lines += [f"- `{kind.value}`: {words}" for kind, words in _KIND_WORDS.items()]
     for protocol in protocols:
-        lines += ["", *_protocol(protocol)]
+        lines += ["", *_protocol(protocol), *(more(protocol) if more else [])]
     return "\n".join(lines) + "\n"
 
 

@@ -36,6 +36,8 @@ from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
 from models.fitness import Fitness
 from models.mdtm import MdtmRules
+from models.preparation import PreparationTask, check_tasks
+from models.registry_forms import RegistryPlan, VisitItem
 from models.roles import Role
 from models.safety_reporting import SafetyReporting
 from models.sources import FROM_FILE, Source, Sourced, source
@@ -223,6 +225,9 @@ class Protocol(Sourced):
     mdtm: MdtmRules = MdtmRules()
     safety_reporting: SafetyReporting = SafetyReporting()
     notification_retry: NotificationRetry = NotificationRetry()
+    preparation: list[PreparationTask] = []
+    registry: RegistryPlan | None = None
+    visit_content: list[VisitItem] = []
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
     @model_validator(mode="after")
@@ -249,7 +254,11 @@ class Protocol(Sourced):
             raise ValueError("visit labels must be unique")
         if [v.at for v in self.visits] != sorted(v.at for v in self.visits):
             raise ValueError("visits must be listed in order of 'at'")
+        check_tasks(self)
         return self
+
+    def task(self, key: str) -> PreparationTask | None:
+        return next((t for t in self.preparation if t.key == key), None)
 
     def disease_for(self, codes: DiseaseCodes) -> Disease | None:
         """The disease of this protocol that a referral with ``codes`` is for, if any."""

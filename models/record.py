@@ -14,8 +14,10 @@ from pydantic import BaseModel, Field
 
 from models.audit import chain_entry, genesis_hash
 from models.centre_notice import CentreAlert, CentreView
+from models.preparation import PreparationRecord
 from models.protocol import Therapy
 from models.referral import Binome
+from models.registry_forms import RegistryRecord
 from models.roles import Role
 
 
@@ -179,6 +181,10 @@ class PathwayRecord(BaseModel):
     # centre prerequisites that lapsed while it was open
     centre_status: CentreView | None = None
     centre_alerts: list[CentreAlert] = []
+    # preparation tasks done and registry forms submitted (models/preparation.py,
+    # models/registry_forms.py); None on a pathway started before each was tracked
+    preparation: PreparationRecord | None = None
+    registry: RegistryRecord | None = None
 
     @property
     def d0(self) -> datetime | None:

@@ -33,7 +33,9 @@ from states.fitness_guards import FitnessGuards
 from states.guards import PathwayGuards
 from states.mdtm_record import MdtmRecord
 from states.not_yet import why_not_yet
+from states.preparation import PreparationGuards
 from states.product_guards import ProductGuards
+from states.registry_deadlines import RegistryGuards
 
 # Final states and what they mean for the record's outcome.
 EXITS = {
@@ -59,6 +61,8 @@ class PathwayChart(
     ProductGuards,
     MdtmRecord,
     AdverseEvents,
+    PreparationGuards,
+    RegistryGuards,
     RecordedFacts,
 ):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
@@ -129,6 +133,7 @@ class PathwayChart(
                 return
             for transition in transitions:
                 self.run_validators(transition, action=action, now=now)
+            self.guard_tasks_done(event)
         except e.PathwayError as err:
             # Guards are shared by several events: the refusal names the one actually sent.
             err.event, err.state = event, self.leaf
@@ -140,6 +145,7 @@ class PathwayChart(
             self.on_report_adverse_event(action, now)  # type: ignore[arg-type]
             return
         self.send(event, action=action, now=now)
+        self.note_tasks_met(event, action, now)
         self.save_history()
         for state in self.state_ids:
             if state in EXITS:

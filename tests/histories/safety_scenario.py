@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import AE_FACTS, CONSENTED, FIT, ORGANS, SIGNED, Ago
+from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, ORGANS, SIGNED, Ago
 from models.protocol import Therapy, load_default_protocol
 from tests.support.pathway_driver import (
     APH,

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import ORGANS
+from devtools.demo_answers import ORGANS
 from models.protocol import Protocol
 from tests.support.pathway_driver import ARD, NURSE, Driver, ago, referral
 from tests.support.waiting import at_rest

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from cli.audit import audit_app
 from client import pathways as operations
-from devtools.demo import CONSENTED
+from devtools.demo_answers import CONSENTED
 from devtools.devserver import DevServer
 from models.audit import genesis_hash, verify_chain
 from models.encryption import EncryptionCodec

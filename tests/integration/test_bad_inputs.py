@@ -33,7 +33,8 @@ from temporalio.service import RPCError
 
 from client import pathways as operations
 from client.centres import centre_policy, start_centre
-from devtools.demo import FIT, PEOPLE
+from devtools.demo import PEOPLE
+from devtools.demo_answers import FIT
 from devtools.devserver import DevServer
 from models.centre_files import CENTRE_DIR, load_centre
 from models.contracts import centre_workflow_id

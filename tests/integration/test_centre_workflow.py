@@ -21,7 +21,7 @@ from temporalio.client import Client
 from activities.centres import CentreActivities
 from client import pathways as operations
 from client.centres import centre_notice, record_evidence, start_centre
-from devtools.demo import FIT
+from devtools.demo_answers import FIT
 from models import contracts
 from models.centre_files import load_centre, load_centre_policy
 from models.centre_policy import CentrePolicy

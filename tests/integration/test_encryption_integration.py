@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
-from devtools.demo import AE_FACTS, CONSENTED, FIT, SIGNED
+from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED
 from devtools.devserver import DevServer, free_port
 from models.encryption import (
     ENCODING,
@@ -35,8 +35,11 @@ from models.safety_rules import RULES_PATCH
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
+from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 
 pytestmark = pytest.mark.integration
+
+PATCHES = {PREPARATION_PATCH, REGISTRY_PATCH, RULES_PATCH}
 
 
 def fast(protocol: Protocol) -> Protocol:
@@ -130,11 +133,13 @@ async def test_history_is_ciphertext_and_only_the_codec_reads_it(
         for path, payload in found:
             if "search_attributes" in path:
                 assert payload.metadata["encoding"] == b"json/plain", path
-            elif path.startswith(".marker_recorded"):
-                # A workflow.patched marker: the SDK writes the patch ID itself, in clear,
-                # like a search attribute; it holds nothing of the patient.
-                assert set(json.loads(payload.data)) == {"id", "deprecated"}, path
-                assert json.loads(payload.data)["id"] == RULES_PATCH, path
+            elif "marker_recorded_event_attributes" in path:
+                # A patch marker (written by the SDK's core, past the codec) holds the patch
+                # ID only: a name of the code, never data of the patient.
+                assert payload.metadata["encoding"] == b"json/plain", path
+                assert json.loads(payload.data) in [
+                    {"id": patch, "deprecated": False} for patch in PATCHES
+                ], payload.data
             else:
                 assert payload.metadata["encoding"] == ENCODING, path
                 key_id = payload.metadata[KEY_ID_METADATA].decode()
@@ -243,6 +248,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 reason=secrets["reason"],
             )
             await go("record_consent", ARD, **CONSENTED)
+            await go.prepare()
             await go(
                 "record_washout",
                 CTS,

@@ -28,7 +28,7 @@ from temporalio.service import RPCError
 
 from client import pathways as operations
 from client.centres import load_centres
-from devtools.demo import CONSENTED, ORGANS
+from devtools.demo_answers import CONSENTED, ORGANS
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, ago, referral, signed
@@ -45,6 +45,8 @@ def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
         ("record_work_up", {**ARD, "completed_at": ago(protocol, 5), **ORGANS}),
         ("approve_at_mdtm", {**ARD, **signed(protocol)}),
         ("record_consent", {**ARD, **CONSENTED}),
+        # The blood bank is told before leukapheresis (a preparation task that gates it).
+        ("record_task", {**ARD, "task": "irradiated_blood", "details": {}}),
         ("record_washout", {**CTS, "stopped": [], "treatments": ["none"]}),
         ("book_apheresis", {**CTS, "slot_at": ago(protocol, 0)}),
         ("record_apheresis", {**APH, "coi_id": coi}),

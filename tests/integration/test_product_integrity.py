@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import FIT
+from devtools.demo_answers import FIT
 from models.protocol import Protocol
 from tests.support.pathway_driver import APH, CTS, NURSE, PHARMA, TECH, Driver, referral
 from tests.support.waiting import at_rest, eventually

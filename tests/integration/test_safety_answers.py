@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import CONSENTED, FIT, ORGANS
+from devtools.demo_answers import CONSENTED, FIT, ORGANS
 from models.protocol import Protocol
 from models.safety_rules import CURRENT
 from tests.support.pathway_driver import ARD, CTS, PHARMA, SIGNED, TECH, Driver, ago, referral

@@ -160,6 +160,11 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
         "withdraw": {"reason": "consent withdrawn by the patient"},
         "record_death": {"reason": "unrelated cause"},
         "declare_lost_to_follow_up": {"reason": "no contact for 12 months"},
+        "record_task": {
+            "task": "patient_information",
+            "details": {"document": "PIS", "version": "v1"},
+        },
+        "submit_registry_form": {"form": "med-a", "reference": "EBMT-0001"},
     }
     return base | specific.get(event, {})
 

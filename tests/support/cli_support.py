@@ -274,6 +274,18 @@ class CentreAlertDoc(Strict):
     raised_at: UtcTime
 
 
+class TaskDoc(Strict):
+    key: str
+    label: str
+    phase: str
+    status: Literal["open", "due later", "done"]
+    due_at: UtcTime | None
+    overdue: bool
+    gates: list[str]
+    waiting_on: RoleName
+    done_at: UtcTime | None
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -297,6 +309,7 @@ class ShowDoc(Strict):
     allowed: list[str]
     audit: list[AuditDoc]
     audit_total: int
+    preparation: list[TaskDoc]
 
 
 class ListRow(Strict):

@@ -8,8 +8,10 @@ from typing import Any
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import CONSENTED, FIT, PEOPLE, SIGNED, resolve
+from devtools.demo import PEOPLE
+from devtools.demo_answers import CONSENTED, FIT, SIGNED, resolve
 from models.pathway import ActionReceipt
+from models.preparation import PreparationTask
 from models.protocol import Protocol
 from models.referral import Binome, Referral
 from tests.support.waiting import once_window_opens
@@ -51,6 +53,11 @@ def ago(protocol: Protocol, days: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds) - timedelta(seconds=0.5)).isoformat()
 
 
+def task_details(task: PreparationTask) -> dict[str, str]:
+    """Details that complete ``task``: an accepted value, or a document reference."""
+    return {f: (task.accept.get(f) or [f"{f}-1"])[0] for f in task.fields}
+
+
 class Driver:
     def __init__(self, client: Client, pathway_id: str, protocol: Protocol):
         self.client = client
@@ -68,7 +75,15 @@ class Driver:
         window = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
         return await once_window_opens(lambda: self(event, who, **data), timeout=window + 10)
 
+    async def prepare(self, *, skip: tuple[str, ...] = ()) -> None:
+        """Record every preparation task of the protocol (but ``skip``), as a care team
+        would before their milestones: no task deadline is armed, no step is gated."""
+        for task in self.protocol.preparation:
+            if task.met_by is None and task.key not in skip:
+                await self("record_task", ARD, task=task.key, details=task_details(task))
+
     async def to_consent(self) -> None:
+        await self.prepare()
         await self(
             "record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60, egfr=90
         )
@@ -84,10 +99,12 @@ class Driver:
         await self("thaw_product", TECH, bag_coi_id=coi)
         return await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
 
-    async def to_infusion(self) -> None:
-        """From referral to D0 (on a compressed protocol: this waits the real windows)."""
+    async def to_infusion(self, *, consented: bool = False) -> None:
+        """From referral (or consent) to D0 (on a compressed protocol: this waits the real
+        windows)."""
         coi = f"COI-{self.pathway_id[-7:]}"
-        await self.to_consent()
+        if not consented:
+            await self.to_consent()
         await self("record_washout", CTS, stopped=[], treatments=["none"])
         await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await self("record_apheresis", APH, coi_id=coi)
