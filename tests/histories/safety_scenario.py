@@ -39,6 +39,7 @@ async def play_safety(client: Client, task_queue: str) -> str:
     )
     go = Driver(client, handle.id, protocol)
     coi = "COI-HIS-004"
+    await go.prepare()  # the preparation tasks that gate leukapheresis and lymphodepletion
     await go("record_work_up", ARD, completed_at=ago(protocol, 3), **ORGANS)
     await go("approve_at_mdtm", ARD, **SIGNED)
     await go("record_consent", ARD, **CONSENTED)
