@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cli.app import console
 from client.diagrams import chart_class
+from client.incidents import incident_row
 from client.pathways import iso
 from models.durations import humanize
 from models.pathway import ActionReceipt
@@ -105,6 +106,7 @@ def show_document(
             if a.open
         ],
         "deadlines": deadline_docs(record, now),
+        "incidents": [incident_row(record.pathway_id, i) for i in record.incidents],
         "allowed": allowed,
         "audit": [audit_doc(e) for e in record.audit[-10:]],
         "audit_total": len(record.audit),
@@ -124,6 +126,7 @@ def audit_doc(entry: AuditEntry) -> dict[str, Any]:
         "from_state": entry.from_state,
         "to_state": entry.to_state,
         "data": entry.data,
+        "meaning": entry.meaning,
     }
 
 
@@ -200,6 +203,16 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
             highlight=False,
             soft_wrap=True,
         )
+    for incident in doc["incidents"][-5:]:
+        out(
+            f"[red]incident #{incident['seq']}[/] {when(incident['at'])} UTC, "
+            f"{escape(incident['actor'])}: {escape(incident['event'])} "
+            f"({escape(incident['rule'])}): {escape(incident['message'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(doc["incidents"]) > 5:
+        out(f"  (all {len(doc['incidents'])}: cellpath incidents {doc['pathway_id']})")
     if doc["deadlines"]:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         table.add_column("open deadline", overflow="fold")
@@ -229,7 +242,9 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
                 f"  {e['seq']}",
                 when(e["at"])[5:],
                 e["event"],
-                f"by {e['actor']} ({e['role']}) → {e['to_state']}",
+                f"by {e['actor']} ({e['role']})"
+                + (f", signed: {e['meaning']}" if e.get("meaning") else "")
+                + f" → {e['to_state']}",
             )
         out(audit)
     out(

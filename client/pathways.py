@@ -14,8 +14,6 @@ query): an unknown centre, or one not ready for the therapy, is refused with wha
 
 from __future__ import annotations
 
-import typing
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +35,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
+from client.refused_updates import refused_before
+from client.signing import ActionSigner, sign_action
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
@@ -150,13 +150,6 @@ def pathway_handle(client: Client, pathway_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(pathway_id)
 
 
-class ActionSigner(typing.Protocol):
-    """Who acts: a signed-in session that has the sign-in service issue an actor assertion
-    (models/actor.py) for one action on one pathway under one Update ID."""
-
-    def assertion_for(self, *, pathway_id: str, event: str, update_id: str) -> str: ...
-
-
 async def act(
     client: Client,
     pathway_id: str,
@@ -173,14 +166,9 @@ async def act(
     An ``update_id`` already used on this pathway (workflows/receipts.py) gives the original
     receipt marked ``duplicate`` when the action and its details are the same, and the
     refusal ``UpdateIdReused`` naming the action it recorded when they are not."""
-    if signer is not None:
-        update_id = update_id or str(uuid.uuid4())
-        data = {
-            **data,
-            "assertion": signer.assertion_for(
-                pathway_id=pathway_id, event=event, update_id=update_id
-            ),
-        }
+    update_id, data = sign_action(
+        data, signer, workflow_id=pathway_id, event=event, update_id=update_id
+    )
     action: StaffAction | None = None
     try:
         action = parse_action(event, data)
@@ -193,7 +181,11 @@ async def act(
     handle = pathway_handle(client, pathway_id)
     try:
         if update_id and (prior := await earlier_receipt(handle, update_id)) is not None:
-            return await repeated(handle, prior, event, action, update_id)
+            if isinstance(prior, WorkflowUpdateFailedError):
+                if action is not None:
+                    await refused_before(handle, update_id, event, action)
+            else:
+                return await repeated(handle, prior, event, action, update_id)
         receipt = await handle.execute_update(event, data, id=update_id, result_type=ActionReceipt)
         if update_id and receipt.event != event:
             # Used by another click between our look and our send: its receipt, not ours.
@@ -208,12 +200,15 @@ async def act(
         raise refusal_from_rpc(err, pathway_id) from None
 
 
-async def earlier_receipt(handle: WorkflowHandle[Any, Any], update_id: str) -> ActionReceipt | None:
-    """The receipt of the Update ``update_id`` this run already completed, if any.
+async def earlier_receipt(
+    handle: WorkflowHandle[Any, Any], update_id: str
+) -> ActionReceipt | WorkflowUpdateFailedError | None:
+    """The receipt of the Update ``update_id`` this run already completed, its failure (a
+    refusal that left an incident), or ``None``.
 
     Within a run the server answers a completed Update ID with its stored result and never
-    asks the workflow, so the client looks first; an Update the server has not seen (or one
-    that failed) is sent as usual."""
+    asks the workflow, so the client looks first; an Update the server has not seen is sent
+    as usual, and so is one that failed (once checked by ``refused_before``)."""
     update = handle.get_update_handle(update_id, result_type=ActionReceipt)
     try:
         return await update.result()
@@ -221,8 +216,8 @@ async def earlier_receipt(handle: WorkflowHandle[Any, Any], update_id: str) -> A
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    except WorkflowUpdateFailedError:
-        return None
+    except WorkflowUpdateFailedError as failed:
+        return failed
 
 
 async def repeated(

@@ -7,7 +7,12 @@ exists (open or closed) is left as it is.
 
 The two demo centres (``centres/``) are loaded first, on the same clock: centre-a is ready
 for CAR-T and MSC; centre-b has no ICU access agreement (so LUP-005's CAR-T referral there is
-refused and re-referred to centre-a) and an accreditation that lapses a few minutes in.
+refused and re-referred to centre-a) and an accreditation that lapses a few minutes in:
+SSC-005, cleared for its MSC infusion there, is then blocked (thaw and infusion refused,
+each refusal an incident) until the accreditation is renewed.
+
+On the dev stack the demo staff act as service accounts (``signers``: one local account per
+role, signin/dev_stack.py): every action carries a verified identity like anyone else's.
 """
 
 from __future__ import annotations
@@ -26,14 +31,8 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
-from devtools.demo_answers import (
-    AE_FACTS,
-    CONSENTED,
-    FIT,
-    SIGNED,
-    Ago,
-    resolve,
-)
+from client.signing import ActionSigner
+from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, HOSPITALISED, SIGNED, Ago, resolve
 from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
@@ -42,6 +41,9 @@ log = structlog.get_logger("cellpath.demo")
 
 # Hour-long clinical windows (thaw to infusion) stay long enough to play out on screen.
 DEMO_FLOOR = timedelta(seconds=5)
+# The MSC observation after infusion (2 h, raised to DEMO_FLOOR on a compressed clock) is
+# over after two protocol days on any demo clock of 3 s a day or more.
+OBSERVATION_DAYS = 2.0
 
 PEOPLE = {
     "ard": {"actor": "dr.martin", "role": "ard_specialist"},
@@ -111,12 +113,24 @@ def cart_treatment(coi: str) -> list[Step]:
 
 
 def msc_to_infusion(coi: str) -> list[Step]:
+    """Order, receive, clear, thaw, infuse, then the observation after the infusion (the
+    protocol's 2 hours, DEMO_FLOOR on the demo's clock)."""
     return [
         S("order_product", "pharma", coi_id=coi),
         S("receive_product", "tech", bag_coi_id=coi, temperature_log_ok=True),
         S("clear_for_treatment", "cts", **FIT),
         S("thaw_product", "tech", bag_coi_id=coi),
         S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
+        S("end_observation", "nurse", wait_days=OBSERVATION_DAYS),
+    ]
+
+
+def stay_then_discharge() -> list[Step]:
+    """The CAR-T stay: D7 recorded during it, discharge once the protocol's 10 days of
+    monitoring are over."""
+    return [
+        S("record_visit", "nurse", wait_days=7, visit="D7"),
+        S("discharge", "cts", wait_days=3.1),
     ]
 
 
@@ -134,7 +148,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
             "LUP-004": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
-            "SSC-005": sel[:2],
+            # Cleared for infusion at centre-b, whose accreditation lapses a few minutes in:
+            # from then on thaw and infusion are refused until it is renewed.
+            "SSC-005": [*sel, *prepared(therapy), *msc_to_infusion(coi)[:3]],
             "VAS-004": [
                 *sel,
                 *prepared(therapy),
@@ -147,12 +163,13 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     prep = prepared(therapy)
     full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
+        # D7 falls during the protocol's 10 days of monitoring: recorded during the stay.
         "LUP-001": [
             *full,
             # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
             S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
-            S("discharge", "cts"),
-            *visits("D7", "D14"),
+            *stay_then_discharge(),
+            *visits("D14"),
         ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
@@ -222,18 +239,12 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             ),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),
         ],
-        "VAS-003": [*full, S("discharge", "cts"), *visits("D7", "D14", "D28")],
+        "VAS-003": [*full, *stay_then_discharge(), *visits("D14", "D28")],
         "LUP-006": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14"),
-            S(
-                "record_adverse_event",
-                "nurse",
-                kind="infection",
-                grade=3,
-                **{**AE_FACTS, "hospitalised": True, "aware_at": Ago(0.5)},
-            ),
+            *stay_then_discharge(),
+            *visits("D14"),
+            S("record_adverse_event", "nurse", kind="infection", grade=3, **HOSPITALISED),
         ],
         "MYO-004": [
             sel[0],
@@ -241,8 +252,8 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "LUP-007": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14", "D28", "M3", "M6", "M12"),
+            *stay_then_discharge(),
+            *visits("D14", "D28", "M3", "M6", "M12"),
             S("start_long_term_follow_up", "ard"),
             *visits("Y2", "Y3"),
         ],
@@ -308,7 +319,13 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
 
 
-async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day: float) -> str:
+async def seed_case(
+    client: Client,
+    case: Case,
+    task_queue: str,
+    seconds_per_day: float,
+    signers: dict[str, ActionSigner] | None = None,
+) -> str:
     protocol = demo_protocol(case, seconds_per_day)
     centres = ([case.refused_at] if case.refused_at else []) + [case.centre]
     for centre in centres:
@@ -334,7 +351,8 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
         data = {**PEOPLE[step.who], **resolve(step.data, protocol)}
         try:
-            await pathways.act(client, referral.pathway_id, step.event, data)
+            signer = (signers or {}).get(data["actor"])
+            await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)
         except ActionRefused as err:
             if not step.refused:
                 log.warning(
@@ -358,6 +376,7 @@ async def seed_demo(
     task_queue: str,
     seconds_per_day: float,
     progress: Callable[[Case, str], None] | None = None,
+    signers: dict[str, ActionSigner] | None = None,
 ) -> dict[str, str]:
     cases = load_cases()
     centres = await load_centres(client, task_queue, seconds_per_day=seconds_per_day)
@@ -365,7 +384,7 @@ async def seed_demo(
 
     async def one(case: Case) -> tuple[str, str]:
         try:
-            result = await seed_case(client, case, task_queue, seconds_per_day)
+            result = await seed_case(client, case, task_queue, seconds_per_day, signers)
         except OperationError as err:
             # One case that cannot be seeded must not stop the demo programme.
             log.warning("demo case not seeded", pseudonym=case.pseudonym, reason=err.message)

@@ -41,6 +41,8 @@ class Ago:
 
 # An adverse event's facts (states/adverse_events.py): seriousness and the clock follow.
 AE_FACTS: dict[str, Any] = {"hospitalised": False, "outcome": "recovering", "aware_at": Ago(0)}
+# A serious one by its facts (hospitalised), the site aware of it half a day ago.
+HOSPITALISED: dict[str, Any] = {**AE_FACTS, "hospitalised": True, "aware_at": Ago(0.5)}
 
 SIGNED: dict[str, Any] = {
     "ard_specialist": "dr.martin",

@@ -337,7 +337,32 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             "the next dose is due: at least "
             f"{in_words(schedule.interval - schedule.interval_tolerance)} after the previous infusion"
         ),
+        **monitoring_phrases(protocol),
     } | safety_guard_phrases(protocol)
+
+
+def monitoring_phrases(protocol: Protocol) -> dict[str, str]:
+    """The monitoring guards (states/monitoring.py), with this protocol's numbers."""
+    stay = protocol.windows.monitoring_before_discharge
+    observation = protocol.infusions.observation
+    return {
+        "guard_monitoring_period_done": (
+            f"at least {in_words(stay)} of monitoring since the infusion"
+            if stay is not None
+            else "no minimum monitoring period in this protocol"
+        ),
+        "guard_visit_date": "the visit's clinical date is neither in the future nor before D0",
+        "guard_observation_done": (
+            f"at least {in_words(observation, unit='h')} of observation since the infusion"
+            if observation is not None
+            else "no observation period in this protocol"
+        ),
+        "guard_rechecked_since_infusion": (
+            "fitness checked again (clear_for_treatment) since the last infusion"
+            if protocol.infusions.recheck_before_dose
+            else "no re-check before a further dose in this protocol"
+        ),
+    }
 
 
 def _route_phrases(protocol: Protocol) -> dict[str, str]:
@@ -345,6 +370,8 @@ def _route_phrases(protocol: Protocol) -> dict[str, str]:
     count = protocol.infusions.count
     return {
         "more_infusions_due": (f"while more infusions are due: {count} planned in this protocol"),
+        "more_infusions_to_come": f"while more infusions are to come: {count} planned",
+        "observation_required": "when the protocol sets an observation after infusion",
     }
 
 

@@ -32,6 +32,7 @@ from states.facts import RecordedFacts
 from states.fitness_guards import FitnessGuards
 from states.guards import PathwayGuards
 from states.mdtm_record import MdtmRecord
+from states.monitoring import MonitoringGuards
 from states.not_yet import why_not_yet
 from states.preparation import PreparationGuards
 from states.product_guards import ProductGuards
@@ -61,6 +62,7 @@ class PathwayChart(
     ProductGuards,
     MdtmRecord,
     AdverseEvents,
+    MonitoringGuards,
     PreparationGuards,
     RegistryGuards,
     RecordedFacts,

@@ -28,6 +28,13 @@ def current_details(record: PathwayRecord, protocol: Protocol | None = None) -> 
             f"**Centre alert ({record.centre}):** {alert.label}: {alert.reason} "
             f"(since {when_text(alert.raised_at)})"
         )
+    if record.incidents:
+        last = record.incidents[-1]
+        lines.append(
+            f"**Deviation log:** {len(record.incidents)} incident(s); last "
+            f"#{last.seq} at {when_text(last.at)}, {last.actor} ({last.role.value}): "
+            f"{last.describe()}"
+        )
     open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
     waiting = sorted({d.waiting_on.label for d in open_deadlines})
     if waiting:

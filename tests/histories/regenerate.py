@@ -10,8 +10,14 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``safety-cart`` of
-tests/histories/safety_scenario.py) beside the others.
+``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
+``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
+``safety-cart`` (tests/histories/safety_scenario.py)) beside the others.
+
+``identity-signed`` is played on a worker that verifies actor assertions, by a client that
+signs every action (tests/support/signing.py): its history holds the assertions and the
+``identity-signed-actor`` patch marker, and replays without any key (handlers read the
+claims the validators verified).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from tests.support.pathway_driver import (
     ago,
     referral,
 )
+from tests.support.signing import TEST_SIGNERS, SigningInterceptor
 from tests.support.waiting import at_rest, eventually, once_window_opens
 from worker import build_worker
 
@@ -60,7 +67,7 @@ async def play_cart(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     await go.to_infusion()
     await go("record_adverse_event", NURSE, kind="CRS", grade=2, **AE_FACTS)
-    await go("discharge", CTS)
+    await go.discharge()
     for visit in protocol.visits:
         if visit.label == "Y2":
             await go("start_long_term_follow_up", ARD)
@@ -82,9 +89,15 @@ async def play_msc(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     coi = "COI-HIS-MSC"
     await go.to_msc_infusion(coi)
+    if protocol.infusions.observation is not None:
+        await go.end_observation()
+    if protocol.infusions.recheck_before_dose:
+        await go("clear_for_treatment", CTS, active_infection=False)
     opens = (protocol.infusions.interval - protocol.infusions.interval_tolerance).total_seconds()
     await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    if protocol.infusions.observation is not None:
+        await go.end_observation()
     for visit in protocol.visits:
         if (
             visit.long_term
@@ -219,17 +232,142 @@ async def play_centre_runs(client: Client, task_queue: str) -> str:
     return workflow_id
 
 
+async def play_signed(client: Client, task_queue: str) -> str:
+    """A CAR-T pathway whose actions are signed (the MDTM decision is a signature, with its
+    meaning), then withdrawn."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    handle = await operations.refer(
+        client, referral("HIS-014"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60)
+    await go("approve_at_mdtm", ARD, **SIGNED)
+    await go("record_consent", ARD)
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
+async def play_incidents(client: Client, task_queue: str) -> str:
+    """The deviation log: a bag refused at receipt (an incident, nothing else changes), the
+    same Update ID sent again, a quarantine, a release, then the patient withdraws."""
+    protocol = load_protocol(protocol_path("msc-systemic-sclerosis")).compressed(
+        seconds_per_day=0.02, floor=timedelta(seconds=5)
+    )
+    handle = await operations.refer(
+        client,
+        referral("HIS-004", therapy="msc", disease="systemic sclerosis"),
+        task_queue=task_queue,
+        protocol=protocol,
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("order_product", PHARMA, coi_id="COI-HIS-004")
+    for _ in range(2):
+        try:
+            await operations.act(
+                client,
+                handle.id,
+                "receive_product",
+                {**TECH, "bag_coi_id": "COI-HIS-040"},
+                update_id="his-004-wrong-bag",
+            )
+        except operations.ActionRefused:
+            pass
+    await go("quarantine_product", TECH, finding="shipper log gap of 20 minutes")
+    await go("release_from_quarantine", TECH, bag_coi_id="COI-HIS-004")
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
+async def play_centre_gate(client: Client, task_queue: str) -> str:
+    """A lapse at the centre after referral: clearing is refused (an incident), the
+    prerequisite is restored, clearing goes through, then the patient withdraws."""
+    protocol = load_protocol(protocol_path("msc-systemic-sclerosis")).compressed(
+        seconds_per_day=0.02, floor=timedelta(seconds=5)
+    )
+    handle = await operations.refer(
+        client,
+        referral("HIS-005", therapy="msc", disease="systemic sclerosis"),
+        task_queue=task_queue,
+        protocol=protocol,
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("order_product", PHARMA, coi_id="COI-HIS-005")
+    await go("receive_product", TECH, bag_coi_id="COI-HIS-005")
+    lead = {"actor": "dr.lead", "role": "programme_lead"}
+    centre = "centre-a"
+
+    async def ready(expected: bool) -> bool:
+        status = (await operations.record(client, handle.id)).centre_status
+        return status is not None and status.ready is expected
+
+    await record_evidence(
+        client,
+        centre,
+        "withdraw_evidence",
+        {**lead, "item": "pharmacovigilance", "reason": "contact left the centre"},
+    )
+    await eventually(lambda: ready(False), timeout=30, what="the lapse heard")
+    try:
+        await go("clear_for_treatment", CTS, active_infection=False)
+    except operations.ActionRefused:
+        pass
+    contact = {"contact": "dr.vigil", "valid_until": "2099-01-01T00:00:00Z"}
+    await record_evidence(client, centre, "record_pharmacovigilance", {**lead, "evidence": contact})
+    await eventually(lambda: ready(True), timeout=30, what="the renewal heard")
+    await go("clear_for_treatment", CTS, active_infection=False)
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
+async def play_monitoring(client: Client, task_queue: str) -> str:
+    """MSC monitoring: an observation after each infusion (ended early: refused), fitness
+    checked again before the second dose, then the patient withdraws in follow-up."""
+    real: Protocol = load_protocol(protocol_path("msc-lupus-repeated"))
+    protocol = real.compressed(seconds_per_day=0.5, floor=timedelta(seconds=2))
+    handle = await operations.refer(
+        client, referral("HIS-006", therapy="msc"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    coi = "COI-HIS-006"
+    await go.to_msc_infusion(coi)
+    try:
+        await go("end_observation", NURSE)
+    except operations.ActionRefused:
+        pass
+    await go.end_observation()
+    await go("clear_for_treatment", CTS, active_infection=False)
+    opens = (protocol.infusions.interval - protocol.infusions.interval_tolerance).total_seconds()
+    await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10)
+    await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    await go.end_observation()
+    await go("withdraw", ARD, reason="the patient moved abroad")
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS = {
     "cart-full": play_cart,
     "msc-full": play_msc,
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
     "safety-cart": play_safety,
+    "identity-signed": play_signed,
     "preparation-tasks": play_preparation,
     "preparation-registry": play_registry,
+    "deviations-incidents": play_incidents,
+    "deviations-centre-gate": play_centre_gate,
+    "deviations-monitoring": play_monitoring,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}
+# Scenarios played with verified identities (a signing client, a worker with a key ring).
+SIGNED_SCENARIOS = {"identity-signed"}
 
 
 async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> list[Path]:
@@ -246,19 +384,31 @@ async def main(out: Path, only: str | None = None) -> None:
     version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
     wanted = [name for name in SCENARIOS if only in (None, name)]
     for short in (False, True):
-        names = [name for name in wanted if (name in SHORT_HISTORY) == short]
-        if names:
-            await record(out, version, names, ShortHistoryServer if short else DevServer)
+        for signed in (False, True):
+            names = [
+                name
+                for name in wanted
+                if (name in SHORT_HISTORY) == short and (name in SIGNED_SCENARIOS) == signed
+            ]
+            if names:
+                kind = ShortHistoryServer if short else DevServer
+                await record(out, version, names, kind, signed=signed)
 
 
-async def record(out: Path, version: str, names: list[str], kind: type[DevServer]) -> None:
+async def record(
+    out: Path, version: str, names: list[str], kind: type[DevServer], *, signed: bool = False
+) -> None:
     server = kind(port=free_port())
     server.start()
     try:
         await server.wait_ready()
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        client = await Client.connect(
+            server.address,
+            data_converter=pydantic_data_converter,
+            interceptors=[SigningInterceptor()] if signed else [],
+        )
         task_queue = f"histories-{uuid.uuid4()}"
-        async with build_worker(client, task_queue):
+        async with build_worker(client, task_queue, actor_keys=TEST_SIGNERS if signed else None):
             await load_centres(client, task_queue)
             for scenario in names:
                 workflow_id = await SCENARIOS[scenario](client, task_queue)

@@ -14,6 +14,7 @@ RULES = {
     "ActiveInfection",
     "AnswerMissing",  # explicit safety rules (states/safety_refusals.py)
     "BinomeIncomplete",
+    "CentreNotReady",
     "ConsentIncomplete",
     "DateBeforeBirth",
     "DateInFuture",
@@ -22,6 +23,7 @@ RULES = {
     "IdentityMismatch",
     "MalformedAction",
     "MdtmRecordIncomplete",
+    "MonitoringPeriodNotOver",
     "NotAfebrile",
     "NotClearedForTreatment",
     "OrganFunctionOutOfLimits",
@@ -75,3 +77,29 @@ class TestOneRefusalTree:
 
     def test_a_rule_can_be_named_explicitly(self) -> None:
         assert e.PathwayError("No.", rule="PathwayEnded").rule == "PathwayEnded"
+
+
+# Refusals on safety rules leave an incident in the deviation log (states/errors.py says why
+# these and not the others).
+SAFETY_RULES = {
+    "ActiveInfection",
+    "CentreNotReady",
+    "IdentityMismatch",
+    "MonitoringPeriodNotOver",
+    "NotAfebrile",
+    "NotClearedForTreatment",
+    "OutsideWindow",
+    "ProductNotOnSite",
+    "TocilizumabBelowMinimum",
+    "TwoPersonCheckMissing",
+    "WashoutIncomplete",
+}
+
+
+class TestSafetyRefusals:
+    """The refusals that leave an incident are the safety rules, under their old names."""
+
+    def test_safety_rules_subclass_safety_refusal(self) -> None:
+        found = {cls("x").rule for cls in _subclasses(e.SafetyRefusal)}
+        assert found >= SAFETY_RULES
+        assert not found & {"RoleNotAllowed", "MalformedAction", "ActionNotAllowedNow"}
