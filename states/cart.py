@@ -71,11 +71,11 @@ class CarTChart(PathwayChart):
             receive_product = in_transit.to(
                 quarantined,
                 cond="temperature_excursion",
-                validators=["guard_receipt_answered", "guard_coi_matches"],
-            ) | in_transit.to(stored, validators=["guard_receipt_answered", "guard_coi_matches"])
+                validators=["guard_coi_matches", "guard_receipt_answered"],
+            ) | in_transit.to(stored, validators=["guard_coi_matches", "guard_receipt_answered"])
             quarantine_product = in_transit.to(quarantined)
             release_from_quarantine = quarantined.to(
-                stored, validators=["guard_quarantine_assessed", "guard_coi_matches"]
+                stored, validators=["guard_coi_matches", "guard_quarantine_assessed"]
             )
             # The binôme's other way out of quarantine: re-apheresis or exit, as after an
             # out-of-specification release.

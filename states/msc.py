@@ -53,11 +53,11 @@ class MscChart(PathwayChart):
             receive_product = ordered.to(
                 quarantined,
                 cond="temperature_excursion",
-                validators=["guard_receipt_answered", "guard_coi_matches"],
-            ) | ordered.to(stored, validators=["guard_receipt_answered", "guard_coi_matches"])
+                validators=["guard_coi_matches", "guard_receipt_answered"],
+            ) | ordered.to(stored, validators=["guard_coi_matches", "guard_receipt_answered"])
             quarantine_product = ordered.to(quarantined)
             release_from_quarantine = quarantined.to(
-                stored, validators=["guard_quarantine_assessed", "guard_coi_matches"]
+                stored, validators=["guard_coi_matches", "guard_quarantine_assessed"]
             )
             # A discarded bag is replaced: the product is ordered again.
             discard_quarantined_product = quarantined.to(to_order)

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from client import pathways as operations
 from client.centres import centre_policy, start_centre
+from devtools.demo_answers import CONSENTED, ORGANS
 from models.actor import ASSERTION_TYPE, ISSUER, to_numeric_date
 from models.centre_files import load_centre
 from models.protocol import Protocol
@@ -59,7 +60,7 @@ async def test_forged_expired_and_replayed_assertions_are_refused_and_change_not
     running_worker,
     cart_protocol: Protocol,
 ) -> None:
-    consent = {**ARD}
+    consent = {**ARD, **CONSENTED}
     async with running_worker():
         suffix = uuid.uuid4().int % 1_000_000
         mine = await operations.refer(
@@ -69,7 +70,7 @@ async def test_forged_expired_and_replayed_assertions_are_refused_and_change_not
             client, referral(f"IDG-{suffix:06d}"), task_queue=task_queue, protocol=cart_protocol
         )
         go = Driver(client, mine.id, cart_protocol)
-        await go("record_work_up", ARD, completed_at=ago(cart_protocol, 5))
+        await go("record_work_up", ARD, completed_at=ago(cart_protocol, 5), **ORGANS)
         await go("approve_at_mdtm", ARD, **SIGNED)
         # Now record_consent is possible: every fault below is for it (or for hold).
         pid = mine.id
