@@ -13,7 +13,6 @@ from client import pathways as operations
 from devtools.demo_answers import ORGANS
 from models.protocol import Protocol
 from tests.support.pathway_driver import ARD, NURSE, Driver, ago, referral
-from tests.support.waiting import at_rest
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +27,7 @@ async def test_seriousness_follows_the_facts_and_the_clock_awareness(
         )
         go = Driver(client, handle.id, protocol)
         await go("record_work_up", ARD, completed_at=ago(protocol, 5), **ORGANS)
-        before = await at_rest(client, handle.id)
+        before = await operations.record(client, handle.id)
         facts = {"hospitalised": True, "outcome": "fatal"}
         with pytest.raises(operations.ActionRefused) as lowered:
             await go(
@@ -44,7 +43,13 @@ async def test_seriousness_follows_the_facts_and_the_clock_awareness(
         with pytest.raises(operations.ActionRefused) as no_facts:
             await go("record_adverse_event", NURSE, kind="CRS", grade=5)
         assert no_facts.value.kind == "AnswerMissing" and "aware_at" in no_facts.value.message
-        assert await at_rest(client, handle.id) == before
+        # Nothing changed but the deviation log: each safety refusal is an incident.
+        after = await operations.record(client, handle.id)
+        assert (after.audit, after.state) == (before.audit, before.state)
+        assert {i.rule for i in after.incidents[len(before.incidents) :]} == {
+            "AnswerMissing",
+            "SeriousnessLowered",
+        }
         # The site learnt of it 12 protocol hours ago: half of the 24 h is already gone.
         aware = datetime.now(UTC) - timedelta(seconds=0.5 * 86400 * protocol.time_scale)
         await go(

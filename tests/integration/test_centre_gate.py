@@ -66,9 +66,7 @@ async def test_a_lapsed_prerequisite_stops_treatment_until_restored(
 
         await eventually(lapsed, timeout=30, what="the pathway hears of the lapse")
         with pytest.raises(operations.ActionRefused) as refused:
-            await go(
-                "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
-            )
+            await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         assert refused.value.kind == "CentreNotReady"
         message = refused.value.message
         assert "neurology" in message and f"lapsed {ends:%Y-%m-%d}" in message
@@ -87,9 +85,7 @@ async def test_a_lapsed_prerequisite_stops_treatment_until_restored(
             return status is not None and status.ready
 
         await eventually(restored, timeout=30, what="the pathway hears of the renewal")
-        receipt = await go(
-            "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
-        )
+        receipt = await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         assert receipt.state == "cleared"
         await terminate(client, handle.id, centre_workflow_id(centre))
 

@@ -26,7 +26,7 @@ from models.centre_files import load_centre
 from models.protocol import Protocol
 from signin.keys import SigningKeys
 from tests.support.cli_support import Cli, cli_env
-from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral
+from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral, signed
 from tests.support.signing import TEST_SIGNING_KEYS, sign_as
 from tests.support.waiting import at_rest
 from workflows.centre import CentreWorkflow
@@ -135,7 +135,7 @@ async def test_forged_expired_and_replayed_assertions_are_refused_and_change_not
             "AssertionForAnotherAction": (
                 "hold",
                 {
-                    **consent,
+                    **ARD,
                     "reason": "x",
                     "assertion": sign_as(
                         "dr.martin",
@@ -217,7 +217,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
             protocol=cart_protocol,
         )
         await Driver(client, handle.id, cart_protocol)(
-            "record_work_up", ARD, completed_at=ago(cart_protocol, 5)
+            "record_work_up", ARD, completed_at=ago(cart_protocol, 5), **ORGANS
         )
         length = await at_rest(client, handle.id)
         plain = plain_client.get_workflow_handle(handle.id)
@@ -227,7 +227,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
         )
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await plain.execute_update(
-                "approve_at_mdtm", {**ARD, **SIGNED, "assertion": unsigned}, id="s-1"
+                "approve_at_mdtm", {**ARD, **signed(cart_protocol), "assertion": unsigned}, id="s-1"
             )
         assert isinstance(refused.value.cause, ApplicationError)
         assert refused.value.cause.type == "ReauthenticationRequired"
@@ -239,7 +239,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
         )
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await plain.execute_update(
-                "approve_at_mdtm", {**NURSE, **SIGNED, "assertion": nurse}, id="s-2"
+                "approve_at_mdtm", {**NURSE, **signed(cart_protocol), "assertion": nurse}, id="s-2"
             )
         assert isinstance(refused.value.cause, ApplicationError)
         assert refused.value.cause.type == "RoleNotAllowed"
@@ -253,7 +253,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
             update_id="s-3",
         )
         await plain.execute_update(
-            "approve_at_mdtm", {**ARD, **SIGNED, "assertion": token}, id="s-3"
+            "approve_at_mdtm", {**ARD, **signed(cart_protocol), "assertion": token}, id="s-3"
         )
         entry = (await operations.record(client, handle.id)).audit[-1]
         assert (entry.event, entry.actor, entry.meaning) == (

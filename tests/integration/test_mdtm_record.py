@@ -9,7 +9,6 @@ from client import pathways as operations
 from devtools.demo_answers import ORGANS
 from models.protocol import Protocol
 from tests.support.pathway_driver import ARD, Driver, ago, referral, signed
-from tests.support.waiting import at_rest
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +23,7 @@ async def test_mdtm_decisions_are_records(
         )
         go = Driver(client, handle.id, protocol)
         await go("record_work_up", ARD, completed_at=ago(protocol, 5), **ORGANS)
-        before = await at_rest(client, handle.id)
+        before = await operations.record(client, handle.id)
         with pytest.raises(operations.ActionRefused) as bare:
             await go(
                 "approve_at_mdtm",
@@ -46,7 +45,12 @@ async def test_mdtm_decisions_are_records(
             await go("defer_at_mdtm", ARD, **deputy)
         assert unexplained.value.kind == "MdtmRecordIncomplete"
         assert "dr.blanc is not in the referral's binôme" in unexplained.value.message
-        assert await at_rest(client, handle.id) == before
+        # Nothing changed but the deviation log: each safety refusal is an incident.
+        after = await operations.record(client, handle.id)
+        assert (after.audit, after.state) == (before.audit, before.state)
+        assert {i.rule for i in after.incidents[len(before.incidents) :]} == {
+            "MdtmRecordIncomplete"
+        }
         receipt = await go("approve_at_mdtm", ARD, **deputy, substitution_reason="dr.roux on leave")
         assert receipt.state == "awaiting_consent"
         record = await operations.record(client, handle.id)

@@ -16,7 +16,7 @@ from client import pathways as operations
 from devtools.demo_answers import FIT
 from models.protocol import Protocol
 from tests.support.pathway_driver import APH, CTS, NURSE, PHARMA, TECH, Driver, referral
-from tests.support.waiting import at_rest, eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +44,17 @@ async def test_an_excursion_at_receipt_quarantines_the_bag(
         assert "clear_for_treatment" not in receipt.allowed_next
         record = await operations.record(client, handle.id)
         assert record.product.quarantined and record.product.storage_location is None
-        before = await at_rest(client, handle.id)
+        before = await operations.record(client, handle.id)
         with pytest.raises(operations.ActionRefused) as not_stored:
             await go("clear_for_treatment", CTS, **FIT)
         assert not_stored.value.kind == "ActionNotAllowedNow"
         with pytest.raises(operations.ActionRefused) as unassessed:
             await go("release_from_quarantine", TECH, bag_coi_id=coi)
         assert unassessed.value.kind == "AnswerMissing"
-        assert await at_rest(client, handle.id) == before
+        # Nothing changed but the deviation log: each safety refusal is an incident.
+        after = await operations.record(client, handle.id)
+        assert (after.audit, after.state) == (before.audit, before.state)
+        assert {i.rule for i in after.incidents[len(before.incidents) :]} == {"AnswerMissing"}
         receipt = await go("discard_quarantined_product", CTS, reason="manufacturer: do not use")
         assert receipt.state == "to_order"
         await handle.terminate("test over")

@@ -16,7 +16,6 @@ from devtools.demo_answers import CONSENTED, FIT, ORGANS
 from models.protocol import Protocol
 from models.safety_rules import CURRENT
 from tests.support.pathway_driver import ARD, CTS, PHARMA, SIGNED, TECH, Driver, ago, referral
-from tests.support.waiting import at_rest
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +41,15 @@ async def test_consent_and_washout_answers_are_required(
         await go("record_consent", ARD, **{**CONSENTED, "registry_consent": False})
         record = await operations.record(client, handle.id)
         assert record.safety_rules == CURRENT and record.consent_given == ["trial_inclusion"]
-        before = await at_rest(client, handle.id)
+        before = await operations.record(client, handle.id)
         with pytest.raises(operations.ActionRefused) as incomplete:
             await go("record_washout", CTS, stopped=[], treatments=["none"])
         assert incomplete.value.kind == "ConsentIncomplete"
         assert "consent to registry reporting" in incomplete.value.message
-        assert await at_rest(client, handle.id) == before
+        # Nothing changed but the deviation log: each safety refusal is an incident.
+        after = await operations.record(client, handle.id)
+        assert (after.audit, after.state) == (before.audit, before.state)
+        assert {i.rule for i in after.incidents[len(before.incidents) :]} == {"ConsentIncomplete"}
         await handle.terminate("test over")
 
 
@@ -83,13 +85,16 @@ async def test_washout_lists_treatments_and_clearance_needs_every_answer(
         await go.to_consent()
         await go("order_product", PHARMA, coi_id=coi)
         await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
-        before = await at_rest(client, other.id)
+        before = await operations.record(client, other.id)
         with pytest.raises(operations.ActionRefused) as missing:
             await go("clear_for_treatment", CTS, active_infection=False)
         assert missing.value.kind == "AnswerMissing"
         for named in ("cardiac_check_ok", "pregnancy_test", "lvef_percent", "egfr"):
             assert named in missing.value.message
-        assert await at_rest(client, other.id) == before
+        # Nothing changed but the deviation log: each safety refusal is an incident.
+        after = await operations.record(client, other.id)
+        assert (after.audit, after.state) == (before.audit, before.state)
+        assert {i.rule for i in after.incidents[len(before.incidents) :]} == {"AnswerMissing"}
         receipt = await go("clear_for_treatment", CTS, **FIT)
         assert receipt.state == "cleared"
         await other.terminate("test over")
