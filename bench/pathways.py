@@ -25,7 +25,8 @@ from temporalio.client import Client, WorkflowHistory
 
 from bench.bare import BareWorkflow
 from client import pathways as operations
-from devtools.demo import PEOPLE, SIGNED
+from devtools.demo import PEOPLE
+from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED, resolve
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -84,26 +85,27 @@ def cart_steps(protocol: Protocol) -> list[Step]:
             lambda now, p, coi: {
                 "completed_at": (now - protocol_days(p, 10)).isoformat(),
                 "lvef_percent": 60,
+                "egfr": 90,
             },
         ),
-        Step("approve_at_mdtm", ARD, lambda now, p, coi: dict(SIGNED)),
-        Step("record_consent", ARD),
+        Step("approve_at_mdtm", ARD, lambda now, p, coi: resolve(SIGNED, p)),
+        Step("record_consent", ARD, lambda now, p, coi: dict(CONSENTED)),
         *[
             Step("record_task", ARD, _task(task.key, task.fields, task.accept))
             for task in protocol.preparation
             if task.met_by is None
         ],
-        Step("record_washout", CTS, lambda now, p, coi: {"stopped": []}),
+        Step("record_washout", CTS, lambda now, p, coi: {"stopped": [], "treatments": ["none"]}),
         Step("book_apheresis", CTS, lambda now, p, coi: {"slot_at": now.isoformat()}),
         Step("record_apheresis", APH, lambda now, p, coi: {"coi_id": coi}),
         Step("ship_to_manufacturer", TECH),
-        Step("release_product", PHARMA),
+        Step("release_product", PHARMA, lambda now, p, coi: {"lot": f"LOT-{coi}"}),
         Step("ship_to_centre", PHARMA),
-        Step("receive_product", TECH, with_bag()),
+        Step("receive_product", TECH, with_bag(temperature_log_ok=True)),
         Step(
             "clear_for_treatment",
             CTS,
-            lambda now, p, coi: {"active_infection": False, "tocilizumab_doses_on_site": 2},
+            lambda now, p, coi: {**FIT, "tocilizumab_doses_on_site": 2},
         ),
         Step("start_lymphodepletion", NURSE),
         Step("complete_lymphodepletion", NURSE),
@@ -114,7 +116,11 @@ def cart_steps(protocol: Protocol) -> list[Step]:
             wait=lambda p: p.windows.infusion_after_lymphodepletion_min + timedelta(seconds=1),
         ),
         Step("infuse", NURSE, with_bag(checked_by=["n.bernard", "dr.roux"])),
-        Step("record_adverse_event", NURSE, lambda now, p, coi: {"kind": "CRS", "grade": 2}),
+        Step(
+            "record_adverse_event",
+            NURSE,
+            lambda now, p, coi: resolve({"kind": "CRS", "grade": 2, **AE_FACTS}, p),
+        ),
         Step(
             "discharge",
             CTS,

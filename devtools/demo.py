@@ -21,7 +21,7 @@ import asyncio
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -32,6 +32,7 @@ from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
 from client.signing import ActionSigner
+from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, HOSPITALISED, SIGNED, Ago, resolve
 from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
@@ -52,14 +53,6 @@ PEOPLE = {
     "tech": {"actor": "t.moreau", "role": "ctu_technician"},
     "pharma": {"actor": "p.laurent", "role": "pharmacist"},
 }
-SIGNED: dict[str, Any] = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
-
-
-@dataclass(frozen=True)
-class Ago:
-    """A clinical date so many protocol days before the moment the step runs."""
-
-    days: float
 
 
 @dataclass(frozen=True)
@@ -77,9 +70,9 @@ def S(event: str, who: str, refused: bool = False, wait_days: float = 0.0, **dat
 
 def selection(work_up_days: float) -> list[Step]:
     return [
-        S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60),
+        S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60, egfr=90),
         S("approve_at_mdtm", "ard", **SIGNED),
-        S("record_consent", "ard"),
+        S("record_consent", "ard", **CONSENTED),
     ]
 
 
@@ -93,19 +86,25 @@ def prepared(therapy: Therapy, *, skip: tuple[str, ...] = ()) -> list[Step]:
 
 def cart_product(coi: str) -> list[Step]:
     return [
-        S("record_washout", "cts", stopped=[]),
+        S("record_washout", "cts", stopped=[], treatments=["none"]),
         S("book_apheresis", "cts", slot_at=Ago(0)),
         S("record_apheresis", "aph", coi_id=coi),
         S("ship_to_manufacturer", "tech"),
-        S("release_product", "pharma"),
+        S("release_product", "pharma", lot=f"LOT-{coi}"),
         S("ship_to_centre", "pharma"),
-        S("receive_product", "tech", bag_coi_id=coi, storage_location="LN2-TANK-2"),
+        S(
+            "receive_product",
+            "tech",
+            bag_coi_id=coi,
+            temperature_log_ok=True,
+            storage_location="LN2-TANK-2",
+        ),
     ]
 
 
 def cart_treatment(coi: str) -> list[Step]:
     return [
-        S("clear_for_treatment", "cts", active_infection=False, tocilizumab_doses_on_site=2),
+        S("clear_for_treatment", "cts", **FIT, tocilizumab_doses_on_site=2),
         S("start_lymphodepletion", "nurse"),
         S("complete_lymphodepletion", "nurse"),
         S("thaw_product", "tech", wait_days=2.2, bag_coi_id=coi),
@@ -118,8 +117,8 @@ def msc_to_infusion(coi: str) -> list[Step]:
     protocol's 2 hours, DEMO_FLOOR on the demo's clock)."""
     return [
         S("order_product", "pharma", coi_id=coi),
-        S("receive_product", "tech", bag_coi_id=coi),
-        S("clear_for_treatment", "cts", active_infection=False),
+        S("receive_product", "tech", bag_coi_id=coi, temperature_log_ok=True),
+        S("clear_for_treatment", "cts", **FIT),
         S("thaw_product", "tech", bag_coi_id=coi),
         S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
         S("end_observation", "nurse", wait_days=OBSERVATION_DAYS),
@@ -176,7 +175,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "LUP-003": [
             sel[0],
             S("defer_at_mdtm", "cts", reason="echocardiography missing", **SIGNED),
-            S("record_work_up", "ard", completed_at=Ago(2)),
+            S("record_work_up", "ard", completed_at=Ago(2), lvef_percent=58, egfr=85),
             *sel[1:],
         ],
         "SSC-001": [
@@ -187,6 +186,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
                 kind="CRS",
                 grade=2,
                 description="treated with tocilizumab",
+                **AE_FACTS,
             ),
         ],
         "MYO-001": [
@@ -211,7 +211,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "VAS-001": [
             *full,
-            S("record_adverse_event", "nurse", kind="ICANS", grade=3),
+            S("record_adverse_event", "nurse", kind="ICANS", grade=3, **AE_FACTS),
             S("transfer_to_icu", "cts"),
         ],
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
@@ -222,6 +222,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
                 "record_washout",
                 "cts",
                 stopped=[{"drug": "mycophenolate mofetil", "stopped_at": Ago(9)}],
+                treatments=["mycophenolate mofetil", "hydroxychloroquine"],
             ),
             S("book_apheresis", "cts", refused=True, slot_at=Ago(0)),
         ],
@@ -229,7 +230,13 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             *sel,
             *prep,
             *cart_product(coi)[:6],
-            S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
+            S(
+                "receive_product",
+                "tech",
+                refused=True,
+                bag_coi_id="COI-XXX-000",
+                temperature_log_ok=True,
+            ),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),
         ],
         "VAS-003": [*full, *stay_then_discharge(), *visits("D14", "D28")],
@@ -237,7 +244,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             *full,
             *stay_then_discharge(),
             *visits("D14"),
-            S("record_adverse_event", "nurse", kind="infection", grade=3, serious=True),
+            S("record_adverse_event", "nurse", kind="infection", grade=3, **HOSPITALISED),
         ],
         "MYO-004": [
             sel[0],
@@ -312,17 +319,6 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
 
 
-def _resolve(value: Any, protocol: Protocol) -> Any:
-    if isinstance(value, Ago):
-        moment = datetime.now(UTC) - timedelta(seconds=value.days * 86400 * protocol.time_scale + 1)
-        return moment.isoformat()
-    if isinstance(value, dict):
-        return {k: _resolve(v, protocol) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, protocol) for v in value]
-    return value
-
-
 async def seed_case(
     client: Client,
     case: Case,
@@ -353,7 +349,7 @@ async def seed_case(
     for step in script(case.pseudonym, case.therapy, case.work_up_days):
         if step.wait_days:
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
-        data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
+        data = {**PEOPLE[step.who], **resolve(step.data, protocol)}
         try:
             signer = (signers or {}).get(data["actor"])
             await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)

@@ -29,6 +29,7 @@ from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
 from devtools.preparation_docs import preparation_tables
 from devtools.protocol_docs import render_protocols
+from devtools.safety_docs import SAFETY_ROUTES, safety_guard_phrases
 from models.centre_files import load_centre_policy
 from models.durations import in_words
 from models.protocol import (
@@ -157,7 +158,7 @@ def _section(therapy: Therapy, chart: type[PathwayChart], diagram: Path, title: 
         "| --- | --- | --- | --- | --- |",
     ]
     phrases = guard_phrases(protocol)
-    routes = _route_phrases(protocol)
+    routes = _route_phrases(protocol) | SAFETY_ROUTES
     for event in chart_events(chart):
         transitions = _transitions(chart, event.id)
         lines.append(
@@ -337,7 +338,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             f"{in_words(schedule.interval - schedule.interval_tolerance)} after the previous infusion"
         ),
         **monitoring_phrases(protocol),
-    }
+    } | safety_guard_phrases(protocol)
 
 
 def monitoring_phrases(protocol: Protocol) -> dict[str, str]:

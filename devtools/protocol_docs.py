@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from devtools.safety_docs import AFTER_USUAL_WINDOW, safety_numbers
 from models.durations import in_words
 from models.protocol import Protocol
 from models.sources import Source, Sourced, SourceKind
@@ -90,6 +91,17 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
     if protocol.therapy.value == "car-t":
         add("Infusion after lymphodepletion, from", w, "infusion_after_lymphodepletion_min")
         add("Infusion after lymphodepletion, until", w, "infusion_after_lymphodepletion_max")
+        add(
+            "Infusion after lymphodepletion, outer limit",
+            w,
+            "infusion_after_lymphodepletion_outer",
+        )
+        add(
+            "Between the usual and the outer limit",
+            w,
+            "after_usual_window",
+            AFTER_USUAL_WINDOW[w.after_usual_window],
+        )
         add("Afebrile before infusion", w, "afebrile_before_infusion")
         add("Stay near the centre after infusion", w, "proximity_period")
         add("Irradiated blood products before apheresis", w, "irradiated_blood_before_apheresis")
@@ -108,6 +120,8 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
             f"≤ {protocol.prednisone_max_mg_per_day:g} mg/day",
         )
     add("Tocilizumab doses on site", protocol, "tocilizumab_min_doses")
+    for what, value, found in safety_numbers(protocol):
+        rows.append((what, str(value), source_text(found)))
     schedule = protocol.infusions
     add("Infusions", schedule, "count")
     if schedule.count > 1:

@@ -26,7 +26,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from models.mdtm import Specialty
 from models.roles import Role
+from models.safety_reporting import AdverseOutcome
 from models.validation import pattern
 
 # Control characters, and the bidirectional overrides that make text display in another
@@ -133,17 +135,32 @@ class WorkUp(StaffAction):
     missing: list[ShortText] = Field(default=[], max_length=30, description="tests still missing")
 
 
+class Attendee(BaseModel):
+    """One person at the MDTM and the specialty they represent (models/mdtm.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    person: PersonId
+    specialty: Specialty
+
+
 class MdtmDecision(StaffAction):
-    """MDTM outcome, co-signed by the binôme: two different people."""
+    """MDTM outcome, co-signed by the binôme: two different people. The meeting's ID, date,
+    attendees and rationale are required for pathways under the explicit safety rules."""
 
     ard_specialist: PersonId
     cell_therapy_specialist: PersonId
     meeting_id: Identifier | None = None
+    meeting_at: ClinicalTime | None = None
+    attendees: list[Attendee] | None = Field(default=None, max_length=40)
+    rationale: Text | None = None
+    #: why a signatory is not the referral's binôme
+    substitution_reason: Reason | None = None
 
 
 class Consent(StaffAction):
-    trial_inclusion: bool = True
-    registry_consent: bool = True
+    # Required answers (models/safety_rules.py); None only in payloads of older pathways.
+    trial_inclusion: bool | None = None
+    registry_consent: bool | None = None
 
 
 class DrugStop(BaseModel):
@@ -154,6 +171,8 @@ class DrugStop(BaseModel):
 
 class Washout(StaffAction):
     stopped: list[DrugStop] = Field(default=[], max_length=30)
+    #: every current immunosuppressive or immunomodulatory treatment, or ["none"]
+    treatments: list[ShortText] | None = Field(default=None, max_length=30)
     prednisone_mg_per_day: float = Field(default=0, ge=0, le=2000)
 
 
@@ -184,7 +203,7 @@ class ProductOrder(StaffAction):
 
 class ProductReceipt(StaffAction):
     bag_coi_id: Identifier
-    temperature_log_ok: bool = True
+    temperature_log_ok: bool | None = None
     storage_location: Identifier | None = None
 
 
@@ -194,7 +213,10 @@ class Quarantine(StaffAction):
 
 class PreInfusionCheck(StaffAction):
     active_infection: bool
-    cardiac_check_ok: bool = True
+    cardiac_check_ok: bool | None = None
+    pregnancy_test: Literal["negative", "positive", "not_applicable"] | None = None
+    lvef_percent: float | None = Field(default=None, ge=5, le=90)
+    egfr: float | None = Field(default=None, ge=0, le=200)
     tocilizumab_doses_on_site: int = Field(default=0, ge=0, le=100)
 
 
@@ -208,6 +230,8 @@ class Fever(StaffAction):
 
 class Thaw(StaffAction):
     bag_coi_id: Identifier
+    #: why the binôme proceeds past the usual lymphodepletion-to-infusion window
+    late_justification: Reason | None = None
 
 
 class Infusion(StaffAction):
@@ -219,9 +243,15 @@ class Infusion(StaffAction):
 class AdverseEvent(StaffAction):
     kind: Literal["CRS", "ICANS", "infection", "cytopenia", "flare", "malignancy", "other"]
     grade: int = Field(ge=1, le=5, description="ASTCT grade for CRS/ICANS, CTCAE otherwise")
-    serious: bool = False
+    # None: not said. Under the explicit safety rules the facts below imply a minimum
+    # (models/safety_reporting.py) that these may raise, never lower.
+    serious: bool | None = None
     suspected_unexpected: bool = Field(default=False, description="SUSAR")
-    life_threatening_or_fatal: bool = False
+    life_threatening_or_fatal: bool | None = None
+    hospitalised: bool | None = Field(default=None, description="required or prolonged")
+    outcome: AdverseOutcome | None = None
+    #: when the site became aware of the event: the reporting clock starts there
+    aware_at: ClinicalTime | None = None
     ice_score: int | None = Field(default=None, ge=0, le=10)
     description: Text | None = None
 
@@ -316,6 +346,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "receive_product": ProductReceipt,
     "quarantine_product": Quarantine,
     "release_from_quarantine": ProductReceipt,
+    "discard_quarantined_product": Exit,
     "clear_for_treatment": PreInfusionCheck,
     "start_lymphodepletion": Lymphodepletion,
     "complete_lymphodepletion": Lymphodepletion,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import (
@@ -34,10 +34,13 @@ from pydantic import (
 
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
+from models.fitness import Fitness
 from models.infusions import Infusions
+from models.mdtm import MdtmRules
 from models.preparation import PreparationTask, check_tasks
 from models.registry_forms import RegistryPlan, VisitItem
 from models.roles import Role
+from models.safety_reporting import SafetyReporting
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
 
@@ -84,6 +87,8 @@ class Windows(Sourced):
         "thaw_to_infusion",
         "infusion_after_lymphodepletion_min",
         "infusion_after_lymphodepletion_max",
+        "infusion_after_lymphodepletion_outer",
+        "after_usual_window",
         "afebrile_before_infusion",
         "proximity_period",
         "irradiated_blood_before_apheresis",
@@ -94,6 +99,8 @@ class Windows(Sourced):
     DEFAULT_SOURCES = {
         "infusion_after_lymphodepletion_min": _SMPC_LD,
         "infusion_after_lymphodepletion_max": _SMPC_LD,
+        "infusion_after_lymphodepletion_outer": _SMPC_LD,
+        "after_usual_window": source("assumption: repeat lymphodepletion unless set"),
         "afebrile_before_infusion": source(f"{_GR} (48 h afebrile before infusion)"),
         "proximity_period": source("label: EU SmPC, within ~2 h of the centre for >= 4 weeks"),
         "irradiated_blood_before_apheresis": source(f"{_GR} (irradiated blood products)"),
@@ -107,12 +114,23 @@ class Windows(Sourced):
     thaw_to_infusion: Duration = Field(description="thawed product must be infused within")
     infusion_after_lymphodepletion_min: Duration = timedelta(days=2)
     infusion_after_lymphodepletion_max: Duration = timedelta(days=14)
+    # Between the usual limit (max) and the outer one: "justify" lets the binôme proceed
+    # with a recorded justification, "repeat" asks for a new lymphodepletion. Beyond outer:
+    # repeat. Read only for pathways under the explicit safety rules (models/safety_rules.py).
+    infusion_after_lymphodepletion_outer: Duration = timedelta(days=14)
+    after_usual_window: Literal["justify", "repeat"] = "repeat"
     afebrile_before_infusion: Duration = timedelta(hours=48)
     proximity_period: Duration = timedelta(weeks=4)
     irradiated_blood_before_apheresis: Duration = timedelta(days=7)
     irradiated_blood_after_infusion: Duration = timedelta(days=90)
     # None: not checked (protocols recorded before it existed)
     monitoring_before_discharge: Duration | None = None
+
+    @model_validator(mode="after")
+    def _outer_beyond_usual(self) -> Windows:
+        if self.infusion_after_lymphodepletion_outer < self.infusion_after_lymphodepletion_max:
+            raise ValueError("infusion_after_lymphodepletion_outer is before the usual maximum")
+        return self
 
 
 class WashoutRule(Sourced):
@@ -166,22 +184,6 @@ class DeadlineRule(Sourced):
     ladder: str = "default"
 
 
-class SafetyReporting(Sourced):
-    """Clinical-trial safety reporting (EU CTR 536/2014), armed when an event is recorded."""
-
-    NUMBERS = ("sponsor", "susar_fatal", "susar_other")
-    DEFAULT_SOURCES = {
-        "sponsor": source("regulation: EU CTR 536/2014 art. 41, SAE to sponsor within 24 h"),
-        "susar_fatal": source("regulation: EU CTR 536/2014 art. 42, fatal SUSAR within 7 days"),
-        "susar_other": source("regulation: EU CTR 536/2014 art. 42, other SUSAR within 15 days"),
-    }
-
-    sponsor: Duration = timedelta(hours=24)
-    susar_fatal: Duration = timedelta(days=7)
-    susar_other: Duration = timedelta(days=15)
-    ladder: str = "default"
-
-
 class NotificationRetry(_Strict):
     """How hard a notification is retried before the fallback channel takes over.
 
@@ -216,6 +218,8 @@ class Protocol(Sourced):
     visits: list[Visit] = Field(min_length=1)
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
+    fitness: Fitness = Fitness()
+    mdtm: MdtmRules = MdtmRules()
     safety_reporting: SafetyReporting = SafetyReporting()
     notification_retry: NotificationRetry = NotificationRetry()
     preparation: list[PreparationTask] = []

@@ -92,6 +92,11 @@ class ProductChain(BaseModel):
     received_at: datetime | None = None
     storage_location: str | None = None
     quarantined: bool = False
+    # why the bag is in quarantine ("temperature excursion at receipt", a finding)
+    quarantine_finding: str | None = None
+    lot: str | None = None
+    # the binôme's reason to thaw past the usual lymphodepletion-to-infusion window
+    late_justification: str | None = None
     thawed_at: datetime | None = None
     doses_ordered: int = 0
     discarded: int = 0
@@ -106,6 +111,10 @@ class AdverseEventRecord(BaseModel):
     suspected_unexpected: bool = False
     life_threatening_or_fatal: bool = False
     ice_score: int | None = None
+    hospitalised: bool | None = None
+    outcome: str | None = None
+    # when the site became aware (explicit safety rules): the reporting clock starts there
+    aware_at: datetime | None = None
     reports: dict[str, datetime] = {}
 
     def reports_due(self) -> list[str]:
@@ -141,6 +150,9 @@ class PathwayRecord(BaseModel):
     # chart: the version of the therapy's chart that wrote the configuration (records from
     # before the field existed are version 1; states/migrations.py maps older ones)
     chart_version: int = 1
+    # the safety rules the pathway was referred under (models/safety_rules.py): records
+    # from before the field existed follow the legacy rules
+    safety_rules: int = 1
     configuration: list[str] = []
     history: dict[str, list[str]] = {}
     held_from: str | None = None
@@ -148,11 +160,19 @@ class PathwayRecord(BaseModel):
     # clinical facts the guards read
     work_up_completed_at: datetime | None = None
     work_up_missing: list[str] = []
+    # organ-function values of the last work-up (lvef_percent, egfr), as given
+    work_up_values: dict[str, float] = {}
     mdtm_approved_at: datetime | None = None
     mdtm_deferrals: int = 0
+    # the meeting of the last MDTM decision (explicit safety rules): its ID and date
+    mdtm_meeting_id: str | None = None
+    mdtm_meeting_at: datetime | None = None
     consent_at: datetime | None = None
+    # the consent elements answered yes (None: recorded before the elements were read)
+    consent_given: list[str] | None = None
     washout: list[DrugStopRecord] = []
     washout_recorded: bool = False
+    current_treatments: list[str] | None = None
     prednisone_mg_per_day: float = 0
     apheresis_slot_at: datetime | None = None
     product: ProductChain = ProductChain()

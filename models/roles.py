@@ -66,6 +66,7 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "receive_product": frozenset({Role.CTU_TECHNICIAN, Role.PHARMACIST}),
     "quarantine_product": frozenset({Role.CTU_TECHNICIAN, Role.PHARMACIST}),
     "release_from_quarantine": frozenset({Role.CTU_TECHNICIAN, Role.PHARMACIST}),
+    "discard_quarantined_product": frozenset({Role.CELL_THERAPY_SPECIALIST, Role.PHARMACIST}),
     # treatment
     "clear_for_treatment": _BINOME,
     "start_lymphodepletion": frozenset({Role.CELL_THERAPY_SPECIALIST, Role.NURSE}),

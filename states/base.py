@@ -26,12 +26,16 @@ from models.actions import EVENT_PAYLOADS, StaffAction
 from models.protocol import Protocol
 from models.record import PathwayRecord
 from states import errors as e
+from states.adverse_events import AdverseEvents
 from states.binding import BoundChart
 from states.facts import RecordedFacts
+from states.fitness_guards import FitnessGuards
 from states.guards import PathwayGuards
+from states.mdtm_record import MdtmRecord
 from states.monitoring import MonitoringGuards
 from states.not_yet import why_not_yet
 from states.preparation import PreparationGuards
+from states.product_guards import ProductGuards
 from states.registry_deadlines import RegistryGuards
 
 # Final states and what they mean for the record's outcome.
@@ -52,7 +56,16 @@ AFTER_END = "report_adverse_event"
 
 
 class PathwayChart(
-    BoundChart, PathwayGuards, MonitoringGuards, PreparationGuards, RegistryGuards, RecordedFacts
+    BoundChart,
+    PathwayGuards,
+    FitnessGuards,
+    ProductGuards,
+    MdtmRecord,
+    AdverseEvents,
+    MonitoringGuards,
+    PreparationGuards,
+    RegistryGuards,
+    RecordedFacts,
 ):
     """Base of the therapy charts: guards (as transition validators) and recorded facts."""
 

@@ -23,11 +23,21 @@ class CarTChart(PathwayChart):
             awaiting_mdtm = State("Awaiting MDTM decision")
             awaiting_consent = State("Approved, awaiting consent")
 
-            record_work_up = referred.to(awaiting_mdtm, validators="guard_work_up_valid")
-            approve_at_mdtm = awaiting_mdtm.to(
-                awaiting_consent, validators=["guard_binome_signed", "guard_work_up_fresh"]
+            record_work_up = referred.to(
+                awaiting_mdtm, validators=["guard_work_up_valid", "guard_work_up_answered"]
             )
-            defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
+            approve_at_mdtm = awaiting_mdtm.to(
+                awaiting_consent,
+                validators=[
+                    "guard_binome_signed",
+                    "guard_mdtm_recorded",
+                    "guard_work_up_fresh",
+                    "guard_organ_function_eligible",
+                ],
+            )
+            defer_at_mdtm = awaiting_mdtm.to(
+                referred, validators=["guard_binome_signed", "guard_mdtm_recorded"]
+            )
 
         class product(State.Compound):
             washout = State("Washout before leukapheresis", initial=True)
@@ -41,19 +51,35 @@ class CarTChart(PathwayChart):
             stored = State("Stored in the cell-therapy unit")
 
             record_washout = washout.to.itself(
-                validators="guard_washout_known"
-            ) | out_of_specification.to.itself(validators="guard_washout_known")
+                validators=[
+                    "guard_consent_complete",
+                    "guard_washout_known",
+                    "guard_treatments_listed",
+                ]
+            ) | out_of_specification.to.itself(
+                validators=["guard_washout_known", "guard_treatments_listed"]
+            )
             book_apheresis = washout.to(
                 apheresis_booked, validators="guard_washout_by_slot"
             ) | out_of_specification.to(apheresis_booked, validators="guard_washout_by_slot")
             record_apheresis = apheresis_booked.to(collected, validators="guard_washout_complete")
             ship_to_manufacturer = collected.to(manufacturing)
-            release_product = manufacturing.to(released)
+            release_product = manufacturing.to(released, validators="guard_release_lot")
             report_out_of_specification = manufacturing.to(out_of_specification)
             ship_to_centre = released.to(in_transit)
-            receive_product = in_transit.to(stored, validators="guard_coi_matches")
+            # A temperature excursion at receipt: quarantined, never stored.
+            receive_product = in_transit.to(
+                quarantined,
+                cond="temperature_excursion",
+                validators=["guard_coi_matches", "guard_receipt_answered"],
+            ) | in_transit.to(stored, validators=["guard_coi_matches", "guard_receipt_answered"])
             quarantine_product = in_transit.to(quarantined)
-            release_from_quarantine = quarantined.to(stored, validators="guard_coi_matches")
+            release_from_quarantine = quarantined.to(
+                stored, validators=["guard_coi_matches", "guard_quarantine_assessed"]
+            )
+            # The binôme's other way out of quarantine: re-apheresis or exit, as after an
+            # out-of-specification release.
+            discard_quarantined_product = quarantined.to(out_of_specification)
 
         class treatment(State.Compound):
             cleared = State("Cleared for lymphodepletion", initial=True)
@@ -106,8 +132,10 @@ class CarTChart(PathwayChart):
 
         h = HistoryState(type="deep")
 
-        record_consent = selection.awaiting_consent.to(product)
-        clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
+        record_consent = selection.awaiting_consent.to(product, validators="guard_consent_answered")
+        clear_for_treatment = product.stored.to(
+            treatment, validators=["guard_fitness_answered", "guard_fit_for_treatment"]
+        )
         discharge = treatment.monitoring.inpatient.to(
             follow_up, validators="guard_monitoring_period_done"
         )
@@ -124,7 +152,7 @@ class CarTChart(PathwayChart):
     completed = State("Follow-up completed", final=True)
 
     reject_at_mdtm = pathway.selection.awaiting_mdtm.to(
-        ineligible, validators="guard_binome_signed"
+        ineligible, validators=["guard_binome_signed", "guard_mdtm_recorded"]
     )
     declare_manufacturing_failure = pathway.product.out_of_specification.to(manufacturing_failed)
     complete_follow_up = pathway.follow_up.long_term.to(
@@ -133,7 +161,10 @@ class CarTChart(PathwayChart):
     declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
     # Safety events can happen at any point: recorded without moving the pathway.
     # Targetless transitions (to None) record without exiting or entering any state.
-    record_adverse_event = pathway.to(None) | held.to(None)  # type: ignore[arg-type]
+    record_adverse_event = pathway.to(
+        None,  # type: ignore[arg-type]
+        validators="guard_adverse_event_facts",
+    ) | held.to(None, validators="guard_adverse_event_facts")  # type: ignore[arg-type]
     report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(  # type: ignore[arg-type]
         None, validators="guard_report_due"
     )

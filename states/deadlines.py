@@ -116,7 +116,8 @@ def _safety_reports(record: PathwayRecord, protocol: Protocol, now: datetime) ->
                     waiting_on=who,
                     ladder=rules.ladder,
                     armed_at=now,
-                    due_at=ae.at + within,
+                    # From awareness, when given (explicit safety rules), not from typing.
+                    due_at=(ae.aware_at or ae.at) + within,
                 )
             )
     return armed

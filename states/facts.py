@@ -8,10 +8,12 @@ accepted it, and writes what the guards and deadlines read later.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from models import actions as a
 from models.actions import StaffAction
 from models.record import AdverseEventRecord, DrugStopRecord, PathwayRecord
+from states.product_guards import TEMPERATURE_EXCURSION
 
 
 class RecordedFacts:
@@ -19,9 +21,18 @@ class RecordedFacts:
 
     record: PathwayRecord
 
+    if TYPE_CHECKING:
+
+        def temperature_excursion(self, action: a.ProductReceipt) -> bool: ...
+
+        def seriousness(self, action: a.AdverseEvent) -> tuple[bool, bool]: ...
+
     def on_record_work_up(self, action: a.WorkUp, now: datetime) -> None:
         self.record.work_up_completed_at = action.completed_at
         self.record.work_up_missing = list(action.missing)
+        self.record.work_up_values = {
+            k: v for k in ("lvef_percent", "egfr") if (v := getattr(action, k)) is not None
+        }
 
     def on_approve_at_mdtm(self, action: a.MdtmDecision, now: datetime) -> None:
         self.record.mdtm_approved_at = now
@@ -31,6 +42,9 @@ class RecordedFacts:
 
     def on_record_consent(self, action: a.Consent, now: datetime) -> None:
         self.record.consent_at = now
+        self.record.consent_given = [
+            k for k in ("trial_inclusion", "registry_consent") if getattr(action, k)
+        ]
 
     def on_record_washout(self, action: a.Washout, now: datetime) -> None:
         self.record.washout = [
@@ -38,6 +52,8 @@ class RecordedFacts:
         ]
         self.record.prednisone_mg_per_day = action.prednisone_mg_per_day
         self.record.washout_recorded = True
+        if action.treatments is not None:
+            self.record.current_treatments = list(action.treatments)
 
     def on_book_apheresis(self, action: a.ApheresisBooking, now: datetime) -> None:
         self.record.apheresis_slot_at = action.slot_at
@@ -48,6 +64,7 @@ class RecordedFacts:
 
     def on_release_product(self, action: a.ProductRelease, now: datetime) -> None:
         self.record.product.released_at = now
+        self.record.product.lot = action.lot
 
     def on_order_product(self, action: a.ProductOrder, now: datetime) -> None:
         self.record.product.coi_id = action.coi_id
@@ -55,13 +72,26 @@ class RecordedFacts:
 
     def on_receive_product(self, action: a.ProductReceipt, now: datetime) -> None:
         self.record.product.received_at = now
+        if self.temperature_excursion(action):
+            # Never stored: the bag waits in quarantine for the binôme's decision.
+            self.record.product.quarantined = True
+            self.record.product.quarantine_finding = TEMPERATURE_EXCURSION
+            return
         self.record.product.storage_location = action.storage_location
 
     def on_quarantine_product(self, action: a.Quarantine, now: datetime) -> None:
         self.record.product.quarantined = True
+        self.record.product.quarantine_finding = action.finding
+
+    def on_discard_quarantined_product(self, action: a.Exit, now: datetime) -> None:
+        product = self.record.product
+        product.quarantined, product.quarantine_finding = False, None
+        product.received_at = product.storage_location = None
+        product.discarded += 1
 
     def on_release_from_quarantine(self, action: a.ProductReceipt, now: datetime) -> None:
         self.record.product.quarantined = False
+        self.record.product.quarantine_finding = None
         self.record.product.received_at = now
         self.record.product.storage_location = action.storage_location
 
@@ -88,22 +118,27 @@ class RecordedFacts:
 
     def on_thaw_product(self, action: a.Thaw, now: datetime) -> None:
         self.record.product.thawed_at = now
+        self.record.product.late_justification = action.late_justification
 
     def on_infuse(self, action: a.Infusion, now: datetime) -> None:
         self.record.infusions.append(now)
         self.record.product.thawed_at = None
 
     def on_record_adverse_event(self, action: a.AdverseEvent, now: datetime) -> None:
+        serious, threat = self.seriousness(action)
         self.record.adverse_events.append(
             AdverseEventRecord(
                 seq=len(self.record.adverse_events) + 1,
                 at=now,
                 kind=action.kind,
                 grade=action.grade,
-                serious=action.serious,
+                serious=serious,
                 suspected_unexpected=action.suspected_unexpected,
-                life_threatening_or_fatal=action.life_threatening_or_fatal,
+                life_threatening_or_fatal=threat,
                 ice_score=action.ice_score,
+                hospitalised=action.hospitalised,
+                outcome=action.outcome,
+                aware_at=action.aware_at,
             )
         )
 

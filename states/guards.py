@@ -11,7 +11,7 @@ several events) and the state the pathway was in.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from models import actions as a
 from models.actions import StaffAction, person_key
@@ -47,6 +47,15 @@ class PathwayGuards:
         """Refuse with ``cls``; ``PathwayChart.check`` adds the event sent and the state."""
         raise cls(message)
 
+    def days(self, delta: timedelta) -> str:
+        return days_text(delta, self.protocol)
+
+    if TYPE_CHECKING:
+
+        def beyond_usual_window(self, action: a.Thaw, since: timedelta) -> bool: ...
+
+        def meeting_time(self, action: a.MdtmDecision, now: datetime) -> datetime: ...
+
     def _not_in_future(self, when: datetime, what: str, now: datetime) -> None:
         if when > now:
             self.refuse(e.DateInFuture, f"The {what} date is in the future; check the date.")
@@ -76,7 +85,14 @@ class PathwayGuards:
         if done is None:
             self.refuse(e.WorkUpIncomplete, "No work-up is recorded yet.")
             return
-        age = now - done
+        # Measured at the meeting's date under the explicit rules (states/mdtm_record.py).
+        age = self.meeting_time(action, now) - done
+        if age < timedelta(0):
+            self.refuse(
+                e.WorkUpIncomplete,
+                "The work-up is dated after the meeting: check the meeting date, or defer and "
+                "present the new work-up at the next MDTM.",
+            )
         # "less than 3 months old": a work-up exactly at the window is too old.
         if age >= window:
             self.refuse(
@@ -178,7 +194,8 @@ class PathwayGuards:
                 "An active infection postpones treatment: record the check again once it is "
                 "resolved.",
             )
-        if not action.cardiac_check_ok:
+        # None: not answered, which pathways under the legacy rules took for "fine".
+        if action.cardiac_check_ok is False:
             self.refuse(
                 e.NotClearedForTreatment,
                 "The cardiac re-check is not satisfactory; the binôme must review it.",
@@ -236,7 +253,7 @@ class PathwayGuards:
                 f"infused within {days_text(window, self.protocol)} of thawing.",
             )
 
-    def guard_lymphodepletion_window(self, action: a.Infusion, now: datetime) -> None:
+    def guard_lymphodepletion_window(self, action: a.Thaw, now: datetime) -> None:
         ended = self.record.lymphodepletion_ended_at
         w = self.protocol.windows
         if ended is None:
@@ -250,7 +267,9 @@ class PathwayGuards:
                 f" after it ({days_text(w.infusion_after_lymphodepletion_min - since, self.protocol)}"
                 " to go).",
             )
-        if since > w.infusion_after_lymphodepletion_max:
+        if since > w.infusion_after_lymphodepletion_max and not self.beyond_usual_window(
+            action, since
+        ):
             self.refuse(
                 e.OutsideWindow,
                 f"Lymphodepletion ended {days_text(since, self.protocol)} ago, beyond the "

@@ -26,11 +26,21 @@ class MscChart(PathwayChart):
             awaiting_mdtm = State("Awaiting MDTM decision")
             awaiting_consent = State("Approved, awaiting consent")
 
-            record_work_up = referred.to(awaiting_mdtm, validators="guard_work_up_valid")
-            approve_at_mdtm = awaiting_mdtm.to(
-                awaiting_consent, validators=["guard_binome_signed", "guard_work_up_fresh"]
+            record_work_up = referred.to(
+                awaiting_mdtm, validators=["guard_work_up_valid", "guard_work_up_answered"]
             )
-            defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
+            approve_at_mdtm = awaiting_mdtm.to(
+                awaiting_consent,
+                validators=[
+                    "guard_binome_signed",
+                    "guard_mdtm_recorded",
+                    "guard_work_up_fresh",
+                    "guard_organ_function_eligible",
+                ],
+            )
+            defer_at_mdtm = awaiting_mdtm.to(
+                referred, validators=["guard_binome_signed", "guard_mdtm_recorded"]
+            )
 
         class product(State.Compound):
             to_order = State("Product to order", initial=True)
@@ -38,10 +48,19 @@ class MscChart(PathwayChart):
             quarantined = State("Quarantined at receipt")
             stored = State("Stored in the cell-therapy unit")
 
-            order_product = to_order.to(ordered)
-            receive_product = ordered.to(stored, validators="guard_coi_matches")
+            order_product = to_order.to(ordered, validators="guard_consent_complete")
+            # A temperature excursion at receipt: quarantined, never stored.
+            receive_product = ordered.to(
+                quarantined,
+                cond="temperature_excursion",
+                validators=["guard_coi_matches", "guard_receipt_answered"],
+            ) | ordered.to(stored, validators=["guard_coi_matches", "guard_receipt_answered"])
             quarantine_product = ordered.to(quarantined)
-            release_from_quarantine = quarantined.to(stored, validators="guard_coi_matches")
+            release_from_quarantine = quarantined.to(
+                stored, validators=["guard_coi_matches", "guard_quarantine_assessed"]
+            )
+            # A discarded bag is replaced: the product is ordered again.
+            discard_quarantined_product = quarantined.to(to_order)
 
         class treatment(State.Compound):
             cleared = State("Cleared for infusion", initial=True)
@@ -82,8 +101,10 @@ class MscChart(PathwayChart):
 
         h = HistoryState(type="deep")
 
-        record_consent = selection.awaiting_consent.to(product)
-        clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
+        record_consent = selection.awaiting_consent.to(product, validators="guard_consent_answered")
+        clear_for_treatment = product.stored.to(
+            treatment, validators=["guard_fitness_answered", "guard_fit_for_treatment"]
+        )
         # Each infusion is followed by an observation when the protocol sets one (protocols
         # recorded before it existed go straight on, as they did).
         infuse = (
@@ -116,7 +137,7 @@ class MscChart(PathwayChart):
     completed = State("Follow-up completed", final=True)
 
     reject_at_mdtm = pathway.selection.awaiting_mdtm.to(
-        ineligible, validators="guard_binome_signed"
+        ineligible, validators=["guard_binome_signed", "guard_mdtm_recorded"]
     )
     complete_follow_up = pathway.follow_up.long_term.to(
         completed, validators="guard_all_visits_done"
@@ -124,7 +145,10 @@ class MscChart(PathwayChart):
     declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
     # Safety events can happen at any point: recorded without moving the pathway.
     # Targetless transitions (to None) record without exiting or entering any state.
-    record_adverse_event = pathway.to(None) | held.to(None)  # type: ignore[arg-type]
+    record_adverse_event = pathway.to(
+        None,  # type: ignore[arg-type]
+        validators="guard_adverse_event_facts",
+    ) | held.to(None, validators="guard_adverse_event_facts")  # type: ignore[arg-type]
     report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(  # type: ignore[arg-type]
         None, validators="guard_report_due"
     )

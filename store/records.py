@@ -44,6 +44,9 @@ from store.facts import (
 from store.reading import RecordReader
 from store.sealing import Sealer
 
+# Adverse-event facts kept in the sealed detail: the reports and the explicit safety facts.
+SEALED_AE_FACTS = {"reports", "hospitalised", "outcome", "aware_at"}
+
 # Rows per INSERT statement: well under SQLite's 32,766 bound parameters at 14 columns.
 BATCH = 500
 
@@ -151,8 +154,11 @@ class RecordStore:
             {
                 "pathway_id": pathway_id,
                 "run": run,
-                **e.model_dump(exclude={"reports"}),
-                "detail_sealed": self.sealer.seal({"reports": e.reports}),
+                **e.model_dump(exclude=SEALED_AE_FACTS),
+                # Facts the table has no column for travel sealed, and come back on reading.
+                "detail_sealed": self.sealer.seal(
+                    e.model_dump(mode="json", include=SEALED_AE_FACTS)
+                ),
             }
             for e in events
         ]

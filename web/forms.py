@@ -95,7 +95,10 @@ def field_of(name: str, field: FieldInfo) -> FormField:
         shown = "" if default is None else str(default)
         return FormField(name, label_of(name), "number", required, help_text, default=shown)
     if typing.get_origin(annotation) is list or hint.startswith("list"):
-        sub = submodel(annotation)
+        # list[Model] | None (an optional list of records) is JSON like list[Model].
+        sub = submodel(annotation) or next(
+            (found for arg in typing.get_args(annotation) if (found := submodel(arg))), None
+        )
         if sub is not None:
             example = {n: "…" for n in sub.model_fields}
             extra = f"JSON list, e.g. [{json.dumps(example, ensure_ascii=False)}]"

@@ -41,6 +41,9 @@ PRODUCT_DEVIATIONS = {
     "quarantine_product": "ProductQuarantined",
     "report_out_of_specification": "OutOfSpecification",
     "discard_thawed_product": "ProductDiscarded",
+    # A bag discarded from quarantine (states/product_guards.py): a new event, so no
+    # history recorded before it holds one.
+    "discard_quarantined_product": "ProductDiscarded",
 }
 
 

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from models.record import AuditEntry, PathwayRecord
     from models.registry_export import FormView, export_form, form_views
     from models.roles import Role, roles_allowed
+    from models.safety_rules import CURRENT, LEGACY, RULES_PATCH
     from states import errors
     from states.base import PathwayChart
     from states.deadlines import escalate_due, reconcile
@@ -93,6 +94,8 @@ def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
         binome=referral.binome,
         referred_at=workflow.now(),
         chart_version=CHART_VERSIONS[referral.therapy],
+        # Decided once, at referral: a replayed pathway keeps the rules it was referred under.
+        safety_rules=CURRENT if workflow.patched(RULES_PATCH) else LEGACY,
     )
 
 

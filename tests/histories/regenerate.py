@@ -12,8 +12,8 @@ server that suggests continue-as-new early), and writes every run's history as J
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
 ``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
 ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
-``store-cart``: a CAR-T pathway writing the record store) beside the others. The workers
-write a throwaway record store.
+``safety-cart`` (tests/histories/safety_scenario.py), ``store-cart``: a CAR-T pathway
+writing the record store) beside the others. The workers write a throwaway record store.
 
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
 signs every action (tests/support/signing.py): its history holds the assertions and the
@@ -37,9 +37,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 import store
 from client import pathways as operations
 from client.centres import load_centres, record_evidence
+from devtools.demo_answers import AE_FACTS
 from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from tests.histories.safety_scenario import play_safety
 from tests.support.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
 from tests.support.pathway_driver import (
     APH,
@@ -68,7 +70,7 @@ async def play_cart(client: Client, task_queue: str) -> str:
     )
     go = Driver(client, handle.id, protocol)
     await go.to_infusion()
-    await go("record_adverse_event", NURSE, kind="CRS", grade=2)
+    await go("record_adverse_event", NURSE, kind="CRS", grade=2, **AE_FACTS)
     await go.discharge()
     for visit in protocol.visits:
         if visit.label == "Y2":
@@ -126,7 +128,7 @@ async def play_escalations(client: Client, task_queue: str) -> str:
 
     await eventually(escalated_twice, timeout=30, what="two escalations")
     go = Driver(client, handle.id, protocol)
-    await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60)
+    await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60, egfr=90)
     await go("withdraw", ARD, reason="the patient chose another treatment")
     await handle.result()
     return handle.id
@@ -378,6 +380,7 @@ SCENARIOS = {
     "msc-full": play_msc,
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
+    "safety-cart": play_safety,
     "identity-signed": play_signed,
     "preparation-tasks": play_preparation,
     "preparation-registry": play_registry,

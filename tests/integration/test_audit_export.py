@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 from cli.audit import audit_app
 from client import pathways as operations
+from devtools.demo_answers import CONSENTED
 from devtools.devserver import DevServer
 from models.audit import genesis_hash, verify_chain
 from models.encryption import EncryptionCodec
@@ -63,9 +64,16 @@ async def test_export_and_verify_a_live_trail(
             check_centre=False,
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 5), reason="=1+1 first visit")
+        await go(
+            "record_work_up",
+            ARD,
+            completed_at=ago(protocol, 5),
+            lvef_percent=60,
+            egfr=90,
+            reason="=1+1 first visit",
+        )
         await go("approve_at_mdtm", ARD, **SIGNED, reason='binôme agreed, "unanimous"\nok')
-        await go("record_consent", ARD)
+        await go("record_consent", ARD, **CONSENTED)
         await go("hold", CTS, reason="patient travelling, back in 2 weeks")
         record = await operations.record(client, handle.id)
         assert [e.seq for e in record.audit] == [1, 2, 3, 4]

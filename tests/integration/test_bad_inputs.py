@@ -34,6 +34,7 @@ from temporalio.service import RPCError
 from client import pathways as operations
 from client.centres import centre_policy, start_centre
 from devtools.demo import PEOPLE
+from devtools.demo_answers import FIT
 from devtools.devserver import DevServer
 from models.centre_files import CENTRE_DIR, load_centre
 from models.contracts import centre_workflow_id
@@ -193,31 +194,37 @@ class Stages:
             return
         if stage in ("awaiting_mdtm", "awaiting_mdtm_stale"):
             days = 100 if stage == "awaiting_mdtm_stale" else 10
-            await go("record_work_up", ARD, completed_at=(now - timedelta(days=days)).isoformat())
+            await go(
+                "record_work_up",
+                ARD,
+                completed_at=(now - timedelta(days=days)).isoformat(),
+                lvef_percent=60,
+                egfr=90,
+            )
             return
         await go.to_consent()
         if stage in ("thawed", "follow_up"):  # MSC: off the shelf, no washout or window
             await go("order_product", CTS, coi_id=coi)
-            await go("receive_product", TECH, bag_coi_id=coi)
-            await go("clear_for_treatment", CTS, active_infection=False)
+            await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
+            await go("clear_for_treatment", CTS, **FIT)
             await go("thaw_product", TECH, bag_coi_id=coi)
             if stage == "follow_up":
                 await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
             return
         if stage == "washout":
             return
-        await go("record_washout", CTS, stopped=[])
+        await go("record_washout", CTS, stopped=[], treatments=["none"])
         await go("book_apheresis", CTS, slot_at=now.isoformat())
         await go("record_apheresis", APH, coi_id=coi)
         await go("ship_to_manufacturer", TECH)
-        await go("release_product", PHARMA)
+        await go("release_product", PHARMA, lot="LOT-2026-0042")
         await go("ship_to_centre", PHARMA)
         if stage == "in_transit":
             return
-        await go("receive_product", TECH, bag_coi_id=coi)
+        await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
         if stage == "stored":
             return
-        await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await go("start_lymphodepletion", NURSE)
         await go("complete_lymphodepletion", NURSE)
         assert stage == "awaiting_infusion", stage

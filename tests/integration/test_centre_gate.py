@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from client import pathways as operations
 from client.centres import record_evidence
+from devtools.demo_answers import FIT
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol
 from models.record import PathwayRecord
@@ -45,13 +46,13 @@ async def test_a_lapsed_prerequisite_stops_treatment_until_restored(
         )
         go = Driver(client, handle.id, protocol)
         await go.to_consent()
-        await go("record_washout", CTS, stopped=[])
+        await go("record_washout", CTS, stopped=[], treatments=["none"])
         await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await go("record_apheresis", APH, coi_id="COI-GAT-101")
         await go("ship_to_manufacturer", TECH)
-        await go("release_product", PHARMA)
+        await go("release_product", PHARMA, lot="LOT-GAT-101")
         await go("ship_to_centre", PHARMA)
-        await go("receive_product", TECH, bag_coi_id="COI-GAT-101")
+        await go("receive_product", TECH, bag_coi_id="COI-GAT-101", temperature_log_ok=True)
         # The neurology agreement runs out a few seconds from now, after referral.
         ends = datetime.now(UTC) + timedelta(seconds=3)
         neurology = {"name": "Neurology on call", "valid_until": ends.isoformat()}
@@ -65,9 +66,7 @@ async def test_a_lapsed_prerequisite_stops_treatment_until_restored(
 
         await eventually(lapsed, timeout=30, what="the pathway hears of the lapse")
         with pytest.raises(operations.ActionRefused) as refused:
-            await go(
-                "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
-            )
+            await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         assert refused.value.kind == "CentreNotReady"
         message = refused.value.message
         assert "neurology" in message and f"lapsed {ends:%Y-%m-%d}" in message
@@ -86,9 +85,7 @@ async def test_a_lapsed_prerequisite_stops_treatment_until_restored(
             return status is not None and status.ready
 
         await eventually(restored, timeout=30, what="the pathway hears of the renewal")
-        receipt = await go(
-            "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
-        )
+        receipt = await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         assert receipt.state == "cleared"
         await terminate(client, handle.id, centre_workflow_id(centre))
 
@@ -112,8 +109,8 @@ async def test_an_msc_infusion_waits_for_the_centre_too(
         go = Driver(client, handle.id, protocol)
         await go.to_consent()
         await go("order_product", PHARMA, coi_id="COI-GAT-102")
-        await go("receive_product", TECH, bag_coi_id="COI-GAT-102")
-        await go("clear_for_treatment", CTS, active_infection=False)
+        await go("receive_product", TECH, bag_coi_id="COI-GAT-102", temperature_log_ok=True)
+        await go("clear_for_treatment", CTS, **FIT)
         await record_evidence(
             client,
             centre,

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from activities.centres import CentreActivities
 from client import pathways as operations
 from client.centres import centre_notice, record_evidence, start_centre
+from devtools.demo_answers import FIT
 from models import contracts
 from models.centre_files import load_centre, load_centre_policy
 from models.centre_policy import CentrePolicy
@@ -278,13 +279,13 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
         )
         go = Driver(client, handle.id, protocol)
         await go.to_consent()
-        await go("record_washout", CTS, stopped=[])
+        await go("record_washout", CTS, stopped=[], treatments=["none"])
         await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await go("record_apheresis", APH, coi_id="COI-LUP-611")
         await go("ship_to_manufacturer", TECH)
-        await go("release_product", PHARMA)
+        await go("release_product", PHARMA, lot="LOT-2026-0042")
         await go("ship_to_centre", PHARMA)
-        await go("receive_product", TECH, bag_coi_id="COI-LUP-611")
+        await go("receive_product", TECH, bag_coi_id="COI-LUP-611", temperature_log_ok=True)
         # The pharmacy counts no tocilizumab left: the pathway hears it from its centre.
         await record_evidence(
             client,
@@ -306,9 +307,7 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
         before = await at_rest(client, handle.id)
         with pytest.raises(operations.ActionRefused) as refused:
             # Declared on the ward as 2, but the centre's count rules.
-            await go(
-                "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
-            )
+            await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         assert refused.value.kind == "TocilizumabBelowMinimum"
         assert "0 dose(s) of tocilizumab" in refused.value.message
         # Nothing changed but the deviation log (the refused Update is in the history).
@@ -326,9 +325,7 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
         record = await eventually(lambda: stock_seen(4))
         assert record.centre_alerts, "the stock alert was raised"
         assert all(not a.open for a in record.centre_alerts)
-        receipt = await go(
-            "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=4
-        )
+        receipt = await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=4)
         assert receipt.state == "cleared"
         await terminate(client, handle.id, centre_workflow_id(a))
 

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from temporalio.client import Client
 
+from devtools.demo_answers import ATTENDEES, CONSENTED, FIT, ORGANS
 from devtools.devserver import DevServer, free_port
 from devtools.retention import retention
 from models.encryption import EncryptionCodec
@@ -56,7 +57,14 @@ NURSE = ("--by", "n.bernard", "--role", "nurse")
 APH = ("--by", "n.petit", "--role", "apheresis_nurse")
 TECH = ("--by", "t.moreau", "--role", "ctu_technician")
 PHARMA = ("--by", "p.laurent", "--role", "pharmacist")
-SIGNED = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
+SIGNED = {
+    "ard_specialist": "dr.martin",
+    "cell_therapy_specialist": "dr.roux",
+    "meeting_id": "MDTM-CLI-01",
+    "meeting_at": "now",
+    "attendees": ATTENDEES,
+    "rationale": "refractory disease",
+}
 
 # The demo centres (tests/conftest.py `demo_centres`): centre-a is ready for CAR-T and MSC,
 # centre-b not for CAR-T. This module's patients are CLI-nnn, so no other test's.
@@ -165,22 +173,22 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         p = referred.pathway_id
         assert p == f"pathway-{CENTRE}-CLI-101"
         # Identity from CELLPATH_USER / CELLPATH_ROLE; "now" for a date-time.
-        await act(me, p, "record_work_up", (), completed_at="now", lvef_percent=60)
+        await act(me, p, "record_work_up", (), completed_at="now", **ORGANS)
         await act(me, p, "approve_at_mdtm", (), **SIGNED)
-        await act(me, p, "record_consent", ())
+        await act(me, p, "record_consent", (), **CONSENTED)
         # The preparation tasks that gate leukapheresis and lymphodepletion (README's walk).
         for task, details in PREPARED:
             await act(me, p, "record_task", (), task=task, details=details)
-        await act(cli, p, "record_washout", CTS, stopped=[])
+        await act(cli, p, "record_washout", CTS, stopped=[], treatments=["none"])
         await act(cli, p, "book_apheresis", CTS, slot_at="now")
         await act(cli, p, "record_apheresis", APH, coi_id="COI-CLI-101")
         await act(cli, p, "ship_to_manufacturer", TECH)
-        await act(cli, p, "release_product", PHARMA)
+        await act(cli, p, "release_product", PHARMA, lot="LOT-2026-0042")
         await act(cli, p, "ship_to_centre", PHARMA)
-        await act(cli, p, "receive_product", TECH, bag_coi_id="COI-CLI-101")
         await act(
-            cli, p, "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
+            cli, p, "receive_product", TECH, bag_coi_id="COI-CLI-101", temperature_log_ok=True
         )
+        await act(cli, p, "clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await act(cli, p, "start_lymphodepletion", NURSE)
         ended = await act(cli, p, "complete_lymphodepletion", NURSE)
         assert ended.state == "awaiting_infusion" and "thaw_product" in ended.allowed_next
@@ -250,7 +258,7 @@ async def test_refusals_bad_input_and_missing_pathways(
     async with running_worker():
         p = await refer(cli, "CLI-102", "--seconds-per-day", str(spd))
         # The work-up is 100 protocol days old: the MDTM refuses it.
-        await act(cli, p, "record_work_up", ARD, completed_at=ago(100, spd))
+        await act(cli, p, "record_work_up", ARD, completed_at=ago(100, spd), **ORGANS)
         stale = await cli("act", p, "approve_at_mdtm", *ARD, "--data", json.dumps(SIGNED), "--json")
         doc = refusal(stale, 3, "StaleWorkUp")
         assert "at the MDTM it must be less than 90 days old" in doc.error.message
@@ -436,7 +444,7 @@ async def test_list_filters_from_visibility(cli: Cli, running_worker) -> None:
             therapy="msc",
             disease="systemic sclerosis",
         )
-        await act(cli, msc, "record_work_up", ARD, completed_at="now")
+        await act(cli, msc, "record_work_up", ARD, completed_at="now", **ORGANS)
 
         async def listed(*args: str) -> ListDoc:
             out = await cli("list", "--centre", CENTRE, "--json", *args)
@@ -529,7 +537,7 @@ async def test_worker_command_serves_pathways_and_stops_cleanly(
     worker = start_process("worker", env=cli.env, log=tmp_path / "worker.log")
     try:
         p = await refer(cli, f"CLI-{180 + stop.value}")
-        receipt = await act(cli, p, "record_work_up", ARD, completed_at="now")
+        receipt = await act(cli, p, "record_work_up", ARD, completed_at="now", **ORGANS)
         assert receipt.state == "awaiting_mdtm"
     finally:
         worker.send_signal(stop)

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
+from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED
 from devtools.devserver import DevServer, free_port
 from models.encryption import (
     ENCODING,
@@ -30,6 +31,7 @@ from models.encryption import (
     data_converter,
 )
 from models.protocol import Protocol
+from models.safety_rules import RULES_PATCH
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
@@ -48,6 +50,7 @@ PATCHES = {
     CENTRE_GATE_PATCH,
     REFUSAL_PATCH,
     PRODUCT_PATCH,
+    RULES_PATCH,
 }
 
 
@@ -109,7 +112,12 @@ async def test_history_is_ciphertext_and_only_the_codec_reads_it(
         )
         go = Driver(client, handle.id, protocol)
         await go(
-            "record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=47.125, reason=reason
+            "record_work_up",
+            ARD,
+            completed_at=ago(protocol, 5),
+            lvef_percent=47.125,
+            egfr=90,
+            reason=reason,
         )
         # The same refusal, through a client with the key and one without.
         same_person = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.martin"}
@@ -206,7 +214,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
     tag = uuid.uuid4().hex
     number = uuid.uuid4().int % 10**6
     pseudonym, control = f"SCAN-{number:06d}", f"CTRL-{number:06d}"
-    lvef, egfr, prednisone = canary_number(40, 70), canary_number(60, 110), canary_number(1, 9)
+    lvef, egfr, prednisone = canary_number(46, 70), canary_number(60, 110), canary_number(1, 9)
     control_lvef = canary_number(40, 70)
     secrets = {
         "reason": f"free text reason canary {tag}",
@@ -248,28 +256,32 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             await go(
                 "approve_at_mdtm",
                 ARD,
-                ard_specialist="dr.martin",
-                cell_therapy_specialist="dr.roux",
+                **SIGNED,
                 reason=secrets["reason"],
             )
-            await go("record_consent", ARD)
+            await go("record_consent", ARD, **CONSENTED)
             await go.prepare()
             await go(
                 "record_washout",
                 CTS,
                 stopped=[{"drug": "mycophenolate mofetil", "stopped_at": ago(protocol, 30)}],
+                treatments=["mycophenolate mofetil"],
                 prednisone_mg_per_day=prednisone,
             )
             coi = secrets["chain of identity"]
             await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
             await go("record_apheresis", APH, coi_id=coi)
             await go("ship_to_manufacturer", TECH)
-            await go("release_product", PHARMA)
+            await go("release_product", PHARMA, lot="LOT-2026-0042")
             await go("ship_to_centre", PHARMA)
-            await go("receive_product", TECH, bag_coi_id=coi, storage_location=secrets["storage"])
             await go(
-                "clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2
+                "receive_product",
+                TECH,
+                bag_coi_id=coi,
+                storage_location=secrets["storage"],
+                temperature_log_ok=True,
             )
+            await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
             await go("start_lymphodepletion", NURSE)
             await go("complete_lymphodepletion", NURSE)
             await go.once_open("thaw_product", TECH, bag_coi_id=coi)
@@ -281,6 +293,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 grade=2,
                 ice_score=7,
                 description=secrets["adverse event narrative"],
+                **AE_FACTS,
             )
             await go("hold", CTS, reason=secrets["reason"])
             await go("resume", CTS)
@@ -307,6 +320,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 ARD,
                 completed_at=ago(protocol, 5),
                 lvef_percent=control_lvef,
+                egfr=90,
                 reason=f"control {tag}",
             )
             await other.terminate()

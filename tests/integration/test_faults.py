@@ -28,9 +28,10 @@ from temporalio.service import RPCError
 
 from client import pathways as operations
 from client.centres import load_centres
+from devtools.demo_answers import CONSENTED, ORGANS
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
-from tests.support.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
+from tests.support.pathway_driver import APH, ARD, CTS, ago, referral, signed
 from tests.support.waiting import eventually, worker_polling
 
 pytestmark = pytest.mark.integration
@@ -41,12 +42,12 @@ WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "3"))
 
 def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
     return [
-        ("record_work_up", {**ARD, "completed_at": ago(protocol, 5)}),
-        ("approve_at_mdtm", {**ARD, **SIGNED}),
-        ("record_consent", ARD),
+        ("record_work_up", {**ARD, "completed_at": ago(protocol, 5), **ORGANS}),
+        ("approve_at_mdtm", {**ARD, **signed(protocol)}),
+        ("record_consent", {**ARD, **CONSENTED}),
         # The blood bank is told before leukapheresis (a preparation task that gates it).
         ("record_task", {**ARD, "task": "irradiated_blood", "details": {}}),
-        ("record_washout", {**CTS, "stopped": []}),
+        ("record_washout", {**CTS, "stopped": [], "treatments": ["none"]}),
         ("book_apheresis", {**CTS, "slot_at": ago(protocol, 0)}),
         ("record_apheresis", {**APH, "coi_id": coi}),
     ]

@@ -20,12 +20,13 @@ from temporalio.exceptions import ApplicationError
 
 from client import pathways as operations
 from client.centres import centre_policy, start_centre
+from devtools.demo_answers import CONSENTED, ORGANS
 from models.actor import ASSERTION_TYPE, ISSUER, to_numeric_date
 from models.centre_files import load_centre
 from models.protocol import Protocol
 from signin.keys import SigningKeys
 from tests.support.cli_support import Cli, cli_env
-from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral
+from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral, signed
 from tests.support.signing import TEST_SIGNING_KEYS, sign_as
 from tests.support.waiting import at_rest
 from workflows.centre import CentreWorkflow
@@ -59,7 +60,7 @@ async def test_forged_expired_and_replayed_assertions_are_refused_and_change_not
     running_worker,
     cart_protocol: Protocol,
 ) -> None:
-    consent = {**ARD}
+    consent = {**ARD, **CONSENTED}
     async with running_worker():
         suffix = uuid.uuid4().int % 1_000_000
         mine = await operations.refer(
@@ -69,7 +70,7 @@ async def test_forged_expired_and_replayed_assertions_are_refused_and_change_not
             client, referral(f"IDG-{suffix:06d}"), task_queue=task_queue, protocol=cart_protocol
         )
         go = Driver(client, mine.id, cart_protocol)
-        await go("record_work_up", ARD, completed_at=ago(cart_protocol, 5))
+        await go("record_work_up", ARD, completed_at=ago(cart_protocol, 5), **ORGANS)
         await go("approve_at_mdtm", ARD, **SIGNED)
         # Now record_consent is possible: every fault below is for it (or for hold).
         pid = mine.id
@@ -134,7 +135,7 @@ async def test_forged_expired_and_replayed_assertions_are_refused_and_change_not
             "AssertionForAnotherAction": (
                 "hold",
                 {
-                    **consent,
+                    **ARD,
                     "reason": "x",
                     "assertion": sign_as(
                         "dr.martin",
@@ -216,7 +217,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
             protocol=cart_protocol,
         )
         await Driver(client, handle.id, cart_protocol)(
-            "record_work_up", ARD, completed_at=ago(cart_protocol, 5)
+            "record_work_up", ARD, completed_at=ago(cart_protocol, 5), **ORGANS
         )
         length = await at_rest(client, handle.id)
         plain = plain_client.get_workflow_handle(handle.id)
@@ -226,7 +227,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
         )
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await plain.execute_update(
-                "approve_at_mdtm", {**ARD, **SIGNED, "assertion": unsigned}, id="s-1"
+                "approve_at_mdtm", {**ARD, **signed(cart_protocol), "assertion": unsigned}, id="s-1"
             )
         assert isinstance(refused.value.cause, ApplicationError)
         assert refused.value.cause.type == "ReauthenticationRequired"
@@ -238,7 +239,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
         )
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await plain.execute_update(
-                "approve_at_mdtm", {**NURSE, **SIGNED, "assertion": nurse}, id="s-2"
+                "approve_at_mdtm", {**NURSE, **signed(cart_protocol), "assertion": nurse}, id="s-2"
             )
         assert isinstance(refused.value.cause, ApplicationError)
         assert refused.value.cause.type == "RoleNotAllowed"
@@ -252,7 +253,7 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
             update_id="s-3",
         )
         await plain.execute_update(
-            "approve_at_mdtm", {**ARD, **SIGNED, "assertion": token}, id="s-3"
+            "approve_at_mdtm", {**ARD, **signed(cart_protocol), "assertion": token}, id="s-3"
         )
         entry = (await operations.record(client, handle.id)).audit[-1]
         assert (entry.event, entry.actor, entry.meaning) == (

@@ -94,7 +94,7 @@ async def test_a_refused_identity_check_leaves_an_incident_and_changes_nothing(
             await operations.act(client, handle.id, "receive_product", wrong, update_id="inc-1")
         assert again.value.kind == "IdentityMismatch"
         # The same ID with the right bag is not that click: refused, naming the first.
-        right = {**TECH, "bag_coi_id": "COI-INC-101"}
+        right = {**TECH, "bag_coi_id": "COI-INC-101", "temperature_log_ok": True}
         with pytest.raises(operations.ActionRefused) as reused:
             await operations.act(client, handle.id, "receive_product", right, update_id="inc-1")
         assert reused.value.kind == "UpdateIdReused" and "IdentityMismatch" in str(reused.value)

@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import Client
 
 from client import pathways as operations
+from devtools.demo_answers import FIT
 from models.protocol import Protocol
 from tests.support.pathway_driver import CTS, NURSE, TECH, Driver, referral
 from tests.support.waiting import once_window_opens
@@ -45,7 +46,7 @@ async def test_observation_after_each_infusion_and_recheck_before_the_next_dose(
                 lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10
             )
         assert unchecked.value.kind == "NotClearedForTreatment"
-        await go("clear_for_treatment", CTS, active_infection=False)
+        await go("clear_for_treatment", CTS, **FIT)
         await go("thaw_product", TECH, bag_coi_id=coi)
         second = await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
         assert second.state == "observation"

@@ -11,6 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from client import pathways as operations
+from devtools.demo_answers import AE_FACTS, FIT, ORGANS, resolve
 from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
@@ -64,14 +65,15 @@ async def test_cart_pathway_runs_to_completion(
             "record_washout",
             CTS,
             stopped=[{"drug": "mycophenolate mofetil", "stopped_at": ago(protocol, 30)}],
+            treatments=["mycophenolate mofetil"],
         )
         await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await go("record_apheresis", APH, coi_id="COI-LUP-101")
         await go("ship_to_manufacturer", TECH)
-        await go("release_product", PHARMA)
+        await go("release_product", PHARMA, lot="LOT-2026-0042")
         await go("ship_to_centre", PHARMA)
-        await go("receive_product", TECH, bag_coi_id="COI-LUP-101")
-        await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await go("receive_product", TECH, bag_coi_id="COI-LUP-101", temperature_log_ok=True)
+        await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await go("start_lymphodepletion", NURSE)
         await go("complete_lymphodepletion", NURSE)
         await go.once_open("thaw_product", TECH, bag_coi_id="COI-LUP-101")
@@ -111,7 +113,7 @@ async def test_out_of_order_action_is_rejected_and_history_unchanged(
             client, referral("LUP-102"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 5))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5), **ORGANS)
         before = await at_rest(client, handle.id)
         with pytest.raises(operations.ActionRefused) as refused:
             await go("infuse", NURSE, bag_coi_id="COI-X", checked_by=["a.b", "c.d"])
@@ -146,13 +148,13 @@ async def test_stale_work_up_is_refused_until_a_new_one(
             client, referral("LUP-103"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 104))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 104), **ORGANS)
         with pytest.raises(operations.ActionRefused) as stale:
             await go("approve_at_mdtm", ARD, **SIGNED)
         assert stale.value.kind == "StaleWorkUp"
         assert "104 days old" in stale.value.message
         await go("defer_at_mdtm", CTS, **SIGNED, reason="new work-up needed")
-        await go("record_work_up", ARD, completed_at=ago(protocol, 1))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 1), **ORGANS)
         receipt = await go("approve_at_mdtm", ARD, **SIGNED)
         assert receipt.state == "awaiting_consent"
         await handle.terminate("test over")
@@ -166,7 +168,7 @@ async def test_duplicate_update_id_is_applied_once(
         handle = await operations.refer(
             client, referral("LUP-104"), task_queue=task_queue, protocol=protocol
         )
-        data = {**ARD, "completed_at": ago(protocol, 3)}
+        data = {**ARD, "completed_at": ago(protocol, 3), **ORGANS}
         first = await operations.act(client, handle.id, "record_work_up", data, update_id="click-1")
         again = await operations.act(client, handle.id, "record_work_up", data, update_id="click-1")
         assert again.seq == first.seq
@@ -245,7 +247,7 @@ async def test_met_deadline_does_not_escalate(
             client, referral("LUP-106"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 1))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 1), **ORGANS)
         mdtm = await eventually(
             lambda: [e for e in sent if e.deadline_key == "mdtm_decision"],
             what="the MDTM decision escalated (positive control)",
@@ -301,7 +303,7 @@ async def test_serious_adverse_event_arms_the_sponsor_report_deadline(
             client, referral("LUP-108"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 5))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5), **ORGANS)
         await go("hold", ARD, reason="intercurrent infection")
         receipt = await go(
             "record_adverse_event",
@@ -310,6 +312,7 @@ async def test_serious_adverse_event_arms_the_sponsor_report_deadline(
             grade=3,
             serious=True,
             suspected_unexpected=True,
+            **AE_FACTS,
         )
         assert receipt.state == "held", "recording an adverse event does not move the pathway"
         views = {d.key: d for d in await operations.deadlines(client, handle.id)}
@@ -391,7 +394,7 @@ async def test_every_rejection_class_leaves_history_unchanged(
             client, referral("LUP-110"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 100))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 100), **ORGANS)
         before = await at_rest(client, handle.id)
         record_before = await operations.record(client, handle.id)
         kinds = []
@@ -400,7 +403,7 @@ async def test_every_rejection_class_leaves_history_unchanged(
             ("approve_at_mdtm", ARD, SIGNED, "StaleWorkUp"),
         ]:
             with pytest.raises(operations.OperationError) as refused:
-                await operations.act(client, handle.id, event, {**who, **data})
+                await operations.act(client, handle.id, event, {**who, **resolve(data, protocol)})
             kinds.append(refused.value.kind)
             assert refused.value.message.endswith((".", ")")), refused.value.message
         expected = [r[3] for r in REJECTIONS] + ["StaleWorkUp"]
@@ -423,7 +426,7 @@ async def test_safety_reports_keep_an_ended_pathway_open_until_recorded(
             client, referral("LUP-111"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_adverse_event", NURSE, kind="infection", grade=5, serious=True)
+        await go("record_adverse_event", NURSE, kind="infection", grade=5, serious=True, **AE_FACTS)
         receipt = await go("record_death", ARD, reason="sepsis")
         assert receipt.state == "deceased" and receipt.allowed_next == ["report_adverse_event"]
         desc = await handle.describe()
@@ -447,7 +450,7 @@ async def test_an_action_right_after_referral_finds_the_first_deadlines_armed(
             client,
             handle.id,
             "record_work_up",
-            {**ARD, "completed_at": ago(protocol, 5)},
+            {**ARD, "completed_at": ago(protocol, 5), **ORGANS},
             update_id=update_id,
         )
     )

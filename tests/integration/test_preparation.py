@@ -12,6 +12,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from client import pathways as operations
+from devtools.demo_answers import CONSENTED, FIT
 from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.protocol import Protocol
@@ -61,17 +62,17 @@ async def test_an_open_pregnancy_test_refuses_lymphodepletion(
         )
         go = Driver(client, handle.id, protocol)
         await go.prepare(skip=("pregnancy_test",))
-        await go("record_work_up", ARD, completed_at=ago(protocol, 10), lvef_percent=60)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 10), lvef_percent=60, egfr=90)
         await go("approve_at_mdtm", ARD, **SIGNED)
-        await go("record_consent", ARD)
-        await go("record_washout", CTS, stopped=[])
+        await go("record_consent", ARD, **CONSENTED)
+        await go("record_washout", CTS, stopped=[], treatments=["none"])
         await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await go("record_apheresis", APH, coi_id=coi)
         await go("ship_to_manufacturer", TECH)
-        await go("release_product", PHARMA)
+        await go("release_product", PHARMA, lot="LOT-2026-0042")
         await go("ship_to_centre", PHARMA)
-        await go("receive_product", TECH, bag_coi_id=coi)
-        await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
+        await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         tasks = {t.key: t for t in await operations.preparation(client, handle.id)}
         assert tasks["pregnancy_test"].status == "open"
         assert tasks["pregnancy_test"].gates == ["start_lymphodepletion"]
@@ -125,7 +126,7 @@ async def test_a_late_task_escalates_and_stays_listed_until_recorded(
             client, referral("PRE-202"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=60)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=60, egfr=90)
         await go("approve_at_mdtm", ARD, **SIGNED)
         key = task_key("patient_information")
         await eventually(

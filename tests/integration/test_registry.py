@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from client import pathways as operations
 from client import registry
+from devtools.demo_answers import AE_FACTS
 from devtools.devserver import DevServer
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol
@@ -53,7 +54,7 @@ async def test_a_form_falls_due_escalates_is_listed_and_submitted(
         )
         go = Driver(client, handle.id, protocol)
         await go.prepare()
-        await go("record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=60)
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=60, egfr=90)
         listed = await registry.forms_due(client, task_queue)
         assert [r for r in listed["forms"] if r["pathway_id"] == handle.id] == []
         await go("approve_at_mdtm", ARD, **SIGNED)
@@ -100,9 +101,9 @@ async def test_day_100_export_carries_crs_and_icans(
         )
         go = Driver(client, handle.id, protocol)
         await go.to_infusion()
-        await go("record_adverse_event", NURSE, kind="CRS", grade=1)
-        await go("record_adverse_event", NURSE, kind="CRS", grade=2)
-        await go("record_adverse_event", NURSE, kind="ICANS", grade=1)
+        await go("record_adverse_event", NURSE, kind="CRS", grade=1, **AE_FACTS)
+        await go("record_adverse_event", NURSE, kind="CRS", grade=2, **AE_FACTS)
+        await go("record_adverse_event", NURSE, kind="ICANS", grade=1, **AE_FACTS)
         forms = {v.key: v.status for v in await registry.pathway_forms(client, handle.id)}
         assert forms["day-0"] == forms["day-100"] == forms["annual-1"] == "due"
         assert forms["annual-2"] == "later"

@@ -23,13 +23,11 @@ from models.encryption import EncryptionCodec
 from models.pathway import PathwayInput
 from models.protocol import Protocol
 from tests.support.cli_support import ActDoc, Cli, ErrorDoc, cli_env, worker_logs_off_stdout
-from tests.support.pathway_driver import ARD, ago, referral
+from tests.support.pathway_driver import ARD, ago, referral, signed
 from tests.support.waiting import at_rest
 from workflows.pathway import PathwayWorkflow
 
 pytestmark = pytest.mark.integration
-
-SIGNED = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +44,7 @@ async def test_a_reused_update_id_is_refused_and_a_repeat_says_so(
     client: Client, task_queue: str, running_worker, cart_protocol: Protocol
 ) -> None:
     protocol = cart_protocol.compressed(seconds_per_day=60)
-    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61}
+    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61, "egfr": 90}
     async with running_worker():
         handle = await operations.refer(
             client, referral("IDS-101"), task_queue=task_queue, protocol=protocol
@@ -60,7 +58,7 @@ async def test_a_reused_update_id_is_refused_and_a_repeat_says_so(
         length = await at_rest(client, handle.id)
         with pytest.raises(operations.ActionRefused) as other:
             await operations.act(
-                client, handle.id, "approve_at_mdtm", {**ARD, **SIGNED}, update_id="u-1"
+                client, handle.id, "approve_at_mdtm", {**ARD, **signed(protocol)}, update_id="u-1"
             )
         assert other.value.kind == "UpdateIdReused"
         assert "'record_work_up'" in str(other.value) and "approve_at_mdtm" in str(other.value)
@@ -71,7 +69,7 @@ async def test_a_reused_update_id_is_refused_and_a_repeat_says_so(
                 client,
                 handle.id,
                 "record_work_up",
-                {**work_up, "lvef_percent": 40},
+                {**work_up, "lvef_percent": 40, "egfr": 90},
                 update_id="u-1",
             )
         assert changed.value.kind == "UpdateIdReused" and "other details" in str(changed.value)
@@ -88,7 +86,7 @@ async def test_a_later_run_refuses_the_id_in_its_validator(
 ) -> None:
     """The server forgets Update IDs at a new run; the record carries them over."""
     protocol = cart_protocol.compressed(seconds_per_day=60)
-    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61}
+    work_up = {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61, "egfr": 90}
     async with running_worker():
         handle = await operations.refer(
             client, referral("IDS-102"), task_queue=task_queue, protocol=protocol
@@ -106,7 +104,7 @@ async def test_a_later_run_refuses_the_id_in_its_validator(
         length = await at_rest(client, later.id)
         with pytest.raises(operations.ActionRefused) as other:
             await operations.act(
-                client, later.id, "approve_at_mdtm", {**ARD, **SIGNED}, update_id="u-2"
+                client, later.id, "approve_at_mdtm", {**ARD, **signed(protocol)}, update_id="u-2"
             )
         assert other.value.kind == "UpdateIdReused" and "'record_work_up'" in str(other.value)
         assert await at_rest(client, later.id) == length
@@ -135,7 +133,7 @@ async def test_the_cli_refuses_a_reused_update_id_with_exit_3(
         handle = await operations.refer(
             client, referral("IDS-103"), task_queue=task_queue, protocol=protocol
         )
-        work_up = json.dumps({"completed_at": ago(protocol, 5), "lvef_percent": 61})
+        work_up = json.dumps({"completed_at": ago(protocol, 5), "lvef_percent": 61, "egfr": 90})
         sent = ("act", handle.id, "record_work_up", *ard, "--data", work_up, "--update-id", "c-1")
         first = await cli(*sent, "--json")
         assert first.code == 0, first
@@ -147,7 +145,14 @@ async def test_the_cli_refuses_a_reused_update_id_with_exit_3(
         assert repeat.code == 0 and ActDoc.model_validate(repeat.json()).duplicate, repeat
 
         length = await at_rest(client, handle.id)
-        approve = ("act", handle.id, "approve_at_mdtm", *ard, "--data", json.dumps(SIGNED))
+        approve = (
+            "act",
+            handle.id,
+            "approve_at_mdtm",
+            *ard,
+            "--data",
+            json.dumps(signed(protocol)),
+        )
         other = await cli(*approve, "--update-id", "c-1", "--json")
         assert other.code == 3, other
         error = ErrorDoc.model_validate(other.json()).error

@@ -35,8 +35,18 @@ async def test_two_work_ups_in_one_activation_apply_once(
         client, referral("RACE-101"), task_queue=task_queue, protocol=protocol
     )
     clicks = {
-        f"{handle.id}:ard-1": {**ARD, "completed_at": ago(protocol, 5), "lvef_percent": 61},
-        f"{handle.id}:ard-2": {**ARD, "completed_at": ago(protocol, 4), "lvef_percent": 58},
+        f"{handle.id}:ard-1": {
+            **ARD,
+            "completed_at": ago(protocol, 5),
+            "lvef_percent": 61,
+            "egfr": 90,
+        },
+        f"{handle.id}:ard-2": {
+            **ARD,
+            "completed_at": ago(protocol, 4),
+            "lvef_percent": 58,
+            "egfr": 90,
+        },
     }
     sent = {
         update_id: asyncio.create_task(

@@ -9,6 +9,7 @@ walk-through.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from playwright.async_api import Page, expect
 from temporalio.client import Client
 
 from client import pathways as operations
+from devtools.demo_answers import ATTENDEES, CONSENTED, FIT
+from devtools.demo_answers import SIGNED as DEMO_SIGNED
 from models.protocol import Protocol
 from tests.support.browser import NO_CHROMIUM, chromium, chromium_path, sign_in, web_app
 from tests.support.pathway_driver import APH, ARD, CTS, PHARMA, TECH, Driver, ago, referral
@@ -28,7 +31,6 @@ pytestmark = [
     pytest.mark.skipif(chromium_path() is None, reason=NO_CHROMIUM),
 ]
 
-SIGNED = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
 SHOTS = os.environ.get("CELLPATH_WEB_SCREENSHOTS")
 
 
@@ -48,17 +50,17 @@ async def cleared_for_treatment(
     go = Driver(client, handle.id, protocol)
     coi = f"COI-{pseudonym}"
     await go.prepare()  # the protocol's preparation tasks, so that no step waits on one
-    await go("record_work_up", ARD, completed_at=ago(protocol, 10), lvef_percent=60)
-    await go("approve_at_mdtm", ARD, **SIGNED)
-    await go("record_consent", ARD)
-    await go("record_washout", CTS, stopped=[])
+    await go("record_work_up", ARD, completed_at=ago(protocol, 10), lvef_percent=60, egfr=90)
+    await go("approve_at_mdtm", ARD, **DEMO_SIGNED)
+    await go("record_consent", ARD, **CONSENTED)
+    await go("record_washout", CTS, stopped=[], treatments=["none"])
     await go("book_apheresis", CTS, slot_at="2026-01-01T09:00:00+00:00")
     await go("record_apheresis", APH, coi_id=coi)
     await go("ship_to_manufacturer", TECH)
-    await go("release_product", PHARMA)
+    await go("release_product", PHARMA, lot="LOT-2026-0042")
     await go("ship_to_centre", PHARMA)
-    await go("receive_product", TECH, bag_coi_id=coi)
-    await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+    await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
+    await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
     return handle.id
 
 
@@ -200,9 +202,10 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         assert (await operations.record(client, handle.id)).audit == []
 
         # The same form from the page itself, with its token, is accepted.
-        await page.locator(
-            "form:has(input[name=event][value=record_work_up]) button[type=submit]"
-        ).click()
+        work_up = "form:has(input[name=event][value=record_work_up])"
+        await page.fill(f"{work_up} [name=lvef_percent]", "60")
+        await page.fill(f"{work_up} [name=egfr]", "90")
+        await page.locator(f"{work_up} button[type=submit]").click()
         await expect(page.locator(".notice")).to_contain_text("Recorded: Record work-up")
 
         # An electronic signature (Part 11 §11.200) re-asks the password: a wrong one is
@@ -213,6 +216,11 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         for password in ("not-my-password", app.passwords["dr.martin"]):
             await page.fill(f"{mdtm} input[name=ard_specialist]", "dr.martin")
             await page.fill(f"{mdtm} input[name=cell_therapy_specialist]", "dr.roux")
+            # The MDTM as a record (states/mdtm_record.py): meeting, attendees, rationale.
+            await page.fill(f"{mdtm} [name=meeting_id]", "MDTM-WEB-01")
+            await page.fill(f"{mdtm} [name=meeting_at]", "now")
+            await page.fill(f"{mdtm} [name=attendees]", json.dumps(ATTENDEES))
+            await page.fill(f"{mdtm} [name=rationale]", "refractory disease")
             await page.fill(f"{mdtm} input[name=signature_password]", password)
             await page.locator(f"{mdtm} button[type=submit]").click()
             if password == "not-my-password":

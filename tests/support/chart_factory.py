@@ -31,6 +31,7 @@ from models.protocol import PROTOCOL_DIR, Protocol, Therapy, load_protocol
 from models.record import PathwayRecord
 from models.referral import Binome, pathway_id
 from models.roles import Role, roles_allowed
+from models.safety_rules import CURRENT
 from states.base import PathwayChart
 from states.registry import CHARTS
 
@@ -79,6 +80,7 @@ def new_record(proto: Protocol, *, pseudonym: str = "LUP-001", now: datetime = T
         protocol_id=proto.id,
         binome=Binome(ard_specialist=ARD, cell_therapy_specialist=CTS),
         referred_at=now,
+        safety_rules=CURRENT,
     )
 
 
@@ -97,30 +99,61 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
     base: dict[str, Any] = {"actor": PEOPLE[role], "role": role}
     now, proto, record = pw.now, pw.protocol, pw.record
     coi = record.product.coi_id or COI
+    mdtm = {
+        "ard_specialist": ARD,
+        "cell_therapy_specialist": CTS,
+        "meeting_id": "MDTM-2025-10",
+        "meeting_at": now,
+        "attendees": [
+            {"person": ARD, "specialty": "autoimmune_disease"},
+            {"person": CTS, "specialty": "cell_therapy"},
+        ],
+        "rationale": "refractory disease; work-up within limits",
+    }
     specific: dict[str, dict[str, Any]] = {
         "record_work_up": {"completed_at": now, "lvef_percent": 60, "egfr": 90},
-        "approve_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
-        "reject_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
-        "defer_at_mdtm": {"ard_specialist": ARD, "cell_therapy_specialist": CTS},
-        "record_washout": {"stopped": [], "prednisone_mg_per_day": 0},
+        "approve_at_mdtm": mdtm,
+        "reject_at_mdtm": mdtm,
+        "defer_at_mdtm": mdtm,
+        "record_consent": {"trial_inclusion": True, "registry_consent": True},
+        "record_washout": {"stopped": [], "treatments": ["none"], "prednisone_mg_per_day": 0},
         "book_apheresis": {"slot_at": now + timedelta(days=1)},
         "record_apheresis": {"coi_id": COI},
         "report_out_of_specification": {"finding": "viability below specification"},
         "declare_manufacturing_failure": {"reason": "second manufacturing failure"},
         "order_product": {"coi_id": COI, "doses": proto.infusions.count},
-        "receive_product": {"bag_coi_id": coi, "storage_location": "LN2-TANK-2"},
+        "release_product": {"lot": "LOT-2025-0042"},
+        "receive_product": {
+            "bag_coi_id": coi,
+            "temperature_log_ok": True,
+            "storage_location": "LN2-TANK-2",
+        },
         "quarantine_product": {"finding": "bag label unreadable"},
-        "release_from_quarantine": {"bag_coi_id": coi, "storage_location": "LN2-TANK-2"},
+        "release_from_quarantine": {
+            "bag_coi_id": coi,
+            "storage_location": "LN2-TANK-2",
+            "reason": "manufacturer assessed the finding: bag within specification",
+        },
+        "discard_quarantined_product": {"reason": "manufacturer advises against use"},
         "clear_for_treatment": {
             "active_infection": False,
             "cardiac_check_ok": True,
+            "pregnancy_test": "negative",
+            "lvef_percent": 60,
+            "egfr": 90,
             "tocilizumab_doses_on_site": proto.tocilizumab_min_doses,
         },
         "record_fever": {"temperature_c": 38.6},
         "thaw_product": {"bag_coi_id": coi},
         "infuse": {"bag_coi_id": coi, "checked_by": list(NURSES)},
         "discard_thawed_product": {"reason": "thawed bag not infused within the window"},
-        "record_adverse_event": {"kind": "CRS", "grade": 2},
+        "record_adverse_event": {
+            "kind": "CRS",
+            "grade": 2,
+            "hospitalised": False,
+            "outcome": "recovering",
+            "aware_at": now,
+        },
         "report_adverse_event": {"adverse_event": 1, "report": "sponsor"},
         "record_visit": {"visit": proto.visits[0].label},
         "hold": {"reason": "intercurrent infection"},
@@ -137,7 +170,12 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
 
 
 def payload(event: str, pw: Pathway, **overrides: Any) -> StaffAction:
-    return parse_action(event, default_data(event, pw) | overrides)
+    data = default_data(event, pw) | overrides
+    if event == "record_washout" and "treatments" not in overrides:
+        # The current treatments are the drugs stopped, or "none": a complete answer.
+        drugs = [stop["drug"] for stop in data.get("stopped", [])]
+        data["treatments"] = drugs or ["none"]
+    return parse_action(event, data)
 
 
 @dataclass
@@ -244,6 +282,7 @@ THAW_TO_INFUSION = timedelta(minutes=20)
 def _washout(pw: Pathway) -> dict[str, Any]:
     return {
         "stopped": [{"drug": WASHOUT_DRUG, "stopped_at": pw.now - timedelta(days=2)}],
+        "treatments": [WASHOUT_DRUG],
         "prednisone_mg_per_day": pw.protocol.prednisone_max_mg_per_day,
     }
 
@@ -302,7 +341,10 @@ def _next_visit(pw: Pathway, *, long_term: bool) -> Step | None:
 
 
 _SELECTION = {
-    "referred": Step("record_work_up", lambda pw: {"completed_at": pw.now - timedelta(days=7)}),
+    "referred": Step(
+        "record_work_up",
+        lambda pw: {"completed_at": pw.now - timedelta(days=7), "lvef_percent": 60, "egfr": 90},
+    ),
     "awaiting_mdtm": Step("approve_at_mdtm", wait=wait(timedelta(days=14))),
     "awaiting_consent": Step("record_consent", wait=wait(timedelta(days=3))),
     "stored": Step("clear_for_treatment", wait=wait(timedelta(days=2))),

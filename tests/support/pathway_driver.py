@@ -8,7 +8,8 @@ from typing import Any
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.demo import PEOPLE, SIGNED
+from devtools.demo import PEOPLE
+from devtools.demo_answers import CONSENTED, FIT, SIGNED, resolve
 from models.pathway import ActionReceipt
 from models.preparation import PreparationTask
 from models.protocol import Protocol
@@ -41,6 +42,11 @@ def referral(
     )
 
 
+def signed(protocol: Protocol) -> dict[str, Any]:
+    """An MDTM decision's details (signatures, meeting, attendees), dated now."""
+    return dict(resolve(SIGNED, protocol))
+
+
 def ago(protocol: Protocol, days: float) -> str:
     """A clinical date ``days`` protocol-days ago, on the protocol's (compressed) clock."""
     seconds = days * 86400 * protocol.time_scale
@@ -59,6 +65,8 @@ class Driver:
         self.protocol = protocol
 
     async def __call__(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
+        # Dates written Ago(n) (devtools/demo.py) are taken on this pathway's clock, now.
+        data = resolve(data, self.protocol)
         return await operations.act(self.client, self.pathway_id, event, {**who, **data})
 
     async def once_open(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
@@ -95,17 +103,19 @@ class Driver:
 
     async def to_consent(self) -> None:
         await self.prepare()
-        await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
+        await self(
+            "record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60, egfr=90
+        )
         await self("approve_at_mdtm", ARD, **SIGNED)
-        await self("record_consent", ARD)
+        await self("record_consent", ARD, **CONSENTED)
 
     async def to_msc_infusion(self, coi: str) -> ActionReceipt:
         """From referral to the first infusion of a two-dose MSC product (then, when the
         protocol sets one, the observation after it)."""
         await self.to_consent()
         await self("order_product", PHARMA, coi_id=coi, doses=2)
-        await self("receive_product", TECH, bag_coi_id=coi)
-        await self("clear_for_treatment", CTS, active_infection=False)
+        await self("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
+        await self("clear_for_treatment", CTS, **FIT)
         await self("thaw_product", TECH, bag_coi_id=coi)
         return await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
 
@@ -115,14 +125,14 @@ class Driver:
         coi = f"COI-{self.pathway_id[-7:]}"
         if not consented:
             await self.to_consent()
-        await self("record_washout", CTS, stopped=[])
+        await self("record_washout", CTS, stopped=[], treatments=["none"])
         await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await self("record_apheresis", APH, coi_id=coi)
         await self("ship_to_manufacturer", TECH)
-        await self("release_product", PHARMA)
+        await self("release_product", PHARMA, lot=f"LOT-{coi}")
         await self("ship_to_centre", PHARMA)
-        await self("receive_product", TECH, bag_coi_id=coi)
-        await self("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await self("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
+        await self("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await self("start_lymphodepletion", NURSE)
         await self("complete_lymphodepletion", NURSE)
         await self.once_open("thaw_product", TECH, bag_coi_id=coi)

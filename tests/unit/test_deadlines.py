@@ -315,7 +315,8 @@ class TestSafetyReportDeadlines:
         pw.send(
             "record_adverse_event",
             kind="malignancy",
-            grade=4,
+            # Grade 4 is life-threatening (EU CTR art. 2): it cannot be recorded as not.
+            grade=4 if fatal else 3,
             serious=True,
             suspected_unexpected=True,
             life_threatening_or_fatal=fatal,

@@ -12,26 +12,33 @@ from states import errors as e
 RULES = {
     "ActionNotAllowedNow",
     "ActiveInfection",
+    "AnswerMissing",  # explicit safety rules (states/safety_refusals.py)
     "BinomeIncomplete",
     "CentreNotReady",
+    "ConsentIncomplete",
     "DateBeforeBirth",
     "DateInFuture",
     "FormAlreadySubmitted",  # states/registry_deadlines.py
     "FormNotYetDue",
     "IdentityMismatch",
     "MalformedAction",
+    "MdtmRecordIncomplete",
     "MonitoringPeriodNotOver",
     "NotAfebrile",
     "NotClearedForTreatment",
+    "OrganFunctionOutOfLimits",
     "OutsideWindow",
+    "PregnancyTestPositive",
     "PreparationTaskOpen",  # states/preparation.py
     "ProductNotOnSite",
     "RoleNotAllowed",
     "SafetyRefusal",  # the base of refusals that leave an incident
+    "SeriousnessLowered",
     "StaleWorkUp",
     "TaskAlreadyRecorded",
     "TaskDetailsMissing",
     "TocilizumabBelowMinimum",
+    "TreatmentUnknown",
     "TwoPersonCheckMissing",
     "UnknownChartState",
     "UnknownEvent",

@@ -27,7 +27,8 @@ class TestFormFields:
         infection = by_name(EVENT_PAYLOADS["clear_for_treatment"])["active_infection"]
         assert infection.kind == "choice" and infection.required and infection.default == ""
         cardiac = by_name(EVENT_PAYLOADS["clear_for_treatment"])["cardiac_check_ok"]
-        assert cardiac.default == "true" and not cardiac.required
+        # No safety default (models/safety_rules.py): nothing preselected, the chart requires it.
+        assert cardiac.default == ""
 
     def test_help_text_comes_from_the_model(self) -> None:
         coi = by_name(EVENT_PAYLOADS["record_apheresis"])["coi_id"]
