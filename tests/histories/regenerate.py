@@ -246,7 +246,7 @@ async def play_store(client: Client, task_queue: str) -> str:
     )
     go = Driver(client, handle.id, protocol)
     await go.to_infusion()
-    await go("record_adverse_event", NURSE, kind="CRS", grade=2)
+    await go("record_adverse_event", NURSE, kind="CRS", grade=2, **AE_FACTS)
     await go.discharge()
     for label in ("D7", "D14", "D28", "M3", "M6", "M12"):
         await go("record_visit", NURSE, visit=label)

@@ -25,6 +25,7 @@ import store
 import store.schema as schema
 from client import pathways as operations
 from client.centres import load_centres
+from devtools.demo_answers import AE_FACTS
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.integration.test_faults import WorkerProcess, act_until_done, connect, script
@@ -151,7 +152,7 @@ async def test_store_down_then_back_loses_nothing(
 
             await eventually(gave_up, timeout=90, interval=0.5, what="infusion write given up")
             infused = len((await operations.record(client, handle.id)).audit)
-            receipt = await go("record_adverse_event", NURSE, kind="CRS", grade=1)
+            receipt = await go("record_adverse_event", NURSE, kind="CRS", grade=1, **AE_FACTS)
             assert receipt.seq == infused + 1, "the pathway goes on while the store is down"
             store.upgrade(url)
             await go("withdraw", ARD, reason="moved abroad")

@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import store
 from client import pathways as operations
+from devtools.demo_answers import AE_FACTS, FIT
 from devtools.devserver import DevServer
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol
@@ -45,7 +46,7 @@ def fast(protocol: Protocol) -> Protocol:
 
 async def walk_to_infusion(go: Driver, coi: str) -> None:
     await go.to_consent()
-    await go("record_washout", CTS, stopped=[])
+    await go("record_washout", CTS, stopped=[], treatments=["none"])
     await go("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
     await go("record_apheresis", APH, coi_id=coi)
     await go("ship_to_manufacturer", TECH)
@@ -53,9 +54,9 @@ async def walk_to_infusion(go: Driver, coi: str) -> None:
     await go("ship_to_centre", PHARMA)
     with pytest.raises(operations.ActionRefused):
         # Another patient's bag: refused, and an incident of the deviation log.
-        await go("receive_product", TECH, bag_coi_id="COI-NOT-THIS-ONE")
-    await go("receive_product", TECH, bag_coi_id=coi)
-    await go("clear_for_treatment", CTS, active_infection=False, tocilizumab_doses_on_site=2)
+        await go("receive_product", TECH, bag_coi_id="COI-NOT-THIS-ONE", temperature_log_ok=True)
+    await go("receive_product", TECH, bag_coi_id=coi, temperature_log_ok=True)
+    await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
     await go("start_lymphodepletion", NURSE)
     await go("complete_lymphodepletion", NURSE)
     await go.once_open("thaw_product", TECH, bag_coi_id=coi)
@@ -64,23 +65,32 @@ async def walk_to_infusion(go: Driver, coi: str) -> None:
 
 async def delete_executions(client: Client, workflow_id: str) -> None:
     """What the namespace's retention does to a closed workflow: every run deleted."""
-    for run_id in await runs_of(client, workflow_id):
-        await client.workflow_service.delete_workflow_execution(
-            DeleteWorkflowExecutionRequest(
+    runs = await runs_of(client, workflow_id)
+
+    async def delete() -> None:
+        for run_id in runs:
+            request = DeleteWorkflowExecutionRequest(
                 namespace=client.namespace,
                 workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
             )
-        )
+            try:
+                await client.workflow_service.delete_workflow_execution(request)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
 
     async def gone() -> bool:
         try:
             await client.get_workflow_handle(workflow_id).describe()
         except RPCError as err:
             return err.status == RPCStatusCode.NOT_FOUND
+        # Asked again (idempotent): a request the loaded server dropped is not waited on.
+        await delete()
         return False
 
+    await delete()
     # The server deletes in the background: seconds on an idle dev server, more when loaded.
-    await eventually(gone, timeout=90, interval=0.5, what=f"{workflow_id} deleted")
+    await eventually(gone, timeout=180, interval=2, what=f"{workflow_id} deleted")
 
 
 def tamper_sql(dialect: str) -> list[str]:
@@ -160,7 +170,7 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
                 return stored is not None and any(p.kind == "infused" for p in stored.product)
 
             await eventually(infusion_stored, timeout=30, what="infusion written at once")
-            await go("record_adverse_event", NURSE, kind="CRS", grade=2)
+            await go("record_adverse_event", NURSE, kind="CRS", grade=2, **AE_FACTS)
             await go.discharge()
             for label in ("D7", "D14", "D28", "M3", "M6", "M12"):
                 await go("record_visit", NURSE, visit=label)
