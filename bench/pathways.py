@@ -26,6 +26,7 @@ from temporalio.client import Client, WorkflowHistory
 from bench.bare import BareWorkflow
 from client import pathways as operations
 from devtools.demo import PEOPLE, SIGNED
+from devtools.demo_eligibility import eligibility_for, no_exclusions
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -78,6 +79,7 @@ def cart_steps(protocol: Protocol) -> list[Step]:
             lambda now, p, coi: {
                 "completed_at": (now - protocol_days(p, 10)).isoformat(),
                 "lvef_percent": 60,
+                "exclusions": no_exclusions(p),
             },
         ),
         Step("approve_at_mdtm", ARD, lambda now, p, coi: dict(SIGNED)),
@@ -139,6 +141,7 @@ def referral(pseudonym: str, centre: str) -> Referral:
         age_band="30-39",
         binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
         referred_by="dr.martin",
+        **eligibility_for("systemic lupus erythematosus"),
     )
 
 

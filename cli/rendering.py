@@ -20,6 +20,7 @@ from cli.app import console
 from client.diagrams import chart_class
 from client.pathways import iso
 from models.durations import humanize
+from models.eligibility import summary as eligibility_summary
 from models.pathway import ActionReceipt
 from models.protocol import Therapy
 from models.record import AuditEntry, PathwayRecord
@@ -104,6 +105,7 @@ def show_document(
             for a in record.centre_alerts
             if a.open
         ],
+        "eligibility": record.eligibility.model_dump(mode="json"),
         "deadlines": deadline_docs(record, now),
         "allowed": allowed,
         "audit": [audit_doc(e) for e in record.audit[-10:]],
@@ -191,6 +193,8 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
             facts.add_row(label, when(on[key]) + " UTC")
     if on["visits"]:
         facts.add_row("visits done", ", ".join(on["visits"]))
+    for line in eligibility_summary(record.eligibility):
+        facts.add_row("eligibility", escape(line))
     out(facts)
     for alert in doc["centre_alerts"]:
         out(

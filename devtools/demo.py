@@ -26,6 +26,7 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
+from devtools.demo_eligibility import eligibility_for, no_exclusions, one_treatment_only
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -53,6 +54,11 @@ class Ago:
 
 
 @dataclass(frozen=True)
+class NoExclusions:
+    """The protocol's exclusion checklist, every item answered "absent" at work-up."""
+
+
+@dataclass(frozen=True)
 class Step:
     event: str
     who: str
@@ -67,7 +73,13 @@ def S(event: str, who: str, refused: bool = False, wait_days: float = 0.0, **dat
 
 def selection(work_up_days: float) -> list[Step]:
     return [
-        S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60),
+        S(
+            "record_work_up",
+            "ard",
+            completed_at=Ago(work_up_days),
+            lvef_percent=60,
+            exclusions=NoExclusions(),
+        ),
         S("approve_at_mdtm", "ard", **SIGNED),
         S("record_consent", "ard"),
     ]
@@ -134,8 +146,16 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
-            S("defer_at_mdtm", "cts", reason="echocardiography missing", **SIGNED),
-            S("record_work_up", "ard", completed_at=Ago(2)),
+            # Referred with one immunosuppressant tried: the refractoriness rule is not met.
+            S("approve_at_mdtm", "ard", refused=True, **SIGNED),
+            S("defer_at_mdtm", "cts", reason="treatment history incomplete", **SIGNED),
+            S(
+                "record_work_up",
+                "ard",
+                completed_at=Ago(2),
+                exclusions=NoExclusions(),
+                **eligibility_for("systemic lupus erythematosus"),
+            ),
             *sel[1:],
         ],
         "SSC-001": [
@@ -205,6 +225,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     return scripts.get(pseudonym, sel[:1])
 
 
+# LUP-003: referred with only one reference treatment tried (refused at the MDTM, then completed).
+NOT_REFRACTORY = {"LUP-003"}
+
 # LUP-005: the CAR-T referral to centre-b (no ICU access agreement) is refused, and the
 # patient re-referred to centre-a, where the pathway runs.
 REREFERRED = {"LUP-005": "centre-a"}
@@ -232,6 +255,11 @@ class Case:
             icd10=self.icd10,
             orpha=self.orpha,
             age_band=self.age_band,
+            **(
+                one_treatment_only(self.disease)
+                if self.pseudonym in NOT_REFRACTORY
+                else eligibility_for(self.disease)
+            ),
             binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
             referred_by="dr.martin",
             protocol_id=protocol.id if protocol else None,
@@ -264,6 +292,8 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
 
 
 def _resolve(value: Any, protocol: Protocol) -> Any:
+    if isinstance(value, NoExclusions):
+        return no_exclusions(protocol)
     if isinstance(value, Ago):
         moment = datetime.now(UTC) - timedelta(seconds=value.days * 86400 * protocol.time_scale + 1)
         return moment.isoformat()

@@ -27,6 +27,7 @@ from statemachine import HistoryState
 
 from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
+from devtools.eligibility_docs import render_eligibility
 from devtools.protocol_docs import render_protocols
 from models.centre_files import load_centre_policy
 from models.durations import in_words
@@ -89,7 +90,7 @@ def render_pathways_md() -> str:
     parts = [_INTRO]
     for therapy, chart, diagram, title in _SECTIONS:
         parts.append(_section(therapy, chart, diagram, title))
-    parts.append(render_protocols(shipped_protocols()))
+    parts.append(render_protocols(shipped_protocols(), render_eligibility))
     parts.append(render_centre_policy(load_centre_policy()))
     return "\n".join(parts)
 
@@ -289,6 +290,15 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
     schedule = protocol.infusions
     return {
         "guard_work_up_valid": "the work-up date is not in the future",
+        "guard_eligibility_answers": (
+            "the exclusion answers are items of the protocol's checklist; treatment dates not "
+            "in the future"
+        ),
+        "guard_eligible": (
+            "the protocol's eligibility is met: its activity score, its refractoriness rule "
+            "(reference treatments tried and failed) and no exclusion present, every item "
+            "answered at work-up"
+        ),
         "guard_work_up_fresh": (
             f"a complete work-up is recorded, less than {in_words(w.work_up_validity)} old"
         ),

@@ -14,6 +14,7 @@ Limitations: the operational notification retry (not clinical, never scaled) is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from models.durations import in_words
@@ -40,12 +41,15 @@ Source kinds:
 """
 
 
-def render_protocols(protocols: list[Protocol]) -> str:
-    """The whole "Protocols" part, one section per protocol in the order given."""
+def render_protocols(protocols: list[Protocol], *parts: Callable[[Protocol], list[str]]) -> str:
+    """The whole "Protocols" part, one section per protocol in the order given; each of
+    ``parts`` adds its lines to every section (e.g. ``devtools.eligibility_docs``)."""
     lines = [_INTRO]
     lines += [f"- `{kind.value}`: {words}" for kind, words in _KIND_WORDS.items()]
     for protocol in protocols:
         lines += ["", *_protocol(protocol)]
+        for part in parts:
+            lines += part(protocol)
     return "\n".join(lines) + "\n"
 
 

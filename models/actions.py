@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from models.eligibility import PriorTreatment, SeverityScore
 from models.roles import Role
 from models.validation import pattern
 
@@ -131,6 +132,11 @@ class WorkUp(StaffAction):
     lvef_percent: float | None = Field(default=None, ge=5, le=90)
     egfr: float | None = Field(default=None, ge=0, le=200)
     missing: list[ShortText] = Field(default=[], max_length=30, description="tests still missing")
+    # Eligibility (models/eligibility.py): each answer of the protocol's exclusion checklist
+    # (key -> present); a score or treatment list given here replaces the referral's.
+    exclusions: dict[str, bool] | None = Field(default=None, max_length=30)
+    severity: SeverityScore | None = None
+    prior_treatments: list[PriorTreatment] | None = Field(default=None, max_length=30)
 
 
 class MdtmDecision(StaffAction):

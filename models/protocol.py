@@ -34,6 +34,7 @@ from pydantic import (
 
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
+from models.eligibility import Eligibility
 from models.roles import Role
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
@@ -218,6 +219,9 @@ class Protocol(Sourced):
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
     safety_reporting: SafetyReporting = SafetyReporting()
+    # activity score, refractoriness rule and exclusion checklist (models/eligibility.py);
+    # absent in protocols recorded in workflow inputs before eligibility was stated
+    eligibility: Eligibility | None = None
     notification_retry: NotificationRetry = NotificationRetry()
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 

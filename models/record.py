@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from models.audit import chain_entry, genesis_hash
 from models.centre_notice import CentreAlert, CentreView
+from models.eligibility import EligibilityFacts
 from models.protocol import Therapy
 from models.referral import Binome
 from models.roles import Role
@@ -133,6 +134,8 @@ class PathwayRecord(BaseModel):
     # clinical facts the guards read
     work_up_completed_at: datetime | None = None
     work_up_missing: list[str] = []
+    # eligibility: activity score, reference treatments tried, exclusion checklist answers
+    eligibility: EligibilityFacts = EligibilityFacts()
     mdtm_approved_at: datetime | None = None
     mdtm_deferrals: int = 0
     consent_at: datetime | None = None

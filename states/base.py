@@ -19,6 +19,7 @@ Pure: no temporalio, no I/O, no clock; ``now`` always comes in with the event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from models.protocol import Protocol
 from models.record import PathwayRecord
 from states import errors as e
 from states.binding import BoundChart
+from states.eligibility import EligibilityRules
 from states.facts import RecordedFacts
 from states.guards import PathwayGuards
 from states.not_yet import why_not_yet
@@ -48,8 +50,13 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
-    """Base of the therapy charts: guards (as transition validators) and recorded facts."""
+class PathwayChart(BoundChart, PathwayGuards, EligibilityRules, RecordedFacts):
+    """Base of the therapy charts: guards (as transition validators) and recorded facts.
+
+    ``rules`` names the rule sets added since the first recorded histories that apply to
+    this chart (e.g. ``states.eligibility.ELIGIBILITY``): the workflow passes those its run
+    reached (``workflow.patched``); a chart built without them behaves as before them.
+    """
 
     allow_event_without_transition = False
     # An exception in a guard must reach the caller, never become an internal event.
@@ -57,8 +64,9 @@ class PathwayChart(BoundChart, PathwayGuards, RecordedFacts):
 
     therapy: ClassVar[str]
 
-    def __init__(self, record: PathwayRecord, protocol: Protocol):
+    def __init__(self, record: PathwayRecord, protocol: Protocol, *, rules: Iterable[str] = ()):
         self.protocol = protocol
+        self.rules = frozenset(rules)
         super().__init__(record)
 
     # ----- reading the chart -------------------------------------------------------------

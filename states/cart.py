@@ -23,9 +23,12 @@ class CarTChart(PathwayChart):
             awaiting_mdtm = State("Awaiting MDTM decision")
             awaiting_consent = State("Approved, awaiting consent")
 
-            record_work_up = referred.to(awaiting_mdtm, validators="guard_work_up_valid")
+            record_work_up = referred.to(
+                awaiting_mdtm, validators=["guard_work_up_valid", "guard_eligibility_answers"]
+            )
             approve_at_mdtm = awaiting_mdtm.to(
-                awaiting_consent, validators=["guard_binome_signed", "guard_work_up_fresh"]
+                awaiting_consent,
+                validators=["guard_binome_signed", "guard_work_up_fresh", "guard_eligible"],
             )
             defer_at_mdtm = awaiting_mdtm.to(referred, validators="guard_binome_signed")
 

@@ -112,6 +112,11 @@ class TocilizumabBelowMinimum(PathwayError):
     """The centre reports less tocilizumab on site than the protocol requires."""
 
 
+class NotEligible(PathwayError):
+    """The protocol's eligibility criteria (activity score, refractoriness to reference
+    treatments, exclusion checklist) are not met: the message names each unmet one."""
+
+
 class UnknownChartState(PathwayError):
     """The stored configuration names a state the pathway's chart no longer has."""
 

@@ -9,6 +9,7 @@ Pure: no temporalio, no clock (absolute times only).
 
 from __future__ import annotations
 
+from models.eligibility import summary as eligibility_summary
 from models.evidence import when_text
 from models.record import PathwayRecord
 
@@ -26,6 +27,9 @@ def current_details(record: PathwayRecord) -> str:
             f"**Centre alert ({record.centre}):** {alert.label}: {alert.reason} "
             f"(since {when_text(alert.raised_at)})"
         )
+    if record.state in ("referred", "awaiting_mdtm"):
+        # What the MDTM decides on: score, treatments tried, exclusion checklist.
+        lines += [f"- Eligibility: {line}" for line in eligibility_summary(record.eligibility)]
     open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
     waiting = sorted({d.waiting_on.label for d in open_deadlines})
     if waiting:

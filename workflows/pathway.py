@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre_notice import CentreNotice
     from models.durations import YEAR
+    from models.eligibility import EligibilityFacts
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.centre_gate import check_centre, follow_centre
     from workflows.notify import notify_with_fallback
     from workflows.receipts import check_repeat, receipt
+    from workflows.rules_in_force import rules_in_force
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
 
@@ -63,6 +65,7 @@ YEAR_PATCH = "follow-up-year-365.25d"
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
     referral = data.referral
     assert referral is not None
+    codes = referral.disease_codes
     return PathwayRecord(
         pathway_id=workflow_id,
         pseudonym=referral.pseudonym,
@@ -73,6 +76,11 @@ def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
         protocol_id=data.protocol.id,
         binome=referral.binome,
         referred_at=workflow.now(),
+        eligibility=EligibilityFacts(
+            disease=getattr(data.protocol.disease_for(codes), "name", None) if codes else None,
+            severity=referral.severity,
+            prior_treatments=list(referral.prior_treatments),
+        ),
         chart_version=CHART_VERSIONS[referral.therapy],
     )
 
@@ -83,6 +91,8 @@ class PathwayWorkflow:
     def __init__(self, data: PathwayInput) -> None:
         self.protocol: Protocol = data.protocol
         self.record: PathwayRecord = data.record or new_record(workflow.info().workflow_id, data)
+        # Rules added since the first recorded histories, as this run reached them.
+        self._rules = rules_in_force()
         self._chart, self._unreadable = self._open_chart()
         self._changed = False
         self._visibility = Visibility()
@@ -141,7 +151,7 @@ class PathwayWorkflow:
             migrate(self.record, chart)
         except errors.UnknownChartState as err:
             return None, rejection(err, non_retryable=True)
-        return chart(self.record, self.protocol), None
+        return chart(self.record, self.protocol, rules=self._rules), None
 
     # ----- staff actions -----------------------------------------------------------------
     @workflow.update(dynamic=True)

@@ -4,6 +4,8 @@ plaintext record field, clinical value or free-text reason."""
 
 from __future__ import annotations
 
+import json
+import re
 import secrets as secrets_module
 import sqlite3
 import uuid
@@ -122,6 +124,12 @@ async def test_history_is_ciphertext_and_only_the_codec_reads_it(
         for path, payload in found:
             if "search_attributes" in path:
                 assert payload.metadata["encoding"] == b"json/plain", path
+            elif path.startswith(".marker_recorded"):
+                # A patch marker (workflow.patched): the SDK writes its patch ID in clear;
+                # it holds that ID only, never pathway data.
+                marker = json.loads(payload.data)
+                assert marker.keys() == {"id", "deprecated"}, path
+                assert re.fullmatch(r"[a-z0-9.-]{3,80}", marker["id"]), path
             else:
                 assert payload.metadata["encoding"] == ENCODING, path
                 key_id = payload.metadata[KEY_ID_METADATA].decode()

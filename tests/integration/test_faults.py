@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 
 from client import pathways as operations
 from client.centres import load_centres
+from devtools.demo_eligibility import no_exclusions
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, SIGNED, ago, referral
@@ -41,7 +42,10 @@ WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "3"))
 
 def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
     return [
-        ("record_work_up", {**ARD, "completed_at": ago(protocol, 5)}),
+        (
+            "record_work_up",
+            {**ARD, "completed_at": ago(protocol, 5), "exclusions": no_exclusions(protocol)},
+        ),
         ("approve_at_mdtm", {**ARD, **SIGNED}),
         ("record_consent", ARD),
         ("record_washout", {**CTS, "stopped": []}),

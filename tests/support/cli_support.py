@@ -274,6 +274,13 @@ class CentreAlertDoc(Strict):
     raised_at: UtcTime
 
 
+class EligibilityDoc(Strict):
+    disease: str | None
+    severity: dict[str, Any] | None
+    prior_treatments: list[dict[str, Any]]
+    exclusions: dict[str, bool]
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -293,6 +300,7 @@ class ShowDoc(Strict):
     dates: DatesDoc
     product: ProductDoc
     centre_alerts: list[CentreAlertDoc]
+    eligibility: EligibilityDoc
     deadlines: list[DeadlineDoc]
     allowed: list[str]
     audit: list[AuditDoc]

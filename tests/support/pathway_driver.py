@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from client import pathways as operations
 from devtools.demo import PEOPLE, SIGNED
+from devtools.demo_eligibility import eligibility_for, no_exclusions
 from models.pathway import ActionReceipt
 from models.protocol import Protocol
 from models.referral import Binome, Referral
@@ -28,6 +29,8 @@ def referral(
 ) -> Referral:
     disease = kw.pop("disease", "systemic lupus erythematosus")
     kw.setdefault("icd10", ICD10.get(disease))
+    # A score and treatments tried that meet the protocol's eligibility rules.
+    kw = {**eligibility_for(disease), **kw}
     return Referral(
         pseudonym=pseudonym,
         centre=centre,
@@ -53,6 +56,9 @@ class Driver:
         self.protocol = protocol
 
     async def __call__(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
+        if event == "record_work_up":
+            # The exclusion checklist answered "absent" unless the test answers it.
+            data.setdefault("exclusions", no_exclusions(self.protocol))
         return await operations.act(self.client, self.pathway_id, event, {**who, **data})
 
     async def once_open(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:

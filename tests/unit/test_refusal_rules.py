@@ -19,6 +19,7 @@ RULES = {
     "MalformedAction",
     "NotAfebrile",
     "NotClearedForTreatment",
+    "NotEligible",
     "OutsideWindow",
     "ProductNotOnSite",
     "RoleNotAllowed",
