@@ -21,6 +21,7 @@ from client.diagrams import chart_class
 from client.pathways import iso
 from models.durations import humanize
 from models.eligibility import summary as eligibility_summary
+from models.grading_record import course_text
 from models.pathway import ActionReceipt
 from models.protocol import Therapy
 from models.record import AuditEntry, PathwayRecord
@@ -106,6 +107,11 @@ def show_document(
             if a.open
         ],
         "eligibility": record.eligibility.model_dump(mode="json"),
+        "grading": {
+            "observations": len(record.grading.observations),
+            "crs": record.grading.crs.model_dump(mode="json"),
+            "icans": record.grading.icans.model_dump(mode="json"),
+        },
         "deadlines": deadline_docs(record, now),
         "allowed": allowed,
         "audit": [audit_doc(e) for e in record.audit[-10:]],
@@ -195,6 +201,9 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
         facts.add_row("visits done", ", ".join(on["visits"]))
     for line in eligibility_summary(record.eligibility):
         facts.add_row("eligibility", escape(line))
+    for syndrome, course in (("CRS", record.grading.crs), ("ICANS", record.grading.icans)):
+        if text := course_text(syndrome, course):
+            facts.add_row(syndrome, text.removeprefix(f"{syndrome}: "))
     out(facts)
     for alert in doc["centre_alerts"]:
         out(

@@ -117,6 +117,9 @@ def msc_to_infusion(coi: str) -> list[Step]:
     ]
 
 
+TOCILIZUMAB_GIVEN = {"temperature_c": 37.4, "hypotension": True, "treated_with": ["tocilizumab"]}
+
+
 def visits(*labels: str) -> list[Step]:
     return [S("record_visit", "nurse", visit=label) for label in labels]
 
@@ -160,13 +163,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "SSC-001": [
             *full,
-            S(
-                "record_adverse_event",
-                "nurse",
-                kind="CRS",
-                grade=2,
-                description="treated with tocilizumab",
-            ),
+            # Fever with hypotension: CRS graded 2, the binôme and the ICU informed at once.
+            S("record_observation", "nurse", crs={"temperature_c": 38.8, "hypotension": True}),
+            S("record_observation", "nurse", wait_days=0.5, crs=TOCILIZUMAB_GIVEN),
         ],
         "MYO-001": [
             *sel,
@@ -184,7 +183,8 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "VAS-001": [
             *full,
-            S("record_adverse_event", "nurse", kind="ICANS", grade=3),
+            # ICE 2: ICANS graded 3, transfer to ICU expected (and done).
+            S("record_observation", "nurse", icans={"ice_score": 2}),
             S("transfer_to_icu", "cts"),
         ],
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],

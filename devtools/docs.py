@@ -28,6 +28,7 @@ from statemachine import HistoryState
 from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
 from devtools.eligibility_docs import render_eligibility
+from devtools.grading_docs import render_grading
 from devtools.protocol_docs import render_protocols
 from models.centre_files import load_centre_policy
 from models.durations import in_words
@@ -90,7 +91,7 @@ def render_pathways_md() -> str:
     parts = [_INTRO]
     for therapy, chart, diagram, title in _SECTIONS:
         parts.append(_section(therapy, chart, diagram, title))
-    parts.append(render_protocols(shipped_protocols(), render_eligibility))
+    parts.append(render_protocols(shipped_protocols(), render_eligibility, render_grading))
     parts.append(render_centre_policy(load_centre_policy()))
     return "\n".join(parts)
 
@@ -293,6 +294,10 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
         "guard_eligibility_answers": (
             "the exclusion answers are items of the protocol's checklist; treatment dates not "
             "in the future"
+        ),
+        "guard_observation_gradable": (
+            "the observation has CRS and/or ICANS findings the protocol's grading tables can "
+            "grade (the grade is computed, never typed)"
         ),
         "guard_eligible": (
             "the protocol's eligibility is met: its activity score, its refractoriness rule "

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from models.eligibility import PriorTreatment, SeverityScore
+from models.grading_observations import CrsObservation, IcansObservation
 from models.roles import Role
 from models.validation import pattern
 
@@ -212,6 +213,13 @@ class Fever(StaffAction):
     temperature_c: float = Field(ge=37.5, le=43.5)
 
 
+class Observation(StaffAction):
+    """A post-infusion bedside observation; its CRS/ICANS grades are computed, never typed."""
+
+    crs: CrsObservation | None = None
+    icans: IcansObservation | None = None
+
+
 class Thaw(StaffAction):
     bag_coi_id: Identifier
 
@@ -289,6 +297,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "start_lymphodepletion": Lymphodepletion,
     "complete_lymphodepletion": Lymphodepletion,
     "record_fever": Fever,
+    "record_observation": Observation,
     "thaw_product": Thaw,
     "infuse": Infusion,
     "record_adverse_event": AdverseEvent,

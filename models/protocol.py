@@ -35,6 +35,7 @@ from pydantic import (
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
 from models.eligibility import Eligibility
+from models.grading_rules import GradingRules
 from models.roles import Role
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
@@ -219,9 +220,9 @@ class Protocol(Sourced):
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
     safety_reporting: SafetyReporting = SafetyReporting()
-    # activity score, refractoriness rule and exclusion checklist (models/eligibility.py);
-    # absent in protocols recorded in workflow inputs before eligibility was stated
+    # models/eligibility.py and models/grading_rules.py; absent in older workflow inputs
     eligibility: Eligibility | None = None
+    grading: GradingRules | None = None
     notification_retry: NotificationRetry = NotificationRetry()
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
@@ -234,9 +235,10 @@ class Protocol(Sourced):
             )
         if "default" not in self.escalation:
             raise ValueError("escalation must define a 'default' ladder")
-        for rule in self.deadlines:
-            if rule.ladder not in self.escalation:
-                raise ValueError(f"deadline {rule.key!r} names unknown ladder {rule.ladder!r}")
+        grade_ladders = self.grading.ladders() if self.grading else []
+        for key, ladder in [(r.key, r.ladder) for r in self.deadlines] + grade_ladders:
+            if ladder not in self.escalation:
+                raise ValueError(f"deadline {key!r} names unknown ladder {ladder!r}")
         if self.safety_reporting.ladder not in self.escalation:
             raise ValueError(
                 f"safety_reporting names unknown ladder {self.safety_reporting.ladder!r}"

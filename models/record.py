@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from models.audit import chain_entry, genesis_hash
 from models.centre_notice import CentreAlert, CentreView
 from models.eligibility import EligibilityFacts
+from models.grading_record import GradingRecord
 from models.protocol import Therapy
 from models.referral import Binome
 from models.roles import Role
@@ -153,6 +154,8 @@ class PathwayRecord(BaseModel):
     icu_transfers: int = 0
     discharged_at: datetime | None = None
     adverse_events: list[AdverseEventRecord] = []
+    # post-infusion observations with their computed CRS/ICANS grades (models/grading_record.py)
+    grading: GradingRecord = GradingRecord()
     visits: dict[str, datetime] = {}
     # operations
     deadlines: list[Deadline] = []

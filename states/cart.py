@@ -70,6 +70,10 @@ class CarTChart(PathwayChart):
 
                 transfer_to_icu = inpatient.to(icu)
                 return_from_icu = icu.to(inpatient)
+                # Daily CRS/ICANS observations, graded by the protocol's tables.
+                record_observation = inpatient.to.itself(
+                    validators="guard_observation_gradable"
+                ) | icu.to.itself(validators="guard_observation_gradable")
 
             start_lymphodepletion = cleared.to(lymphodepletion, validators="guard_product_on_site")
             complete_lymphodepletion = lymphodepletion.to(awaiting_infusion)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from models.eligibility import summary as eligibility_summary
 from models.evidence import when_text
+from models.grading_record import course_text
 from models.record import PathwayRecord
 
 
@@ -30,6 +31,9 @@ def current_details(record: PathwayRecord) -> str:
     if record.state in ("referred", "awaiting_mdtm"):
         # What the MDTM decides on: score, treatments tried, exclusion checklist.
         lines += [f"- Eligibility: {line}" for line in eligibility_summary(record.eligibility)]
+    for syndrome, course in (("CRS", record.grading.crs), ("ICANS", record.grading.icans)):
+        if text := course_text(syndrome, course):
+            lines.append(f"**{text}**")
     open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
     waiting = sorted({d.waiting_on.label for d in open_deadlines})
     if waiting:

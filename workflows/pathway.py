@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from states import errors
     from states.base import PathwayChart
     from states.deadlines import escalate_due, reconcile
+    from states.grade_escalation import follow_grades, notified
     from states.migrations import CHART_VERSIONS, migrate
     from states.registry import CHARTS
     from workflows.centre_gate import check_centre, follow_centre
@@ -98,6 +99,8 @@ class PathwayWorkflow:
         self._visibility = Visibility()
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
+        # What an observation's CRS/ICANS grade sets off, to be sent at once by the run loop.
+        self._grade_alerts: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
         self._yearly_visits = self._visits_a_year_or_more_after_d0()
         self._years_at_start = self._follow_up_years()
@@ -120,6 +123,11 @@ class PathwayWorkflow:
                 self._changed = True
             while self._centre_news:
                 await self._notify(self._centre_news.pop(0), action="notify")
+            while self._grade_alerts:
+                alert = self._grade_alerts.pop(0)
+                await self._notify(alert, action="inform")
+                notified(self.record, self.protocol, alert.deadline_key, workflow.now())
+                self._changed = True
             if self._changed:
                 self._changed = False
                 self._publish()
@@ -187,6 +195,8 @@ class PathwayWorkflow:
         )
         self.record.append_audit(entry)
         reconcile(self.record, self.protocol, before, now)
+        observed = self.record.grading.observations[-1] if event == "record_observation" else None
+        self._grade_alerts += follow_grades(self.record, self.protocol, observed, now)
         self._changed = True
         return self._receipt(entry)
 

@@ -281,6 +281,20 @@ class EligibilityDoc(Strict):
     exclusions: dict[str, bool]
 
 
+class CourseDoc(Strict):
+    highest: int
+    highest_at: UtcTime | None
+    onset_at: UtcTime | None
+    resolved_at: UtcTime | None
+    episode_at: UtcTime | None
+
+
+class GradingDoc(Strict):
+    observations: int
+    crs: CourseDoc
+    icans: CourseDoc
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -301,6 +315,7 @@ class ShowDoc(Strict):
     product: ProductDoc
     centre_alerts: list[CentreAlertDoc]
     eligibility: EligibilityDoc
+    grading: GradingDoc
     deadlines: list[DeadlineDoc]
     allowed: list[str]
     audit: list[AuditDoc]
