@@ -299,6 +299,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             "the observation has CRS and/or ICANS findings the protocol's grading tables can "
             "grade (the grade is computed, never typed)"
         ),
+        "guard_long_term_visits_done": "every long-term follow-up visit is recorded",
         "guard_eligible": (
             "the protocol's eligibility is met: its activity score, its refractoriness rule "
             "(reference treatments tried and failed) and no exclusion present, every item "

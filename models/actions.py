@@ -315,6 +315,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "withdraw": Exit,
     "record_death": Exit,
     "declare_lost_to_follow_up": Exit,
+    "refuse_long_term_follow_up": Exit,
 }
 
 

@@ -39,6 +39,7 @@ from models.grading_rules import GradingRules
 from models.roles import Role
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
+from models.withdrawal import WithdrawalRules
 
 
 class Therapy(StrEnum):
@@ -220,9 +221,10 @@ class Protocol(Sourced):
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
     safety_reporting: SafetyReporting = SafetyReporting()
-    # models/eligibility.py and models/grading_rules.py; absent in older workflow inputs
+    # models/eligibility.py, grading_rules.py, withdrawal.py; absent in older workflow inputs
     eligibility: Eligibility | None = None
     grading: GradingRules | None = None
+    withdrawal: WithdrawalRules | None = None
     notification_retry: NotificationRetry = NotificationRetry()
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 

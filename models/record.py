@@ -19,6 +19,7 @@ from models.grading_record import GradingRecord
 from models.protocol import Therapy
 from models.referral import Binome
 from models.roles import Role
+from models.withdrawal import WithdrawalNote
 
 
 class AuditEntry(BaseModel):
@@ -157,6 +158,9 @@ class PathwayRecord(BaseModel):
     # post-infusion observations with their computed CRS/ICANS grades (models/grading_record.py)
     grading: GradingRecord = GradingRecord()
     visits: dict[str, datetime] = {}
+    # withdrawal from the study, and an explicit refusal of the safety follow-up after it
+    study_withdrawal: WithdrawalNote | None = None
+    follow_up_refusal: WithdrawalNote | None = None
     # operations
     deadlines: list[Deadline] = []
     audit: list[AuditEntry] = []

@@ -93,6 +93,7 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "withdraw": _CLINICIANS,
     "record_death": _CLINICIANS,
     "declare_lost_to_follow_up": _CLINICIANS,
+    "refuse_long_term_follow_up": _CLINICIANS,
 }
 
 

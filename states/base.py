@@ -33,6 +33,7 @@ from states.facts import RecordedFacts
 from states.guards import PathwayGuards
 from states.not_yet import why_not_yet
 from states.observations import ObservationRules
+from states.withdrawal import WithdrawalRules
 
 # Final states and what they mean for the record's outcome.
 EXITS = {
@@ -51,7 +52,9 @@ EXITS = {
 AFTER_END = "report_adverse_event"
 
 
-class PathwayChart(BoundChart, PathwayGuards, EligibilityRules, ObservationRules, RecordedFacts):
+class PathwayChart(
+    BoundChart, PathwayGuards, EligibilityRules, ObservationRules, WithdrawalRules, RecordedFacts
+):
     """Base of the therapy charts: guards (as transition validators) and recorded facts.
 
     ``rules`` names the rule sets added since the first recorded histories that apply to

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from states.grade_escalation import follow_grades, notified
     from states.migrations import CHART_VERSIONS, migrate
     from states.registry import CHARTS
+    from states.withdrawal import safety_follow_up_deadlines
     from workflows.centre_gate import check_centre, follow_centre
     from workflows.notify import notify_with_fallback
     from workflows.receipts import check_repeat, receipt
@@ -195,6 +196,7 @@ class PathwayWorkflow:
         )
         self.record.append_audit(entry)
         reconcile(self.record, self.protocol, before, now)
+        safety_follow_up_deadlines(self.record, self.protocol, before, now)
         observed = self.record.grading.observations[-1] if event == "record_observation" else None
         self._grade_alerts += follow_grades(self.record, self.protocol, observed, now)
         self._changed = True

@@ -18,9 +18,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from states.eligibility import ELIGIBILITY
+    from states.withdrawal import SAFETY_FOLLOW_UP
 
 # Each ID is both the rule set's name and its patch ID; never renamed or removed.
-RULE_PATCHES: tuple[str, ...] = (ELIGIBILITY,)
+RULE_PATCHES: tuple[str, ...] = (ELIGIBILITY, SAFETY_FOLLOW_UP)
 
 
 def rules_in_force() -> frozenset[str]:

@@ -295,6 +295,18 @@ class GradingDoc(Strict):
     icans: CourseDoc
 
 
+class NoteDoc(Strict):
+    at: UtcTime
+    by: str
+    role: str
+    reason: str | None
+
+
+class WithdrawalDoc(Strict):
+    from_study: NoteDoc | None
+    follow_up_refused: NoteDoc | None
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -316,6 +328,7 @@ class ShowDoc(Strict):
     centre_alerts: list[CentreAlertDoc]
     eligibility: EligibilityDoc
     grading: GradingDoc
+    withdrawal: WithdrawalDoc
     deadlines: list[DeadlineDoc]
     allowed: list[str]
     audit: list[AuditDoc]

@@ -83,8 +83,12 @@ class Driver:
 
     async def to_infusion(self) -> None:
         """From referral to D0 (on a compressed protocol: this waits the real windows)."""
-        coi = f"COI-{self.pathway_id[-7:]}"
         await self.to_consent()
+        await self.to_product_and_infusion()
+
+    async def to_product_and_infusion(self) -> None:
+        """From consent to D0: washout, leukapheresis, manufacturing, receipt, treatment."""
+        coi = f"COI-{self.pathway_id[-7:]}"
         await self("record_washout", CTS, stopped=[])
         await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await self("record_apheresis", APH, coi_id=coi)

@@ -88,7 +88,7 @@ class TestGradedObservation:
         with pytest.raises(e.MalformedAction, match="vasopressors are recorded without"):
             pw.send("record_observation", crs={**FEVER, "vasopressors": 1})
         with pytest.raises(e.MalformedAction, match="needs CRS findings"):
-            pw.send("record_observation")
+            pw.send("record_observation", crs=None)
         assert pw.record.model_dump() == before
 
     def test_observations_continue_in_icu(self, pw: Pathway) -> None:
