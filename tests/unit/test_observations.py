@@ -124,6 +124,8 @@ class TestGradeEscalation:
             Role.ICU_ON_CALL,
         }
         assert alert.label == "CRS grade 2: binôme and ICU informed" and alert.level == 0
+        assert "Informed at once: autoimmune-disease specialist" in alert.text()
+        assert "was due" not in alert.text()
         deadline = next(d for d in pw.record.deadlines if d.key == alert.deadline_key)
         assert deadline.due_at == pw.now + timedelta(hours=1) and deadline.open
         assert observe(pw, GRADE_2_CRS, hours=6) == []  # same episode: already informed
