@@ -23,6 +23,7 @@ from statemachine import State, StateChart
 
 from bench.pathways import cart_steps
 from models.actions import StaffAction, parse_action
+from models.preparation import PreparationRecord
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.record import PathwayRecord
 from models.referral import Binome
@@ -57,6 +58,8 @@ def new_record(protocol: Protocol) -> PathwayRecord:
         protocol_id=protocol.id,
         binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
         referred_at=T0,
+        # as a pathway started today: it tracks its preparation tasks
+        preparation=PreparationRecord(),
     )
 
 

@@ -66,6 +66,12 @@ def _visit(label: str) -> Data:
     return lambda now, p, coi: {"visit": label}
 
 
+def _task(key: str, fields: list[str], accept: dict[str, list[str]]) -> Data:
+    """A preparation task recorded with details that complete it."""
+    details = {f: (accept.get(f) or [f"{f}-1"])[0] for f in fields}
+    return lambda now, p, coi: {"task": key, "details": details}
+
+
 def cart_steps(protocol: Protocol) -> list[Step]:
     """Referral to completed follow-up, as ``tests/histories/regenerate.py`` plays it."""
 
@@ -84,6 +90,11 @@ def cart_steps(protocol: Protocol) -> list[Step]:
         ),
         Step("approve_at_mdtm", ARD, lambda now, p, coi: dict(SIGNED)),
         Step("record_consent", ARD),
+        *[
+            Step("record_task", ARD, _task(task.key, task.fields, task.accept))
+            for task in protocol.preparation
+            if task.met_by is None
+        ],
         Step("record_washout", CTS, lambda now, p, coi: {"stopped": []}),
         Step("book_apheresis", CTS, lambda now, p, coi: {"slot_at": now.isoformat()}),
         Step("record_apheresis", APH, lambda now, p, coi: {"coi_id": coi}),

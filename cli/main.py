@@ -20,6 +20,7 @@ from cli import pathways, services
 from cli.app import app
 from cli.audit import audit_app
 from cli.centres import centres_app
+from cli.registry import registry_app
 
 PATHWAYS = "Pathways"
 RUNNING = "Running cellpath"
@@ -32,10 +33,12 @@ app.command("list", rich_help_panel=PATHWAYS)(pathways.list_pathways)
 app.command(rich_help_panel=RUNNING)(services.worker)
 app.command("codec-server", rich_help_panel=RUNNING)(services.codec_server)
 app.command(rich_help_panel=RUNNING)(services.dev)
+app.command(rich_help_panel=RUNNING)(services.web)
 app.command(rich_help_panel=PATHWAYS)(pathways.diagram)
 app.command(rich_help_panel=RUNNING)(services.docs)
 app.add_typer(centres_app, name="centres", rich_help_panel=CENTRES_AND_AUDIT)
 app.add_typer(audit_app, name="audit", rich_help_panel=CENTRES_AND_AUDIT)
+app.add_typer(registry_app, name="registry", rich_help_panel=PATHWAYS)
 
 __all__ = ["app"]
 

@@ -302,10 +302,12 @@ def show(
             pathways.record(client, pathway),
             pathways.status(client, pathway),
             pathways.allowed_actions(client, pathway, None),
+            pathways.preparation(client, pathway),
         )
 
-    record, status, allowed = run(go(), wait=f"asking {pathway}…", pathway=pathway)
+    record, status, allowed, tasks = run(go(), wait=f"asking {pathway}…", pathway=pathway)
     doc = show_document(record, status.name if status else None, allowed.events, datetime.now(UTC))
+    doc["preparation"] = [t.model_dump(mode="json") for t in tasks]
     if as_json:
         print_json(doc)
         return

@@ -245,6 +245,7 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
         out(table)
     else:
         out("no open deadline")
+    print_tasks(doc.get("preparation", []))
     if doc["audit"]:
         shown = doc["audit"][-8:]
         out(f"last actions ({len(shown)} of {doc['audit_total']}, UTC):")
@@ -270,6 +271,32 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
         highlight=False,
         soft_wrap=True,
     )
+
+
+def print_tasks(tasks: list[dict[str, Any]]) -> None:
+    """The open preparation tasks (models/preparation.py), and how many are done."""
+    open_tasks = [t for t in tasks if t["status"] == "open"]
+    done = sum(1 for t in tasks if t["status"] == "done")
+    if not tasks:
+        return
+    console.print(
+        f"preparation: {done} of {len(tasks)} tasks done, {len(open_tasks)} open",
+        highlight=False,
+    )
+    if open_tasks:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table.add_column("open task", overflow="fold")
+        for column in ("due (UTC)", "gates", "record with"):
+            table.add_column(column, overflow="fold")
+        for t in open_tasks:
+            due = when(t["due_at"]) if t["due_at"] else "—"
+            table.add_row(
+                escape(t["label"]) + (" [red](overdue)[/]" if t["overdue"] else ""),
+                due,
+                ", ".join(t["gates"]) or "—",
+                f"record_task {t['key']}",
+            )
+        console.print(table)
 
 
 def print_pathways(rows: list[dict[str, Any]], *, overdue: bool) -> None:

@@ -1,11 +1,13 @@
 """The commands that run cellpath itself: ``worker``, ``codec-server``, ``dev`` (the
-embedded dev stack) and ``docs`` (regenerate the chart docs); the work is done by ``worker``
+embedded dev stack, with the staff web app beside it), ``web`` (the staff web app alone) and
+``docs`` (regenerate the chart docs); the work is done by ``worker``
 and ``devtools``.
 
 Usage::
 
     cellpath worker
     cellpath dev --demo
+    cellpath web
     cellpath docs --check
 """
 
@@ -19,6 +21,7 @@ import typer
 
 from cli.app import EXIT_INTERRUPTED, State, console, err_console, fail, run
 from client.logs import configure_logging
+from devtools.companions import StackCompanion
 from models.settings import Settings
 
 # The worker, the dev stack and the codec server (uvicorn, starlette) are imported by the
@@ -59,11 +62,38 @@ def dev(
 ) -> None:
     """Start the embedded dev stack: Temporal server (SQLite), Web UI, worker[, demo]."""
     from devtools.stack import run_dev_stack
+    from web.server import serving
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
+    companion = StackCompanion(
+        "Staff web app", lambda client: serving(settings, client, console=console)
+    )
     try:
-        run(run_dev_stack(settings, demo=demo, console=console), timeout=False)
+        run(
+            run_dev_stack(settings, demo=demo, console=console, companions=[companion]),
+            timeout=False,
+        )
+    except typer.Exit as done:
+        if done.exit_code != EXIT_INTERRUPTED:
+            raise
+        console.print("stopped.")
+
+
+def web(
+    port: Annotated[int | None, typer.Option(help="Default: CELLPATH_WEB_PORT (8090).")] = None,
+) -> None:
+    """Serve the staff web app (sign in, my work, pathways, referrals, centres)."""
+    from web.server import SignInUnavailable, serve_until_stopped
+
+    settings = Settings.from_env()
+    if port is not None:
+        settings = settings.model_copy(update={"web_port": port})
+    configure_logging(settings.log_format)
+    try:
+        run(serve_until_stopped(settings, console), timeout=False)
+    except SignInUnavailable as err:
+        raise fail(str(err), kind="BadConfig") from None
     except typer.Exit as done:
         if done.exit_code != EXIT_INTERRUPTED:
             raise

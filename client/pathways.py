@@ -40,6 +40,7 @@ from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFou
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
+from models.preparation import TaskView
 from models.protocol import Protocol
 from models.protocol_choice import check_protocol, choose_protocol
 from models.record import PathwayRecord
@@ -285,6 +286,14 @@ async def record(client: Client, pathway_id: str) -> PathwayRecord:
 async def deadlines(client: Client, pathway_id: str) -> list[DeadlineView]:
     try:
         return await pathway_handle(client, pathway_id).query(PathwayWorkflow.deadlines)
+    except RPCError as err:
+        raise refusal_from_rpc(err, pathway_id) from None
+
+
+async def preparation(client: Client, pathway_id: str) -> list[TaskView]:
+    """The pathway's preparation tasks (open, due later, done); empty before they existed."""
+    try:
+        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.preparation)
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
 

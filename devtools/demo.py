@@ -26,7 +26,8 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
-from devtools.demo_eligibility import eligibility_for, no_exclusions, one_treatment_only
+from devtools.demo_eligibility import NoExclusions, eligibility_for, no_exclusions, referral_facts
+from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -54,11 +55,6 @@ class Ago:
 
 
 @dataclass(frozen=True)
-class NoExclusions:
-    """The protocol's exclusion checklist, every item answered "absent" at work-up."""
-
-
-@dataclass(frozen=True)
 class Step:
     event: str
     who: str
@@ -82,6 +78,14 @@ def selection(work_up_days: float) -> list[Step]:
         ),
         S("approve_at_mdtm", "ard", **SIGNED),
         S("record_consent", "ard"),
+    ]
+
+
+def prepared(therapy: Therapy, *, skip: tuple[str, ...] = ()) -> list[Step]:
+    """The preparation tasks recorded by the care coordinator's side (devtools/demo_preparation.py)."""
+    return [
+        S("record_task", "nurse", task=key, details=details)
+        for key, details in recorded_tasks(therapy, skip=skip)
     ]
 
 
@@ -117,7 +121,8 @@ def msc_to_infusion(coi: str) -> list[Step]:
     ]
 
 
-TOCILIZUMAB_GIVEN = {"temperature_c": 37.4, "hypotension": True, "treated_with": ["tocilizumab"]}
+# SSC-001's CRS once tocilizumab is given (fever no longer required: still graded).
+TREATED = {"temperature_c": 37.4, "hypotension": True, "treated_with": ["tocilizumab"]}
 
 
 def visits(*labels: str) -> list[Step]:
@@ -130,22 +135,30 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     sel = selection(work_up_days)
     if therapy is Therapy.MSC:
         scripts_msc: dict[str, list[Step]] = {
-            "SSC-002": [*sel, *msc_to_infusion(coi)],
+            "SSC-002": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
-            "LUP-004": [*sel, *msc_to_infusion(coi)],
+            "LUP-004": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
             "SSC-005": sel[:2],
             "VAS-004": [
                 *sel,
+                *prepared(therapy),
                 *msc_to_infusion(coi),
                 *visits("M3"),
                 S("record_death", "ard", reason="unrelated cause"),
             ],
         }
         return scripts_msc.get(pseudonym, sel[:1])
-    full = [*sel, *cart_product(coi), *cart_treatment(coi)]
+    prep = prepared(therapy)
+    full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
-        "LUP-001": [*full, S("discharge", "cts"), *visits("D7", "D14")],
+        "LUP-001": [
+            *full,
+            # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
+            S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
+            S("discharge", "cts"),
+            *visits("D7", "D14"),
+        ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
@@ -165,18 +178,24 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             *full,
             # Fever with hypotension: CRS graded 2, the binôme and the ICU informed at once.
             S("record_observation", "nurse", crs={"temperature_c": 38.8, "hypotension": True}),
-            S("record_observation", "nurse", wait_days=0.5, crs=TOCILIZUMAB_GIVEN),
+            S("record_observation", "nurse", wait_days=0.5, crs=TREATED),
         ],
         "MYO-001": [
             *sel,
+            *prep,
             *cart_product(coi)[:4],
             S("report_out_of_specification", "pharma", finding="viability below spec"),
             S("book_apheresis", "cts", slot_at=Ago(0)),
         ],
         "MYO-002": [
             *sel,
+            *prepared(therapy, skip=("pregnancy_test",)),
             *cart_product(coi),
-            *cart_treatment(coi)[:3],
+            cart_treatment(coi)[0],
+            # The pregnancy test is not recorded: lymphodepletion waits for it.
+            S("start_lymphodepletion", "nurse", refused=True),
+            S("record_task", "nurse", task="pregnancy_test", details={"result": "negative"}),
+            *cart_treatment(coi)[1:3],
             S("record_fever", "nurse", temperature_c=38.6),
             # Fever after lymphodepletion: thawing (then infusion) waits 48 h afebrile.
             S("thaw_product", "tech", refused=True, wait_days=0.5, bag_coi_id=coi),
@@ -190,6 +209,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
         "LUP-005": [
             *sel,
+            *prep,
             S(
                 "record_washout",
                 "cts",
@@ -199,6 +219,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "SSC-004": [
             *sel,
+            *prep,
             *cart_product(coi)[:6],
             S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),
@@ -224,9 +245,6 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     }
     return scripts.get(pseudonym, sel[:1])
 
-
-# LUP-003: referred with only one reference treatment tried (refused at the MDTM, then completed).
-NOT_REFRACTORY = {"LUP-003"}
 
 # LUP-005: the CAR-T referral to centre-b (no ICU access agreement) is refused, and the
 # patient re-referred to centre-a, where the pathway runs.
@@ -255,11 +273,7 @@ class Case:
             icd10=self.icd10,
             orpha=self.orpha,
             age_band=self.age_band,
-            **(
-                one_treatment_only(self.disease)
-                if self.pseudonym in NOT_REFRACTORY
-                else eligibility_for(self.disease)
-            ),
+            **referral_facts(self.pseudonym, self.disease),
             binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
             referred_by="dr.martin",
             protocol_id=protocol.id if protocol else None,

@@ -13,6 +13,7 @@ play meets the shipped protocols' rules (``protocols/*.yaml``, ``eligibility:``)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from models.protocol import Protocol
@@ -62,3 +63,19 @@ def no_exclusions(protocol: Protocol) -> dict[str, bool]:
     if protocol.eligibility is None:
         return {}
     return {item.key: False for item in protocol.eligibility.exclusions}
+
+
+# LUP-003 is referred with one reference treatment tried: the demo's refractoriness refusal.
+NOT_REFRACTORY = frozenset({"LUP-003"})
+
+
+def referral_facts(pseudonym: str, disease: str) -> dict[str, Any]:
+    """The eligibility facts a demo case is referred with."""
+    if pseudonym in NOT_REFRACTORY:
+        return one_treatment_only(disease)
+    return eligibility_for(disease)
+
+
+@dataclass(frozen=True)
+class NoExclusions:
+    """In a demo step: the protocol's exclusion checklist, every item answered "absent"."""

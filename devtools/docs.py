@@ -29,6 +29,7 @@ from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
 from devtools.eligibility_docs import render_eligibility
 from devtools.grading_docs import render_grading
+from devtools.preparation_docs import preparation_tables
 from devtools.protocol_docs import render_protocols
 from models.centre_files import load_centre_policy
 from models.durations import in_words
@@ -91,9 +92,14 @@ def render_pathways_md() -> str:
     parts = [_INTRO]
     for therapy, chart, diagram, title in _SECTIONS:
         parts.append(_section(therapy, chart, diagram, title))
-    parts.append(render_protocols(shipped_protocols(), render_eligibility, render_grading))
+    parts.append(render_protocols(shipped_protocols(), more=protocol_tables))
     parts.append(render_centre_policy(load_centre_policy()))
     return "\n".join(parts)
+
+
+def protocol_tables(protocol: Protocol) -> list[str]:
+    """A protocol's tables beyond its numbers: preparation and registry, eligibility, grading."""
+    return [*preparation_tables(protocol), *render_eligibility(protocol), *render_grading(protocol)]
 
 
 def expected_docs() -> dict[Path, str]:
@@ -339,6 +345,12 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             "recorded"
         ),
         "guard_visit_known": "the visit is in the protocol's schedule and not yet recorded",
+        "guard_task_known": "the task is one of the protocol's preparation tasks, not yet "
+        "recorded, with the details it asks (and an accepted result)",
+        "guard_form_due": "the form is one of the protocol's registry forms, its anchor (MDTM "
+        "decision, D0) has come, the previous yearly form is submitted, and it is not yet "
+        "submitted",
+        "guard_visit_content": "the findings name only what the protocol records at this visit",
         "guard_short_term_visits_done": "every short-term visit is recorded",
         "guard_all_visits_done": "every follow-up visit is recorded",
         "guard_next_dose_due": (

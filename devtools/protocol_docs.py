@@ -41,15 +41,15 @@ Source kinds:
 """
 
 
-def render_protocols(protocols: list[Protocol], *parts: Callable[[Protocol], list[str]]) -> str:
-    """The whole "Protocols" part, one section per protocol in the order given; each of
-    ``parts`` adds its lines to every section (e.g. ``devtools.eligibility_docs``)."""
+def render_protocols(
+    protocols: list[Protocol], *, more: Callable[[Protocol], list[str]] | None = None
+) -> str:
+    """The whole "Protocols" part, one section per protocol in the order given; ``more``
+    adds a protocol's further tables (devtools/preparation_docs.py)."""
     lines = [_INTRO]
     lines += [f"- `{kind.value}`: {words}" for kind, words in _KIND_WORDS.items()]
     for protocol in protocols:
-        lines += ["", *_protocol(protocol)]
-        for part in parts:
-            lines += part(protocol)
+        lines += ["", *_protocol(protocol), *(more(protocol) if more else [])]
     return "\n".join(lines) + "\n"
 
 

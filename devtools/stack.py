@@ -12,12 +12,15 @@ import asyncio
 import os
 import secrets
 import signal
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from rich.console import Console
 
 from client.connection import connect
 from devtools.codec_server import app_from_settings, running
+from devtools.companions import StackCompanion
 from devtools.demo import seed_demo
 from devtools.devserver import DevServer, DevStackError, port_free
 from models.encryption import (
@@ -63,7 +66,13 @@ def dev_codec(settings: Settings, console: Console) -> EncryptionCodec:
     return EncryptionCodec(ring)
 
 
-async def run_dev_stack(settings: Settings, *, demo: bool, console: Console) -> None:
+async def run_dev_stack(
+    settings: Settings,
+    *,
+    demo: bool,
+    console: Console,
+    companions: Sequence[StackCompanion] = (),
+) -> None:
     state_dir = settings.state_dir.resolve()
     settings = settings.model_copy(update={"state_dir": state_dir})
     codec = dev_codec(settings, console)
@@ -90,7 +99,15 @@ async def run_dev_stack(settings: Settings, *, demo: bool, console: Console) -> 
         )
         server.start()
         try:
-            await _serve(server, settings, codec, codec_url, demo=demo, console=console)
+            await _serve(
+                server,
+                settings,
+                codec,
+                codec_url,
+                demo=demo,
+                console=console,
+                companions=companions,
+            )
         finally:
             server.stop()
 
@@ -103,14 +120,16 @@ async def _serve(
     *,
     demo: bool,
     console: Console,
+    companions: Sequence[StackCompanion] = (),
 ) -> None:
     with console.status(f"starting Temporal on {server.address} (SQLite {server.db_file})…"):
         await server.wait_ready()
         client = await connect(
             target_host=server.address, namespace="default", converter=data_converter(codec)
         )
-    async with build_worker(
-        client, settings.task_queue, max_cached_workflows=settings.workflow_cache
+    async with (
+        build_worker(client, settings.task_queue, max_cached_workflows=settings.workflow_cache),
+        AsyncExitStack() as beside,
     ):
         console.print(
             f"[green]Temporal[/] on {server.address}, worker on queue "
@@ -127,6 +146,15 @@ async def _serve(
                 f"{len(results) - seeded} already there); one protocol day lasts "
                 f"{settings.demo_seconds_per_day:g} s"
             )
+        for companion in companions:
+            try:
+                url = await beside.enter_async_context(companion.start(client))
+            except OSError as err:
+                raise DevStackError(
+                    f"{companion.name} could not start: {err.strerror or err} (is its port "
+                    "taken? CELLPATH_WEB_PORT moves the staff web app)"
+                ) from None
+            console.print(f"[bold]{companion.name}:[/] {url}")
         token_note = (
             "\n  (CELLPATH_CODEC_TOKEN is set: the UI on plain http cannot send it, so it "
             "shows payloads encrypted; `temporal … --codec-auth` can)"

@@ -257,6 +257,10 @@ class Discharge(StaffAction):
 class VisitRecord(StaffAction):
     visit: ShortText
     blood_counts_done: bool = True
+    #: what the visit found, by the protocol's visit content (``blood_counts``, ``igg``…)
+    findings: dict[Annotated[str, StringConstraints(max_length=32)], ShortText] = Field(
+        default={}, max_length=12
+    )
 
 
 class Hold(StaffAction):
@@ -273,6 +277,37 @@ class Exit(StaffAction):
 
 class PlainAction(StaffAction):
     pass
+
+
+TaskKey = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        pattern=pattern(r"^[a-z][a-z0-9_]{1,47}$", "a task key such as pregnancy_test"),
+    ),
+]
+
+
+class TaskRecord(StaffAction):
+    """A preparation task done (models/preparation.py): its key and the details it asks."""
+
+    task: TaskKey
+    details: dict[Annotated[str, StringConstraints(max_length=32)], ShortText] = Field(
+        default={}, max_length=12
+    )
+
+
+class RegistryFormSubmission(StaffAction):
+    """A registry form submitted (models/registry_forms.py), with the registry's reference."""
+
+    form: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True,
+            pattern=pattern(r"^[a-z0-9][a-z0-9_-]{1,39}$", "a form key such as day-100"),
+        ),
+    ]
+    reference: Identifier
 
 
 EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
@@ -316,6 +351,8 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "record_death": Exit,
     "declare_lost_to_follow_up": Exit,
     "refuse_long_term_follow_up": Exit,
+    "record_task": TaskRecord,
+    "submit_registry_form": RegistryFormSubmission,
 }
 
 

@@ -34,12 +34,12 @@ from pydantic import (
 
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
-from models.eligibility import Eligibility
-from models.grading_rules import GradingRules
+from models.patient_course import PatientCourse
+from models.preparation import PreparationTask, check_tasks
+from models.registry_forms import RegistryPlan, VisitItem
 from models.roles import Role
 from models.sources import FROM_FILE, Source, Sourced, source
 from models.validation import readable
-from models.withdrawal import WithdrawalRules
 
 
 class Therapy(StrEnum):
@@ -196,7 +196,9 @@ class NotificationRetry(_Strict):
     maximum_attempts: int = Field(default=8, ge=1, le=100)
 
 
-class Protocol(Sourced):
+class Protocol(
+    Sourced, PatientCourse
+):  # eligibility, grading, withdrawal: models/patient_course.py
     NUMBERS = ("prednisone_max_mg_per_day", "tocilizumab_min_doses")
     # ``source`` is the protocol's own reference, not a tag for its numbers.
     ROW_SOURCE = False
@@ -221,11 +223,10 @@ class Protocol(Sourced):
     escalation: dict[str, EscalationLadder]
     deadlines: list[DeadlineRule] = []
     safety_reporting: SafetyReporting = SafetyReporting()
-    # models/eligibility.py, grading_rules.py, withdrawal.py; absent in older workflow inputs
-    eligibility: Eligibility | None = None
-    grading: GradingRules | None = None
-    withdrawal: WithdrawalRules | None = None
     notification_retry: NotificationRetry = NotificationRetry()
+    preparation: list[PreparationTask] = []
+    registry: RegistryPlan | None = None
+    visit_content: list[VisitItem] = []
     time_scale: float = Field(default=1.0, gt=0, description="1.0 = real time")
 
     @model_validator(mode="after")
@@ -237,10 +238,9 @@ class Protocol(Sourced):
             )
         if "default" not in self.escalation:
             raise ValueError("escalation must define a 'default' ladder")
-        grade_ladders = self.grading.ladders() if self.grading else []
-        for key, ladder in [(r.key, r.ladder) for r in self.deadlines] + grade_ladders:
-            if ladder not in self.escalation:
-                raise ValueError(f"deadline {key!r} names unknown ladder {ladder!r}")
+        for rule in self.deadlines:
+            if rule.ladder not in self.escalation:
+                raise ValueError(f"deadline {rule.key!r} names unknown ladder {rule.ladder!r}")
         if self.safety_reporting.ladder not in self.escalation:
             raise ValueError(
                 f"safety_reporting names unknown ladder {self.safety_reporting.ladder!r}"
@@ -253,7 +253,11 @@ class Protocol(Sourced):
             raise ValueError("visit labels must be unique")
         if [v.at for v in self.visits] != sorted(v.at for v in self.visits):
             raise ValueError("visits must be listed in order of 'at'")
+        check_tasks(self)
         return self
+
+    def task(self, key: str) -> PreparationTask | None:
+        return next((t for t in self.preparation if t.key == key), None)
 
     def disease_for(self, codes: DiseaseCodes) -> Disease | None:
         """The disease of this protocol that a referral with ``codes`` is for, if any."""

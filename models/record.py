@@ -16,8 +16,10 @@ from models.audit import chain_entry, genesis_hash
 from models.centre_notice import CentreAlert, CentreView
 from models.eligibility import EligibilityFacts
 from models.grading_record import GradingRecord
+from models.preparation import PreparationRecord
 from models.protocol import Therapy
 from models.referral import Binome
+from models.registry_forms import RegistryRecord
 from models.roles import Role
 from models.withdrawal import WithdrawalNote
 
@@ -169,6 +171,10 @@ class PathwayRecord(BaseModel):
     # centre prerequisites that lapsed while it was open
     centre_status: CentreView | None = None
     centre_alerts: list[CentreAlert] = []
+    # preparation tasks done and registry forms submitted (models/preparation.py,
+    # models/registry_forms.py); None on a pathway started before each was tracked
+    preparation: PreparationRecord | None = None
+    registry: RegistryRecord | None = None
 
     @property
     def d0(self) -> datetime | None:

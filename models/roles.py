@@ -94,6 +94,9 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "record_death": _CLINICIANS,
     "declare_lost_to_follow_up": _CLINICIANS,
     "refuse_long_term_follow_up": _CLINICIANS,
+    # preparation tasks and registry reporting (models/preparation.py, registry_forms.py)
+    "record_task": _ANYONE_CLINICAL,
+    "submit_registry_form": _CLINICIANS | {Role.PROGRAMME_LEAD},
 }
 
 

@@ -13,6 +13,10 @@ current) or ``CELLPATH_ENCRYPTION_KEY_FILE``; the codec server: ``CELLPATH_CODEC
 
 Identity (docs/identity.md): ``CELLPATH_ACTOR_KEYS`` (``kid:x,…``, Ed25519 public keys that
 actor assertions are verified against) or ``CELLPATH_ACTOR_KEY_FILE``.
+
+Staff web app (``cellpath web``): ``CELLPATH_WEB_HOST``/``CELLPATH_WEB_PORT``,
+``CELLPATH_WEB_SECRET_KEY`` (signs the session cookies; without it, a key kept in the state
+dir), ``CELLPATH_WEB_IDLE_MINUTES``, ``CELLPATH_WEB_SECURE_COOKIES`` (behind HTTPS: true).
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ class Settings(BaseModel):
     # the public keys staff actions' signed actor assertions are verified against
     actor_keys: str | None = None
     actor_key_file: Path | None = None
+    # the staff web app (web/, docs/security.md "The staff web app")
+    web_host: str = "127.0.0.1"
+    web_port: int = 8090
+    web_secret_key: SecretStr | None = None
+    web_idle_minutes: float = Field(default=15, gt=0, le=480)
+    web_secure_cookies: bool = False
 
     @field_validator(
         "encryption_keys",
@@ -65,6 +75,7 @@ class Settings(BaseModel):
         "codec_tls_key",
         "actor_keys",
         "actor_key_file",
+        "web_secret_key",
         mode="before",
     )
     @classmethod

@@ -33,6 +33,8 @@ from states.facts import RecordedFacts
 from states.guards import PathwayGuards
 from states.not_yet import why_not_yet
 from states.observations import ObservationRules
+from states.preparation import PreparationGuards
+from states.registry_deadlines import RegistryGuards
 from states.withdrawal import WithdrawalRules
 
 # Final states and what they mean for the record's outcome.
@@ -53,7 +55,14 @@ AFTER_END = "report_adverse_event"
 
 
 class PathwayChart(
-    BoundChart, PathwayGuards, EligibilityRules, ObservationRules, WithdrawalRules, RecordedFacts
+    BoundChart,
+    PathwayGuards,
+    EligibilityRules,
+    ObservationRules,
+    WithdrawalRules,
+    PreparationGuards,
+    RegistryGuards,
+    RecordedFacts,
 ):
     """Base of the therapy charts: guards (as transition validators) and recorded facts.
 
@@ -129,6 +138,7 @@ class PathwayChart(
                 return
             for transition in transitions:
                 self.run_validators(transition, action=action, now=now)
+            self.guard_tasks_done(event)
         except e.PathwayError as err:
             # Guards are shared by several events: the refusal names the one actually sent.
             err.event, err.state = event, self.leaf
@@ -140,6 +150,7 @@ class PathwayChart(
             self.on_report_adverse_event(action, now)  # type: ignore[arg-type]
             return
         self.send(event, action=action, now=now)
+        self.note_tasks_met(event, action, now)
         self.save_history()
         for state in self.state_ids:
             if state in EXITS:

@@ -66,8 +66,8 @@ class MscChart(PathwayChart):
             long_term = State("Long-term follow-up")
 
             record_visit = short_term.to.itself(
-                validators="guard_visit_known"
-            ) | long_term.to.itself(validators="guard_visit_known")
+                validators=["guard_visit_known", "guard_visit_content"]
+            ) | long_term.to.itself(validators=["guard_visit_known", "guard_visit_content"])
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
             )
@@ -104,6 +104,13 @@ class MscChart(PathwayChart):
     record_adverse_event = pathway.to(None) | held.to(None)  # type: ignore[arg-type]
     report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(  # type: ignore[arg-type]
         None, validators="guard_report_due"
+    )
+    # Preparation tasks and registry forms are recorded without moving the pathway.
+    record_task = pathway.to(None, validators="guard_task_known") | held.to(  # type: ignore[arg-type]
+        None, validators="guard_task_known"
+    )
+    submit_registry_form = pathway.to(None, validators="guard_form_due") | held.to(  # type: ignore[arg-type]
+        None, validators="guard_form_due"
     )
     hold = pathway.to(held)
     resume = held.to(pathway.h)

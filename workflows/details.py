@@ -12,10 +12,12 @@ from __future__ import annotations
 from models.eligibility import summary as eligibility_summary
 from models.evidence import when_text
 from models.grading_record import course_text
+from models.protocol import Protocol
 from models.record import PathwayRecord
+from states.preparation import standing_flags, task_views
 
 
-def current_details(record: PathwayRecord) -> str:
+def current_details(record: PathwayRecord, protocol: Protocol | None = None) -> str:
     """Markdown for the Web UI. Absolute times only: the text is set on each change,
     so "time left" would be stale by the time someone reads it."""
     lines = [f"**State:** {record.state} · {record.therapy.value} · {record.centre}"]
@@ -43,4 +45,20 @@ def current_details(record: PathwayRecord) -> str:
         lines.append(f"- {d.label}: due {d.due_at:%Y-%m-%d %H:%M} UTC ({status})")
     if not open_deadlines and not record.outcome:
         lines.append("- No open deadline.")
+    if protocol is not None:
+        lines += preparation_lines(record, protocol)
     return "\n".join(lines)
+
+
+def preparation_lines(record: PathwayRecord, protocol: Protocol) -> list[str]:
+    """Standing flags, then the open preparation tasks (states/preparation.py)."""
+    lines = [f"**Flag:** {flag}" for flag in standing_flags(record, protocol)]
+    open_tasks = [t for t in task_views(record, protocol) if t.status == "open"]
+    if open_tasks:
+        lines.append(f"**Preparation open:** {len(open_tasks)}")
+    for task in open_tasks[:8]:
+        due = f"due {task.due_at:%Y-%m-%d %H:%M} UTC" if task.due_at else "no deadline"
+        late = ", OVERDUE" if task.overdue else ""
+        gates = f"; gates {', '.join(task.gates)}" if task.gates else ""
+        lines.append(f"- {task.label} ({due}{late}{gates})")
+    return lines

@@ -18,6 +18,7 @@ protocol requires.
 # compiled and evaluated anew (0.2 of the 1.3 ms it takes to create a run's instance).
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -40,18 +41,22 @@ with workflow.unsafe.imports_passed_through():
         PathwayOutcome,
         Timeline,
     )
+    from models.preparation import TaskView
     from models.protocol import Protocol
     from models.record import AuditEntry, PathwayRecord
+    from models.registry_export import FormView, export_form, form_views
     from models.roles import Role, roles_allowed
     from states import errors
     from states.base import PathwayChart
     from states.deadlines import escalate_due, reconcile
     from states.grade_escalation import follow_grades, notified
     from states.migrations import CHART_VERSIONS, migrate
+    from states.preparation import task_views
     from states.registry import CHARTS
     from states.withdrawal import safety_follow_up_deadlines
     from workflows.centre_gate import check_centre, follow_centre
     from workflows.notify import notify_with_fallback
+    from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
     from workflows.rules_in_force import rules_in_force
     from workflows.updates import current_update_id, decode_frozen, rejection
@@ -108,7 +113,9 @@ class PathwayWorkflow:
         if data.record is None:
             # Arm the first deadlines here, not in run(): an Update can be handled in the
             # first activation, before run() starts, and must find them armed.
+            track_new_pathway(self.record)
             reconcile(self.record, self.protocol, [], workflow.now())
+            reconcile_more(self.record, self.protocol, [], workflow.now())
 
     @workflow.run
     async def run(self, data: PathwayInput) -> PathwayOutcome:
@@ -199,6 +206,7 @@ class PathwayWorkflow:
         safety_follow_up_deadlines(self.record, self.protocol, before, now)
         observed = self.record.grading.observations[-1] if event == "record_observation" else None
         self._grade_alerts += follow_grades(self.record, self.protocol, observed, now)
+        reconcile_more(self.record, self.protocol, before, now)
         self._changed = True
         return self._receipt(entry)
 
@@ -275,6 +283,21 @@ class PathwayWorkflow:
         return [DeadlineView.of(d, now) for d in self.record.open_deadlines()]
 
     @workflow.query
+    def preparation(self) -> list[TaskView]:
+        """The protocol's preparation tasks on this pathway: open, due later or done."""
+        return task_views(self.record, self.protocol)
+
+    @workflow.query
+    def registry_forms(self) -> list[FormView]:
+        """The registry forms of this pathway: due, overdue, submitted or later."""
+        return form_views(self.record, self.protocol)
+
+    @workflow.query
+    def registry_export(self, form: str) -> dict[str, Any]:
+        """One registry form's fields from the record (the day-100 CRS/ICANS fields…)."""
+        return export_form(self.record, self.protocol, form)
+
+    @workflow.query
     def allowed_actions(self, role: Role | None = None) -> AllowedActions:
         events = self.chart.allowed_now()
         if role is not None:
@@ -334,4 +357,4 @@ class PathwayWorkflow:
 
     # ----- visibility --------------------------------------------------------------------
     def _publish(self) -> None:
-        self._visibility.publish(self.record)
+        self._visibility.publish(self.record, self.protocol)

@@ -16,6 +16,7 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     import workflows.search as search
+    from models.protocol import Protocol
     from models.record import PathwayRecord
     from workflows.details import current_details
 
@@ -26,7 +27,7 @@ class Visibility:
     def __init__(self) -> None:
         self._published: dict[str, object] = {}
 
-    def publish(self, record: PathwayRecord) -> None:
+    def publish(self, record: PathwayRecord, protocol: Protocol | None = None) -> None:
         nxt = record.next_deadline()
         values: dict[str, object] = {
             "state": record.state,
@@ -58,4 +59,4 @@ class Visibility:
                 )
             workflow.upsert_search_attributes(updates)
             self._published = values
-        workflow.set_current_details(current_details(record))
+        workflow.set_current_details(current_details(record, protocol))

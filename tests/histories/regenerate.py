@@ -10,7 +10,8 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``eligibility-full``) beside the others.
+``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``eligibility-full``) beside
+the others.
 """
 
 from __future__ import annotations
@@ -26,13 +27,23 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from client import pathways as operations
 from client.centres import load_centres, record_evidence
-from devtools.demo import SIGNED
 from devtools.demo_eligibility import eligibility_for, one_treatment_only
 from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
 from tests.support.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
-from tests.support.pathway_driver import ARD, CTS, NURSE, TECH, Driver, ago, referral
+from tests.support.pathway_driver import (
+    APH,
+    ARD,
+    CTS,
+    NURSE,
+    PHARMA,
+    SIGNED,
+    TECH,
+    Driver,
+    ago,
+    referral,
+)
 from tests.support.waiting import at_rest, eventually, once_window_opens
 from worker import build_worker
 
@@ -116,11 +127,12 @@ async def play_eligibility(client: Client, task_queue: str) -> str:
     lupus = "systemic lupus erythematosus"
     handle = await operations.refer(
         client,
-        referral("HIS-004", **one_treatment_only(lupus)),
+        referral("HIS-006", **one_treatment_only(lupus)),
         task_queue=task_queue,
         protocol=protocol,
     )
     go = Driver(client, handle.id, protocol)
+    await go.prepare()
     await go("record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=60)
     try:
         await go("approve_at_mdtm", ARD, **SIGNED)
@@ -136,7 +148,7 @@ async def play_eligibility(client: Client, task_queue: str) -> str:
     )
     await go("approve_at_mdtm", ARD, **SIGNED)
     await go("record_consent", ARD)
-    await go.to_product_and_infusion()
+    await go.to_infusion(consented=True)
     await go("record_observation", NURSE, crs={"temperature_c": 38.7, "hypotension": True})
     await go("record_observation", NURSE, crs={"temperature_c": 39.1, "oxygen": "face_mask"})
 
@@ -153,6 +165,91 @@ async def play_eligibility(client: Client, task_queue: str) -> str:
     await go("withdraw", ARD, reason="leaves the study, agrees to safety follow-up")
     await go("record_visit", NURSE, visit="D14")
     await go("refuse_long_term_follow_up", ARD, reason="refuses any further follow-up")
+    await handle.result()
+    return handle.id
+
+
+async def play_preparation(client: Client, task_queue: str) -> str:
+    """Preparation tasks: all but two recorded up front; the patient information task
+    escalates before it is recorded; lymphodepletion waits for the pregnancy test (the
+    refusal leaves no trace); then infusion, discharge and withdrawal in follow-up."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.2, floor=timedelta(seconds=2))
+    handle = await operations.refer(
+        client, referral("HIS-004"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.prepare(skip=("pregnancy_test", "patient_information"))
+    await go("record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=60)
+    await go("approve_at_mdtm", ARD, **SIGNED)
+
+    async def escalated() -> bool:
+        return (await operations.record(client, handle.id)).escalation_level >= 1
+
+    await eventually(escalated, timeout=30, what="a task escalated")
+    await go(
+        "record_task", ARD, task="patient_information", details={"document": "PIS", "version": "v1"}
+    )
+    await go("record_consent", ARD)
+    coi = "COI-HIS-004"
+    for event, who, data in (
+        ("record_washout", CTS, {"stopped": []}),
+        ("book_apheresis", CTS, {"slot_at": ago(protocol, 0)}),
+        ("record_apheresis", APH, {"coi_id": coi}),
+        ("ship_to_manufacturer", TECH, {}),
+        ("release_product", PHARMA, {}),
+        ("ship_to_centre", PHARMA, {}),
+        ("receive_product", TECH, {"bag_coi_id": coi}),
+        ("clear_for_treatment", CTS, {"active_infection": False, "tocilizumab_doses_on_site": 2}),
+    ):
+        await go(event, who, **data)
+    try:
+        await go("start_lymphodepletion", NURSE)
+        raise AssertionError("lymphodepletion was not refused")
+    except operations.ActionRefused as err:
+        assert err.kind == "PreparationTaskOpen", err
+    await go("record_task", NURSE, task="pregnancy_test", details={"result": "negative"})
+    await go("start_lymphodepletion", NURSE)
+    await go("complete_lymphodepletion", NURSE)
+    await go.once_open("thaw_product", TECH, bag_coi_id=coi)
+    await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    await go("discharge", CTS)
+    await go("withdraw", ARD, reason="the patient moved abroad")
+    await handle.result()
+    return handle.id
+
+
+async def play_registry(client: Client, task_queue: str) -> str:
+    """A full CAR-T pathway (15 years, one run per follow-up year) that records its
+    preparation tasks, submits each registry form as it opens (the yearly ones one after
+    the other) and records visit findings."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    handle = await operations.refer(
+        client, referral("HIS-005"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("submit_registry_form", ARD, form="med-a", reference="EBMT-HIS-005-A")
+    await go.to_infusion(consented=True)
+    await go("record_adverse_event", NURSE, kind="CRS", grade=2)
+    await go("discharge", CTS)
+    for form in ("day-0", "day-100", "month-6"):
+        await go("submit_registry_form", ARD, form=form, reference=f"EBMT-HIS-005-{form}")
+    for visit in protocol.visits:
+        if visit.label == "Y2":
+            await go("start_long_term_follow_up", ARD)
+        findings = {"blood_counts": "normal"} if visit.label in ("D7", "M3", "Y2") else {}
+        await go("record_visit", NURSE, visit=visit.label, findings=findings)
+        if visit.long_term or visit.label == "M12":
+            year = 1 if visit.label == "M12" else int(visit.label[1:])
+            await go(
+                "submit_registry_form",
+                ARD,
+                form=f"annual-{year}",
+                reference=f"EBMT-HIS-005-Y{year}",
+            )
+    await go("complete_follow_up", ARD)
     await handle.result()
     return handle.id
 
@@ -179,6 +276,8 @@ SCENARIOS = {
     "msc-full": play_msc,
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
+    "preparation-tasks": play_preparation,
+    "preparation-registry": play_registry,
     "eligibility-full": play_eligibility,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).

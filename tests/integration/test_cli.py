@@ -132,6 +132,17 @@ class TestDocumentedSchemas:
         Referral.model_validate(yaml.safe_load(EXAMPLE_REFERRAL.read_text(encoding="utf-8")))
 
 
+# README's walk records these tasks before the steps they gate (protocols/cart-cd19-lupus.yaml).
+PREPARED = [
+    ("irradiated_blood", {}),
+    ("fertility_counselling", {}),
+    ("vaccination_review", {}),
+    ("contraception", {}),
+    ("pregnancy_test", {"result": "negative"}),
+    ("caregiver_and_stay", {}),
+]
+
+
 async def test_a_referral_walked_to_infusion_by_the_right_roles(
     cli: Cli, running_worker, tmp_path: Path
 ) -> None:
@@ -155,6 +166,9 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         await act(me, p, "record_work_up", (), **work_up)
         await act(me, p, "approve_at_mdtm", (), **SIGNED)
         await act(me, p, "record_consent", ())
+        # The preparation tasks that gate leukapheresis and lymphodepletion (README's walk).
+        for task, details in PREPARED:
+            await act(me, p, "record_task", (), task=task, details=details)
         await act(cli, p, "record_washout", CTS, stopped=[])
         await act(cli, p, "book_apheresis", CTS, slot_at="now")
         await act(cli, p, "record_apheresis", APH, coi_id="COI-CLI-101")
@@ -188,7 +202,7 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         infused = await act(
             cli, p, "infuse", NURSE, bag_coi_id="COI-CLI-101", checked_by=["n.bernard", "dr.roux"]
         )
-        assert infused.state == "inpatient" and infused.seq == 15
+        assert infused.state == "inpatient" and infused.seq == 15 + len(PREPARED)
 
         out = await cli("show", p, "--json")
         assert out.code == 0, out
@@ -198,7 +212,9 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         assert shown.dates.mdtm_approved_at and shown.dates.consent_at
         assert shown.product.coi_id == "COI-CLI-101"
         assert shown.binome.ard_specialist == "dr.martin"
-        assert shown.audit_total == 15 and [a.seq for a in shown.audit] == list(range(6, 16))
+        total = 15 + len(PREPARED)
+        assert shown.audit_total == total
+        assert [a.seq for a in shown.audit] == list(range(total - 9, total + 1))
         assert shown.audit[-1].actor == "n.bernard" and shown.audit[-1].role == "nurse"
         assert "discharge" in shown.allowed
         discharge = [d for d in shown.deadlines if d.key == "discharge"]
@@ -208,6 +224,16 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         assert text.code == 0, text
         for expected in ("inpatient", "D0 (infusion)", "Discharge review due", "possible now"):
             assert expected in text.stdout
+        # What the coordinator still has open: the milestones' tasks, nothing already done.
+        status = {t.key: t.status for t in shown.preparation}
+        assert {key: status[key] for key, _ in PREPARED} == dict.fromkeys(
+            (key for key, _ in PREPARED), "done"
+        )
+        assert status["patient_information"] == status["alert_card"] == "open"
+        assert status["consent_recorded"] == "done" and status["revaccination_plan"] == "due later"
+        alert = next(t for t in shown.preparation if t.key == "alert_card")
+        assert alert.gates == ["discharge"] and alert.due_at is not None
+        assert "record_task alert_card" in text.stdout and "preparation:" in text.stdout
 
 
 async def test_refusals_bad_input_and_missing_pathways(

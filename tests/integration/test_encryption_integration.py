@@ -5,7 +5,6 @@ plaintext record field, clinical value or free-text reason."""
 from __future__ import annotations
 
 import json
-import re
 import secrets as secrets_module
 import sqlite3
 import uuid
@@ -34,8 +33,12 @@ from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
+from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
+from workflows.rules_in_force import RULE_PATCHES
 
 pytestmark = pytest.mark.integration
+
+PATCHES = {PREPARATION_PATCH, REGISTRY_PATCH, *RULE_PATCHES}
 
 
 def fast(protocol: Protocol) -> Protocol:
@@ -124,12 +127,13 @@ async def test_history_is_ciphertext_and_only_the_codec_reads_it(
         for path, payload in found:
             if "search_attributes" in path:
                 assert payload.metadata["encoding"] == b"json/plain", path
-            elif path.startswith(".marker_recorded"):
-                # A patch marker (workflow.patched): the SDK writes its patch ID in clear;
-                # it holds that ID only, never pathway data.
-                marker = json.loads(payload.data)
-                assert marker.keys() == {"id", "deprecated"}, path
-                assert re.fullmatch(r"[a-z0-9.-]{3,80}", marker["id"]), path
+            elif "marker_recorded_event_attributes" in path:
+                # A patch marker (written by the SDK's core, past the codec) holds the patch
+                # ID only: a name of the code, never data of the patient.
+                assert payload.metadata["encoding"] == b"json/plain", path
+                assert json.loads(payload.data) in [
+                    {"id": patch, "deprecated": False} for patch in PATCHES
+                ], payload.data
             else:
                 assert payload.metadata["encoding"] == ENCODING, path
                 key_id = payload.metadata[KEY_ID_METADATA].decode()
@@ -239,6 +243,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
                 reason=secrets["reason"],
             )
             await go("record_consent", ARD)
+            await go.prepare()
             await go(
                 "record_washout",
                 CTS,

@@ -48,6 +48,8 @@ def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
         ),
         ("approve_at_mdtm", {**ARD, **SIGNED}),
         ("record_consent", ARD),
+        # The blood bank is told before leukapheresis (a preparation task that gates it).
+        ("record_task", {**ARD, "task": "irradiated_blood", "details": {}}),
         ("record_washout", {**CTS, "stopped": []}),
         ("book_apheresis", {**CTS, "slot_at": ago(protocol, 0)}),
         ("record_apheresis", {**APH, "coi_id": coi}),

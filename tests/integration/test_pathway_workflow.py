@@ -90,7 +90,7 @@ async def test_cart_pathway_runs_to_completion(
         assert outcome.outcome == "follow-up completed"
         record = await operations.record(client, handle.id)
         assert record.state == "completed"
-        assert [e.event for e in record.audit][:3] == [
+        assert [e.event for e in record.audit if e.event != "record_task"][:3] == [
             "record_work_up",
             "approve_at_mdtm",
             "record_consent",

@@ -129,6 +129,11 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
         "declare_lost_to_follow_up": {"reason": "no contact for 12 months"},
         "refuse_long_term_follow_up": {"reason": "refuses any further follow-up"},
         "record_observation": {"crs": {"temperature_c": 37.0}},
+        "record_task": {
+            "task": "patient_information",
+            "details": {"document": "PIS", "version": "v1"},
+        },
+        "submit_registry_form": {"form": "med-a", "reference": "EBMT-0001"},
     }
     return base | specific.get(event, {})
 

@@ -307,6 +307,18 @@ class WithdrawalDoc(Strict):
     follow_up_refused: NoteDoc | None
 
 
+class TaskDoc(Strict):
+    key: str
+    label: str
+    phase: str
+    status: Literal["open", "due later", "done"]
+    due_at: UtcTime | None
+    overdue: bool
+    gates: list[str]
+    waiting_on: RoleName
+    done_at: UtcTime | None
+
+
 class ShowDoc(Strict):
     pathway_id: str
     pseudonym: str
@@ -333,6 +345,7 @@ class ShowDoc(Strict):
     allowed: list[str]
     audit: list[AuditDoc]
     audit_total: int
+    preparation: list[TaskDoc]
 
 
 class ListRow(Strict):

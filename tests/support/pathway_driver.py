@@ -11,6 +11,7 @@ from client import pathways as operations
 from devtools.demo import PEOPLE, SIGNED
 from devtools.demo_eligibility import eligibility_for, no_exclusions
 from models.pathway import ActionReceipt
+from models.preparation import PreparationTask
 from models.protocol import Protocol
 from models.referral import Binome, Referral
 from tests.support.waiting import once_window_opens
@@ -49,6 +50,11 @@ def ago(protocol: Protocol, days: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds) - timedelta(seconds=0.5)).isoformat()
 
 
+def task_details(task: PreparationTask) -> dict[str, str]:
+    """Details that complete ``task``: an accepted value, or a document reference."""
+    return {f: (task.accept.get(f) or [f"{f}-1"])[0] for f in task.fields}
+
+
 class Driver:
     def __init__(self, client: Client, pathway_id: str, protocol: Protocol):
         self.client = client
@@ -67,7 +73,15 @@ class Driver:
         window = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
         return await once_window_opens(lambda: self(event, who, **data), timeout=window + 10)
 
+    async def prepare(self, *, skip: tuple[str, ...] = ()) -> None:
+        """Record every preparation task of the protocol (but ``skip``), as a care team
+        would before their milestones: no task deadline is armed, no step is gated."""
+        for task in self.protocol.preparation:
+            if task.met_by is None and task.key not in skip:
+                await self("record_task", ARD, task=task.key, details=task_details(task))
+
     async def to_consent(self) -> None:
+        await self.prepare()
         await self("record_work_up", ARD, completed_at=ago(self.protocol, 10), lvef_percent=60)
         await self("approve_at_mdtm", ARD, **SIGNED)
         await self("record_consent", ARD)
@@ -81,14 +95,12 @@ class Driver:
         await self("thaw_product", TECH, bag_coi_id=coi)
         return await self("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
 
-    async def to_infusion(self) -> None:
-        """From referral to D0 (on a compressed protocol: this waits the real windows)."""
-        await self.to_consent()
-        await self.to_product_and_infusion()
-
-    async def to_product_and_infusion(self) -> None:
-        """From consent to D0: washout, leukapheresis, manufacturing, receipt, treatment."""
+    async def to_infusion(self, *, consented: bool = False) -> None:
+        """From referral (or consent) to D0 (on a compressed protocol: this waits the real
+        windows)."""
         coi = f"COI-{self.pathway_id[-7:]}"
+        if not consented:
+            await self.to_consent()
         await self("record_washout", CTS, stopped=[])
         await self("book_apheresis", CTS, slot_at=datetime.now(UTC).isoformat())
         await self("record_apheresis", APH, coi_id=coi)

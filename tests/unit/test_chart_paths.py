@@ -290,8 +290,10 @@ HOLD_POINTS = [
 HELD_ALLOWS = [
     "record_adverse_event",
     "record_death",
+    "record_task",
     "report_adverse_event",
     "resume",
+    "submit_registry_form",
     "withdraw",
 ]
 

@@ -44,7 +44,12 @@ ALL_EVENTS = sorted(EVENT_PAYLOADS)
 EXIT_EVENTS = {"withdraw", "record_death", "declare_lost_to_follow_up", "reject_at_mdtm"}
 INFUSION_EVENTS = {"infuse", "thaw_product"}
 # Recorded without leaving or entering any state.
-TARGETLESS_EVENTS = {"record_adverse_event", "report_adverse_event"}
+TARGETLESS_EVENTS = {
+    "record_adverse_event",
+    "report_adverse_event",
+    "record_task",
+    "submit_registry_form",
+}
 # Side-steps off the uneventful path, by the leaf they are taken from: the pathway spends
 # a single step in these leaves, so random actions alone seldom try them. (Safety events,
 # allowed everywhere, are in every random pool already.)

@@ -1,0 +1,152 @@
+"""A pathway as its page shows it: the state in words, open deadlines, incidents, the audit
+timeline, and one form per action the signed-in person may send now.
+
+Usage::
+
+    view = await pathway_view(client, pathway_id, staff.roles)
+    view.forms[0].event, view.forms[0].fields          # for the template
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from temporalio.client import Client
+
+from client import pathways
+from client.diagrams import event_label
+from models.action_fields import ANY_TIME, fields_text, ordered
+from models.actions import EVENT_PAYLOADS
+from models.record import AuditEntry, Deadline, PathwayRecord
+from models.refusals import Outcome, Refusal
+from models.roles import Role
+from models.signatures import is_signature, meanings_for
+from states.registry import chart_class
+from web.forms import FormField, form_fields
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionForm:
+    event: str
+    label: str
+    role: Role
+    summary: str
+    fields: list[FormField]
+    signature: bool
+    meanings: tuple[str, ...]
+    any_time: bool
+    #: made when the form is drawn: a second click on the same form is the same action
+    update_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclasses.dataclass(frozen=True)
+class PathwayView:
+    record: PathwayRecord
+    state_words: str
+    phases: list[str]
+    deadlines: list[Deadline]
+    incidents: list[dict[str, Any]]
+    audit: list[AuditEntry]
+    forms: list[ActionForm]
+
+
+def state_name(therapy: str | None, state: str) -> str:
+    """How staff call a state of the therapy's chart (its id when unknown)."""
+    try:
+        found = chart_class(therapy or "").states_map.get(state)
+    except ValueError:
+        return state
+    return str(found.name) if found is not None else state
+
+
+def state_words(record: PathwayRecord) -> tuple[str, list[str]]:
+    """The innermost state's name, and the names of the phases around it."""
+    try:
+        states = chart_class(record.therapy.value).states_map
+    except ValueError:
+        return record.state, []
+    names = [str(states[s].name) if s in states else s for s in record.configuration]
+    return (names[-1] if names else record.state), names[:-1]
+
+
+def action_form(event: str, role: Role, any_time: bool) -> ActionForm:
+    model = EVENT_PAYLOADS[event]
+    return ActionForm(
+        event=event,
+        label=event_label(event),
+        role=role,
+        summary=fields_text(event),
+        fields=form_fields(model),
+        signature=is_signature(event),
+        meanings=meanings_for(event),
+        any_time=any_time,
+    )
+
+
+def incidents_of(record: PathwayRecord) -> list[dict[str, Any]]:
+    """Whatever incident data the record holds (its deviation log, ``incidents``, when the
+    record has one): when, who, and the incident in words."""
+    out = []
+    for item in getattr(record, "incidents", None) or []:
+        if hasattr(item, "describe"):
+            role = getattr(getattr(item, "role", None), "value", "")
+            out.append(
+                {
+                    "at": getattr(item, "at", None),
+                    "who": f"{getattr(item, 'actor', '')} ({role})".replace("_", " "),
+                    "what": item.describe(),
+                }
+            )
+        else:
+            dumped = item.model_dump(mode="json") if hasattr(item, "model_dump") else dict(item)
+            out.append(
+                {"at": None, "who": "", "what": ", ".join(f"{k}: {v}" for k, v in dumped.items())}
+            )
+    return out
+
+
+async def allowed_forms(
+    client: Client, pathway_id: str, roles: tuple[Role, ...]
+) -> list[ActionForm]:
+    """One form per action one of ``roles`` may send now (in the first role that may)."""
+    chosen: dict[str, Role] = {}
+    for role in roles:
+        allowed = await pathways.allowed_actions(client, pathway_id, role)
+        for event in allowed.events:
+            if event in EVENT_PAYLOADS:
+                chosen.setdefault(event, role)
+
+    return [action_form(e, chosen[e], e in ANY_TIME) for e in ordered(list(chosen))]
+
+
+class NotYourCentre(Refusal):
+    """A pathway at a centre the signed-in person does not work at."""
+
+    outcome = Outcome.REFUSED
+
+
+def check_centre(record: PathwayRecord, centres: tuple[str, ...]) -> None:
+    if record.centre not in centres:
+        raise NotYourCentre(
+            f"{record.pathway_id} is at {record.centre}; you work at "
+            f"{', '.join(centres) or 'no centre'}."
+        )
+
+
+async def pathway_view(
+    client: Client, pathway_id: str, roles: tuple[Role, ...], centres: tuple[str, ...]
+) -> PathwayView:
+    record = await pathways.record(client, pathway_id)
+    check_centre(record, centres)
+    words, phases = state_words(record)
+    return PathwayView(
+        record=record,
+        state_words=words,
+        phases=phases,
+        deadlines=sorted(record.open_deadlines(), key=lambda d: d.due_at),
+        incidents=incidents_of(record),
+        audit=list(reversed(record.audit)),
+        forms=await allowed_forms(client, pathway_id, roles),
+    )

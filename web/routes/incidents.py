@@ -1,0 +1,53 @@
+"""*Incidents*: what went wrong on the pathways at the person's centres, as far as the
+records hold it: incidents (when the record has its incident log), adverse events and
+centre alerts; an honest empty page otherwise."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from client import pathways
+from client.errors import OperationError
+from web.context import context_of
+from web.pages import page
+from web.pathway_view import incidents_of
+from web.staff_session import StaffSession, current_staff
+from web.work_items import centre_query
+
+router = APIRouter()
+
+
+@router.get("/incidents")
+async def incidents_page(
+    request: Request, staff: Annotated[StaffSession, Depends(current_staff)]
+) -> Response:
+    client = context_of(request).client
+    rows: list[dict[str, Any]] = []
+    unanswered: list[str] = []
+    for listed in await pathways.list_pathways(client, centre_query(staff.centres)):
+        pid = str(listed["pathway_id"])
+        try:
+            record = await pathways.record(client, pid)
+        except OperationError:
+            unanswered.append(pid)
+            continue
+        for incident in incidents_of(record):
+            fields = {"at": incident["at"].isoformat() if incident["at"] else None,
+                      "who": incident["who"], "what": incident["what"]}  # fmt: skip
+            rows.append({"pathway_id": pid, "kind": "incident", "fields": fields})
+        for event in record.adverse_events:
+            rows.append(
+                {"pathway_id": pid, "kind": "adverse event",
+                 "fields": event.model_dump(mode="json", exclude={"reports"})}
+            )  # fmt: skip
+        for alert in record.centre_alerts:
+            if alert.open:
+                rows.append(
+                    {"pathway_id": pid, "kind": "centre alert",
+                     "fields": {"label": alert.label, "reason": alert.reason,
+                                "raised_at": alert.raised_at.isoformat()}}
+                )  # fmt: skip
+    return page(request, "incidents.html", staff, rows=rows, unanswered=unanswered)

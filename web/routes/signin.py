@@ -1,0 +1,57 @@
+"""Sign in with a local account, sign out.
+
+A wrong staff ID and a wrong password get the same answer (the sign-in service's); the
+session cookie is replaced at sign-in, so nothing carries over from before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from models.refusals import Refusal
+from web.context import context_of
+from web.csrf import require_csrf
+from web.pages import page
+from web.staff_session import begin, end
+
+router = APIRouter()
+log = structlog.get_logger("cellpath.web")
+
+ENDED = {
+    "idle": "You were signed out after a while without activity. Sign in again.",
+    "ended": "Your session ended. Sign in again.",
+}
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, ended: str | None = None) -> Response:
+    return page(request, "sign_in.html", None, message=ENDED.get(ended or ""))
+
+
+@router.post("/sign-in", dependencies=[Depends(require_csrf)])
+async def sign_in(
+    request: Request,
+    staff_id: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    service = context_of(request).signin
+    try:
+        # Argon2id takes a noticeable moment of CPU: off the event loop.
+        session = await asyncio.to_thread(service.sign_in, staff_id.strip(), password)
+    except Refusal as err:
+        log.info("sign-in refused", rule=err.rule)
+        return page(request, "sign_in.html", None, error=err.message, status_code=401)
+    begin(request, session)
+    log.info("signed in", actor=session.identity.actor)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/sign-out", dependencies=[Depends(require_csrf)])
+async def sign_out(request: Request) -> Response:
+    end(request)
+    return RedirectResponse("/sign-in", status_code=303)

@@ -1,0 +1,112 @@
+"""Who is signed in: the session cookie's sign-in token, checked on every request, with an
+idle timeout; the signed-in person is the signer of their actions.
+
+The cookie (Starlette's ``SessionMiddleware``, signed with itsdangerous, HttpOnly, SameSite
+strict, Secure behind HTTPS) holds the sign-in service's session token, the CSRF token and
+when the person was last seen. A request after ``idle_timeout`` without one, a token the
+sign-in service no longer accepts (expired, another key) or no cookie at all sends the
+browser to the sign-in page (``SignInNeeded``).
+
+Usage::
+
+    @router.get("/")
+    async def my_work(request: Request, staff: StaffSession = Depends(current_staff)): ...
+
+    receipt = await pathways.act(client, pid, event, data, signer=staff.signing(password))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastapi import Request
+
+from models.actor import StaffIdentity
+from models.refusals import Refusal
+from models.roles import Role
+from signin.service import AssertionService, Session
+from web.context import context_of
+
+#: keys of the session cookie
+TOKEN, SEEN = "signin_token", "seen"
+
+
+class SignInNeeded(Exception):
+    """No session, or it ended: the browser goes to the sign-in page."""
+
+    def __init__(self, why: str = ""):
+        super().__init__(why)
+        self.why = why
+
+
+@dataclasses.dataclass(frozen=True)
+class StaffSession:
+    """A signed-in person; ``assertion_for`` makes them the ``ActionSigner`` of an action."""
+
+    service: AssertionService
+    session: Session
+    #: the password re-entered for an electronic signature, and the signature's meaning
+    credential: str | None = dataclasses.field(default=None, repr=False)
+    meaning: str | None = None
+
+    @property
+    def identity(self) -> StaffIdentity:
+        return self.session.identity
+
+    @property
+    def actor(self) -> str:
+        return self.identity.actor
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        return self.identity.roles
+
+    @property
+    def centres(self) -> tuple[str, ...]:
+        return self.identity.centres
+
+    def signing(self, credential: str | None, meaning: str | None = None) -> StaffSession:
+        """The same person, signing with ``credential`` (Part 11 §11.200: both components
+        again at each signature)."""
+        return dataclasses.replace(self, credential=credential or None, meaning=meaning or None)
+
+    def assertion_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
+        return self.service.assert_action(
+            self.session.token,
+            pathway_id=pathway_id,
+            action=event,
+            update_id=update_id,
+            credential=self.credential,
+            meaning=self.meaning,
+        )
+
+
+def begin(request: Request, session: Session) -> None:
+    """Start a signed-in session: a fresh cookie (nothing kept from before sign-in)."""
+    request.session.clear()
+    request.session[TOKEN] = session.token
+    request.session[SEEN] = context_of(request).clock()
+
+
+def end(request: Request) -> None:
+    request.session.clear()
+
+
+def current_staff(request: Request) -> StaffSession:
+    """The signed-in person, or ``SignInNeeded`` (the app redirects to the sign-in page)."""
+    context = context_of(request)
+    token = request.session.get(TOKEN)
+    if not token:
+        raise SignInNeeded()
+    seen = request.session.get(SEEN)
+    now = context.clock()
+    if not isinstance(seen, (int, float)) or now - seen > context.idle_timeout.total_seconds():
+        end(request)
+        raise SignInNeeded("idle")
+    try:
+        session = context.signin.session(token)
+    except Refusal:
+        end(request)
+        raise SignInNeeded("ended") from None
+    request.session[SEEN] = now
+    return StaffSession(context.signin, session)
