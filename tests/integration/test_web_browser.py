@@ -9,6 +9,7 @@ walk-through.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from playwright.async_api import Page, expect
 from temporalio.client import Client
 
 from client import pathways as operations
+from devtools.demo_eligibility import no_exclusions
 from models.protocol import Protocol
 from tests.support.browser import NO_CHROMIUM, chromium, chromium_path, sign_in, web_app
 from tests.support.pathway_driver import APH, ARD, CTS, PHARMA, TECH, Driver, ago, referral
@@ -47,6 +49,7 @@ async def cleared_for_treatment(
     )
     go = Driver(client, handle.id, protocol)
     coi = f"COI-{pseudonym}"
+    await go.prepare()
     await go("record_work_up", ARD, completed_at=ago(protocol, 10), lvef_percent=60)
     await go("approve_at_mdtm", ARD, **SIGNED)
     await go("record_consent", ARD)
@@ -198,10 +201,11 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         assert await at_rest(client, handle.id) == length
         assert (await operations.record(client, handle.id)).audit == []
 
-        # The same form from the page itself, with its token, is accepted.
-        await page.locator(
-            "form:has(input[name=event][value=record_work_up]) button[type=submit]"
-        ).click()
+        # The same form from the page itself, with its token, is accepted (the exclusion
+        # checklist answered, as the MDTM approval below needs).
+        work_up = "form:has(input[name=event][value=record_work_up])"
+        await page.fill(f"{work_up} textarea[name=exclusions]", json.dumps(no_exclusions(protocol)))
+        await page.locator(f"{work_up} button[type=submit]").click()
         await expect(page.locator(".notice")).to_contain_text("Recorded: Record work-up")
 
         # An electronic signature (Part 11 §11.200) re-asks the password: a wrong one is
