@@ -11,6 +11,11 @@ carried by the pydantic data converter, encrypted when a key is configured
 (``CELLPATH_ENCRYPTION_KEYS`` or ``CELLPATH_ENCRYPTION_KEY_FILE``, docs/security.md).
 Charts and models are passed through the workflow sandbox so that thousands of open
 pathways share one copy of them (design.md, performance).
+
+Identity (docs/security.md): a worker built with an actor key ring (``actor_keys``; from
+``CELLPATH_ACTOR_KEYS``, ``CELLPATH_ACTOR_KEY_FILE`` or the dev stack's ``actor-public.keys``
+in ``run_worker``) requires every staff action to carry a valid signed actor assertion; a
+worker without one takes the typed actor and role, as before sign-in existed, and says so.
 """
 
 from __future__ import annotations
@@ -23,17 +28,23 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import models.actor  # noqa: F401  the crypto it needs, loaded once here, not in every run
 from activities.centres import CentreActivities
 from activities.channels.configuration import channel_from_env
 from activities.notifications import Notifications
 from client.connection import connect
+from models.actor_keys import ActorKeyRing, actor_key_ring_from_settings
 from models.settings import DEFAULT_WORKFLOW_CACHE, Settings
+from models.trusted_signers import trust_signers
 from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
+
+log = structlog.get_logger("cellpath.worker")
 
 WORKFLOW_POLLERS = PollerBehaviorAutoscaling()
 
@@ -46,7 +57,11 @@ def build_worker(
     *,
     activities: Sequence[Any] | None = None,
     max_cached_workflows: int = DEFAULT_WORKFLOW_CACHE,
+    actor_keys: ActorKeyRing | None = None,
 ) -> Worker:
+    """The worker of ``task_queue``; with ``actor_keys``, its workflows refuse staff actions
+    whose signed actor assertion is missing or does not verify against them."""
+    trust_signers(task_queue, actor_keys)
     if activities is None:
         notifications = Notifications(channel_from_env())
         centres = CentreActivities(client)
@@ -84,8 +99,17 @@ async def run_worker(settings: Settings | None = None, client: Client | None = N
     keep_bytecode()
     settings = settings or Settings.from_env()
     client = client or await connect()
+    ring = actor_key_ring_from_settings(settings)
+    if ring is None:
+        log.warning(
+            "no actor keys configured: staff actions are NOT identity-checked "
+            "(set CELLPATH_ACTOR_KEYS or CELLPATH_ACTOR_KEY_FILE, docs/security.md)"
+        )
     async with build_worker(
-        client, settings.task_queue, max_cached_workflows=settings.workflow_cache
+        client,
+        settings.task_queue,
+        max_cached_workflows=settings.workflow_cache,
+        actor_keys=ring,
     ):
         await asyncio.Event().wait()
 

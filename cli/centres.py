@@ -5,7 +5,8 @@ Usage::
     cellpath centres list                          # readiness per therapy, next expiry
     cellpath centres show centre-b                 # evidence, expiries, alerts, audit
     cellpath centres check centre-b --therapy car-t   # exit 0 ready, 3 not ready
-    cellpath centres record centre-b icu_access --by lead.dupont --role programme_lead \\
+    cellpath login dr.lefevre                      # the programme lead signs evidence
+    cellpath centres record centre-b icu_access \\
         --data '{"name": "Medical ICU B", "valid_until": "2027-06-30"}'
     cellpath centres record centre-b icu_access --withdraw --reason "agreement ended" ...
     cellpath centres load centres/centre-a.yaml    # start a centre's workflow from a file
@@ -17,6 +18,7 @@ work is done by ``client.centres``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from rich.table import Table
 
 from cli.app import EXIT_CODES, State, fail, print_json, run
 from cli.inputs import load_mapping, read_text
+from cli.login import BY_REMOVED, signed_in
 from client.centres import (
     RECORDABLE,
     CentreView,
@@ -45,6 +48,7 @@ from models.centre_actions import EvidenceReceipt
 from models.centre_files import POLICY_FILE, CentreFileError, load_centre_policy
 from models.centre_notice import CentreNotice
 from models.centre_policy import CentrePolicy
+from models.contracts import centre_workflow_id
 from models.evidence import when_text
 from models.protocol import Therapy
 from models.roles import Role
@@ -212,8 +216,13 @@ def record(
             "(icu_access, trial:CARLUP-01, staff:dr.roux:cell_therapy_specialist…)."
         ),
     ],
-    by: Annotated[str | None, typer.Option("--by", envvar="CELLPATH_USER")] = None,
-    role: Annotated[Role | None, typer.Option("--role", envvar="CELLPATH_ROLE")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", hidden=True, help="Removed: `cellpath login`.")
+    ] = None,
+    role: Annotated[
+        Role | None,
+        typer.Option("--role", envvar="CELLPATH_ROLE", help="Which of your roles."),
+    ] = None,
     data: Annotated[
         str | None, typer.Option(help="The evidence: JSON/YAML object or @FILE")
     ] = None,
@@ -223,10 +232,12 @@ def record(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Record a centre's evidence (or withdraw it); refused with the rule if invalid."""
-    if not by or role is None:
-        raise fail("say who acts: --by USER --role ROLE (or CELLPATH_USER / CELLPATH_ROLE)")
-    payload: dict[str, Any] = {"actor": by, "role": role.value}
+    """Record a centre's evidence (or withdraw it), signed as the person signed in
+    (`cellpath login`); refused with the rule if invalid."""
+    if by is not None:
+        raise fail(BY_REMOVED)
+    me = signed_in(role)
+    payload: dict[str, Any] = {"actor": me.actor, "role": me.role.value}
     if reason:
         payload["reason"] = reason
     try:
@@ -238,8 +249,11 @@ def record(
     else:
         payload["evidence"] = _read_data(data)
 
+    key = str(uuid.uuid4())
+    payload["assertion"] = me.sign(centre_workflow_id(centre), event, key)
+
     async def go() -> EvidenceReceipt:
-        return await record_evidence(await connect(), centre, event, payload)
+        return await record_evidence(await connect(), centre, event, payload, update_id=key)
 
     receipt = _run(go(), as_json)
     if as_json:

@@ -16,7 +16,7 @@ tracebacks. With ``--json`` every call writes exactly one JSON document on stdou
 
 from __future__ import annotations
 
-from cli import pathways, services
+from cli import login, pathways, services
 from cli.app import app
 from cli.audit import audit_app
 from cli.centres import centres_app
@@ -27,6 +27,8 @@ RUNNING = "Running cellpath"
 CENTRES_AND_AUDIT = "Centres and audit"
 
 app.command(rich_help_panel=PATHWAYS)(pathways.refer)
+app.command(rich_help_panel=PATHWAYS)(login.login)
+app.command(rich_help_panel=PATHWAYS)(login.logout)
 app.command(rich_help_panel=PATHWAYS)(pathways.act)
 app.command(rich_help_panel=PATHWAYS)(pathways.show)
 app.command("list", rich_help_panel=PATHWAYS)(pathways.list_pathways)

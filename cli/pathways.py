@@ -5,7 +5,8 @@ Usage::
 
     cellpath refer docs/examples/referral.yaml
     cellpath act PATHWAY --help-events --role ard_specialist
-    cellpath act PATHWAY record_consent --by dr.martin --role ard_specialist
+    cellpath login dr.martin
+    cellpath act PATHWAY record_consent
     cellpath list --overdue --json
 
 With ``--json`` every call writes exactly one JSON document on stdout, an ``{"error": …}``
@@ -31,6 +32,7 @@ from temporalio.client import Client
 from cli.action_fields import a_or_an, check_details, ordered, show_allowed_actions
 from cli.app import State, console, err_console, fail, print_json, report, run
 from cli.inputs import ECHO_LIMIT, check_pathway_id, echo, load_mapping, read_text
+from cli.login import BY_REMOVED, signed_in
 from cli.rendering import print_pathways, print_show, receipt_document, show_document
 from client import pathways
 from client.connection import connect
@@ -148,7 +150,7 @@ def act(
     ] = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", metavar="USER", envvar="CELLPATH_USER", help="Who acts."),
+        typer.Option("--by", metavar="USER", hidden=True, help="Removed: `cellpath login`."),
     ] = None,
     role: Annotated[
         Role | None,
@@ -157,7 +159,7 @@ def act(
             metavar="ROLE",
             envvar="CELLPATH_ROLE",
             case_sensitive=False,
-            help=f"In which role: {ROLE_NAMES}.",
+            help=f"Which of your roles (when you hold several): {ROLE_NAMES}.",
         ),
     ] = None,
     data: Annotated[
@@ -203,20 +205,20 @@ def act(
         0 < len(update_id) <= MAX_UPDATE_ID and update_id.isprintable()
     ):
         raise fail(f"--update-id must be 1 to {MAX_UPDATE_ID} printable characters")
-    missing = [w for w, v in (("--by USER", by), ("--role ROLE", role)) if not v]
-    if missing or role is None:
-        raise fail(
-            f"say who acts: {' and '.join(missing)} (or CELLPATH_USER / CELLPATH_ROLE); "
-            f"roles: {ROLE_NAMES}"
-        )
+    if by is not None:
+        raise fail(BY_REMOVED)
+    me = signed_in(role)
+    role = me.role
     text = None
     if data:
         text = read_text(data[1:], "the --data file") if data.startswith("@") else data
-    payload = {**(load_mapping(text, "--data") if text else {}), "actor": by, "role": role.value}
+    details = load_mapping(text, "--data") if text else {}
+    payload = {**details, "actor": me.actor, "role": role.value}
     if reason:
         payload["reason"] = reason
     payload = check_details(event, payload)
     key = update_id or str(uuid.uuid4())
+    payload["assertion"] = me.sign(pathway, event, key)  # the password again for a signature
 
     async def go() -> Any:
         client = await connect()

@@ -143,6 +143,7 @@ def audit_doc(entry: AuditEntry) -> dict[str, Any]:
         "from_state": entry.from_state,
         "to_state": entry.to_state,
         "data": entry.data,
+        "meaning": entry.meaning,
     }
 
 
@@ -258,7 +259,9 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
                 f"  {e['seq']}",
                 when(e["at"])[5:],
                 e["event"],
-                f"by {e['actor']} ({e['role']}) → {e['to_state']}",
+                f"by {e['actor']} ({e['role']})"
+                + (f", signed: {e['meaning']}" if e.get("meaning") else "")
+                + f" → {e['to_state']}",
             )
         out(audit)
     out(

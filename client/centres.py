@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from client.errors import ActionRefused, BadInput, CentreNotFound, OperationError
+from client.signing import ActionSigner, sign_action
 from models.centre_actions import CENTRE_EVENTS, EvidenceReceipt, parse_centre_action
 from models.centre_files import (
     CENTRE_DIR,
@@ -168,8 +169,13 @@ async def record_evidence(
     data: dict[str, Any],
     *,
     update_id: str | None = None,
+    signer: ActionSigner | None = None,
 ) -> EvidenceReceipt:
-    """Send one piece of evidence; ``ActionRefused`` says which rule refused it."""
+    """Send one piece of evidence; ``ActionRefused`` says which rule refused it. With a
+    ``signer``, it carries its actor assertion (client/signing.py)."""
+    update_id, data = sign_action(
+        data, signer, workflow_id=centre_workflow_id(centre), event=event, update_id=update_id
+    )
     try:
         parse_centre_action(event, data)
     except KeyError:

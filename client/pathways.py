@@ -14,8 +14,6 @@ query): an unknown centre, or one not ready for the therapy, is refused with wha
 
 from __future__ import annotations
 
-import typing
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
+from client.signing import ActionSigner, sign_action
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
@@ -150,13 +149,6 @@ def pathway_handle(client: Client, pathway_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(pathway_id)
 
 
-class ActionSigner(typing.Protocol):
-    """Who acts: a signed-in session that has the sign-in service issue an actor assertion
-    (models/actor.py) for one action on one pathway under one Update ID."""
-
-    def assertion_for(self, *, pathway_id: str, event: str, update_id: str) -> str: ...
-
-
 async def act(
     client: Client,
     pathway_id: str,
@@ -173,14 +165,9 @@ async def act(
     An ``update_id`` already used on this pathway (workflows/receipts.py) gives the original
     receipt marked ``duplicate`` when the action and its details are the same, and the
     refusal ``UpdateIdReused`` naming the action it recorded when they are not."""
-    if signer is not None:
-        update_id = update_id or str(uuid.uuid4())
-        data = {
-            **data,
-            "assertion": signer.assertion_for(
-                pathway_id=pathway_id, event=event, update_id=update_id
-            ),
-        }
+    update_id, data = sign_action(
+        data, signer, workflow_id=pathway_id, event=event, update_id=update_id
+    )
     action: StaffAction | None = None
     try:
         action = parse_action(event, data)

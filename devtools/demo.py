@@ -8,6 +8,10 @@ exists (open or closed) is left as it is.
 The two demo centres (``centres/``) are loaded first, on the same clock: centre-a is ready
 for CAR-T and MSC; centre-b has no ICU access agreement (so LUP-005's CAR-T referral there is
 refused and re-referred to centre-a) and an accreditation that lapses a few minutes in.
+
+On the dev stack the demo staff act as service accounts (``signers``, by staff ID: each a
+local account with its one role, signed in with its password; signin/dev_stack.py), so every
+action carries a verified identity like anyone else's.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
+from client.signing import ActionSigner
 from devtools.demo_eligibility import NoExclusions, eligibility_for, no_exclusions, referral_facts
 from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
@@ -318,7 +323,13 @@ def _resolve(value: Any, protocol: Protocol) -> Any:
     return value
 
 
-async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day: float) -> str:
+async def seed_case(
+    client: Client,
+    case: Case,
+    task_queue: str,
+    seconds_per_day: float,
+    signers: dict[str, ActionSigner] | None = None,
+) -> str:
     protocol = demo_protocol(case, seconds_per_day)
     centres = ([case.refused_at] if case.refused_at else []) + [case.centre]
     for centre in centres:
@@ -344,7 +355,8 @@ async def seed_case(client: Client, case: Case, task_queue: str, seconds_per_day
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
         data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
         try:
-            await pathways.act(client, referral.pathway_id, step.event, data)
+            signer = (signers or {}).get(data["actor"])
+            await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)
         except ActionRefused as err:
             if not step.refused:
                 log.warning(
@@ -368,6 +380,7 @@ async def seed_demo(
     task_queue: str,
     seconds_per_day: float,
     progress: Callable[[Case, str], None] | None = None,
+    signers: dict[str, ActionSigner] | None = None,
 ) -> dict[str, str]:
     cases = load_cases()
     centres = await load_centres(client, task_queue, seconds_per_day=seconds_per_day)
@@ -375,7 +388,7 @@ async def seed_demo(
 
     async def one(case: Case) -> tuple[str, str]:
         try:
-            result = await seed_case(client, case, task_queue, seconds_per_day)
+            result = await seed_case(client, case, task_queue, seconds_per_day, signers)
         except OperationError as err:
             # One case that cannot be seeded must not stop the demo programme.
             log.warning("demo case not seeded", pseudonym=case.pseudonym, reason=err.message)

@@ -4,6 +4,12 @@ the demo, in one process tree that Ctrl-C stops cleanly.
 Payloads are always encrypted here: with the configured keys, or else with a local dev key
 that the stack generates once in its state dir (and says so), so the SQLite file never holds
 plaintext and the Web UI decrypts through the codec server it is started with.
+
+Sign-in is embedded too (signin/dev_stack.py): signing keys and the demo staff's local
+accounts are made once in the state dir, the worker verifies every staff action against
+the public keys (or the configured ``CELLPATH_ACTOR_KEYS``), the demo acts as the demo staff's
+service accounts, and the stack prints where the demo staff's passwords are
+(``cellpath login``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from devtools.codec_server import app_from_settings, running
 from devtools.companions import StackCompanion
 from devtools.demo import seed_demo
 from devtools.devserver import DevServer, DevStackError, port_free
+from models.actor_keys import actor_key_ring_from_settings
 from models.encryption import (
     DEV_KEY_FILE,
     EncryptionCodec,
@@ -31,6 +38,7 @@ from models.encryption import (
     key_ring_from_settings,
 )
 from models.settings import Settings
+from signin.dev_stack import DevSignIn, prepare_dev_sign_in
 from worker import build_worker
 
 
@@ -127,18 +135,29 @@ async def _serve(
         client = await connect(
             target_host=server.address, namespace="default", converter=data_converter(codec)
         )
+    sign_in = prepare_dev_sign_in(settings.state_dir)
     async with (
-        build_worker(client, settings.task_queue, max_cached_workflows=settings.workflow_cache),
+        build_worker(
+            client,
+            settings.task_queue,
+            max_cached_workflows=settings.workflow_cache,
+            # The configured keys, else the dev stack's public keys just written.
+            actor_keys=actor_key_ring_from_settings(settings),
+        ),
         AsyncExitStack() as beside,
     ):
         console.print(
             f"[green]Temporal[/] on {server.address}, worker on queue "
             f"[bold]{settings.task_queue}[/]"
         )
+        print_sign_in(sign_in, console)
         if demo:
             with console.status("seeding the demo programme…"):
                 results = await seed_demo(
-                    client, settings.task_queue, settings.demo_seconds_per_day
+                    client,
+                    settings.task_queue,
+                    settings.demo_seconds_per_day,
+                    signers=dict(sign_in.demo_signers()),
                 )
             seeded = sum(1 for r in results.values() if r != "exists")
             console.print(
@@ -173,3 +192,13 @@ async def _serve(
         # SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C does.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
+
+
+def print_sign_in(sign_in: DevSignIn, console: Console) -> None:
+    """Where the demo staff's passwords are, and how to sign in with one."""
+    new = " (new accounts)" if sign_in.passwords else ""
+    console.print(
+        f"[bold]Sign-in:[/] staff actions need a signed-in person; the demo staff's passwords"
+        f"{new} are in {sign_in.passwords_file}\n"
+        "  e.g.  cellpath login dr.martin   then   cellpath act PATHWAY EVENT"
+    )

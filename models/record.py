@@ -43,6 +43,9 @@ class AuditEntry(BaseModel):
     data: dict[str, Any] = {}
     prev_hash: str = ""
     hash: str = ""
+    #: what an electronic signature meant ("approved", "verified", "administered"...),
+    #: from the verified actor assertion (models/signatures.py); None for other actions
+    meaning: str | None = None
 
 
 class DeadlineStatus(StrEnum):

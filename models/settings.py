@@ -11,9 +11,10 @@ current) or ``CELLPATH_ENCRYPTION_KEY_FILE``; the codec server: ``CELLPATH_CODEC
 ``CELLPATH_CODEC_HOST``/``CELLPATH_CODEC_PORT``, ``CELLPATH_UI_ORIGIN`` (comma-separated),
 ``CELLPATH_CODEC_NAMESPACES``, ``CELLPATH_CODEC_TLS_CERT``/``CELLPATH_CODEC_TLS_KEY``.
 
-Identity (docs/identity.md): ``CELLPATH_ACTOR_KEYS`` (``kid:x,…``, Ed25519 public keys that
-actor assertions are verified against) or ``CELLPATH_ACTOR_KEY_FILE``.
-
+Identity (docs/security.md): ``CELLPATH_ACTOR_KEYS`` (``kid:x,…``, Ed25519 public keys that
+actor assertions are verified against) or ``CELLPATH_ACTOR_KEY_FILE``; the local sign-in of
+the CLI: ``CELLPATH_SIGNIN_KEY_FILE`` (private signing keys), ``CELLPATH_ACCOUNTS_FILE``
+(local accounts) and, for service accounts in scripts only, ``CELLPATH_PASSWORD``.
 Staff web app (``cellpath web``): ``CELLPATH_WEB_HOST``/``CELLPATH_WEB_PORT``,
 ``CELLPATH_WEB_SECRET_KEY`` (signs the session cookies; without it, a key kept in the state
 dir), ``CELLPATH_WEB_IDLE_MINUTES``, ``CELLPATH_WEB_SECURE_COOKIES`` (behind HTTPS: true).
@@ -59,6 +60,10 @@ class Settings(BaseModel):
     # the public keys staff actions' signed actor assertions are verified against
     actor_keys: str | None = None
     actor_key_file: Path | None = None
+    # the CLI's local sign-in (signin/local.py): defaults are the dev stack's files
+    signin_key_file: Path | None = None
+    accounts_file: Path | None = None
+    password: SecretStr | None = None
     # the staff web app (web/, docs/security.md "The staff web app")
     web_host: str = "127.0.0.1"
     web_port: int = 8090
@@ -75,6 +80,9 @@ class Settings(BaseModel):
         "codec_tls_key",
         "actor_keys",
         "actor_key_file",
+        "signin_key_file",
+        "accounts_file",
+        "password",
         "web_secret_key",
         mode="before",
     )

@@ -6,6 +6,7 @@ Usage (``cellpath dev``, before the worker starts, so the worker finds the publi
     if dev.passwords:                      # only on the first run
         console.print(f"demo staff passwords in {dev.passwords_file}")
     service = dev.service()                # issues sessions and actor assertions
+    signers = dev.demo_signers()           # the demo staff as service accounts, by staff ID
 
 Nothing here is for real data: the keys and accounts live in plain files on this machine.
 """
@@ -20,6 +21,11 @@ from argon2 import PasswordHasher
 from signin.accounts import DEV_PASSWORDS_FILE, AccountBook, ensure_dev_accounts
 from signin.keys import SigningKeys, ensure_dev_signing_keys
 from signin.service import AssertionService
+from signin.service_accounts import SessionSigner, service_account
+
+
+class DemoPasswordsMissing(ValueError):
+    """The demo staff's passwords file is gone: the demo cannot sign in."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +38,28 @@ class DevSignIn:
 
     def service(self) -> AssertionService:
         return AssertionService(self.keys, authenticator=self.accounts)
+
+    def demo_passwords(self) -> dict[str, str]:
+        """Staff ID → password of the demo staff (from ``demo-passwords.txt``)."""
+        if self.passwords:
+            return dict(self.passwords)
+        try:
+            text = self.passwords_file.read_text(encoding="utf-8")
+        except OSError:
+            raise DemoPasswordsMissing(
+                f"{self.passwords_file} is missing: the demo cannot sign in. Remove "
+                f"{self.passwords_file.parent / 'accounts.yaml'} to seed the demo staff again."
+            ) from None
+        pairs = (line.split() for line in text.splitlines() if not line.startswith("#"))
+        return {words[0]: words[1] for words in pairs if len(words) == 2}
+
+    def demo_signers(self) -> dict[str, SessionSigner]:
+        """The demo staff as service accounts (one role each), signed in, by staff ID."""
+        service = self.service()
+        return {
+            actor: service_account(service, actor, password)
+            for actor, password in self.demo_passwords().items()
+        }
 
 
 def prepare_dev_sign_in(state_dir: Path, *, hasher: PasswordHasher | None = None) -> DevSignIn:

@@ -4,6 +4,11 @@ The server runs in memory on free ports with cellpath's search attributes; each 
 its own task queue and worker, so tests can register their own activity implementations
 under the production names (no mocking of Temporal). The session client, and so every
 worker built on it, encrypts payloads with a fresh test key (``encryption_codec``).
+
+Identity is checked as in production: the workers verify actor assertions against the test
+sign-in service's keys (``TEST_SIGNERS``), and the session client signs every staff action as
+the actor and role it names (tests/support/signing.py), so tests keep writing
+``{"actor": ..., "role": ...}``. ``plain_client`` signs nothing: for the fault tests.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from client.centres import load_centres
 from devtools.devserver import DevServer, free_port
 from models.encryption import EncryptionCodec, KeyRing, data_converter
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from tests.support.signing import TEST_SIGNERS, SigningInterceptor
 from worker import build_worker
 
 # The CLI's rich consoles read the width once, when cli.app is imported. A test run has no
@@ -56,6 +62,17 @@ def encryption_codec() -> EncryptionCodec:
 @pytest_asyncio.fixture(scope="session")
 async def client(dev_server: DevServer, encryption_codec: EncryptionCodec) -> Client:
     await dev_server.wait_ready()
+    return await Client.connect(
+        dev_server.address,
+        data_converter=data_converter(encryption_codec),
+        interceptors=[SigningInterceptor()],
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def plain_client(dev_server: DevServer, encryption_codec: EncryptionCodec) -> Client:
+    """A client that signs nothing: what anyone who reaches Temporal could send."""
+    await dev_server.wait_ready()
     return await Client.connect(dev_server.address, data_converter=data_converter(encryption_codec))
 
 
@@ -72,7 +89,7 @@ async def demo_centres(client: Client) -> AsyncIterator[dict[str, str]]:
     """The demo centres (centres/*.yaml) on their own worker for the whole run: referrals
     are gated on their centre's readiness."""
     queue = f"tq-centres-{uuid.uuid4()}"
-    async with build_worker(client, queue):
+    async with build_worker(client, queue, actor_keys=TEST_SIGNERS):
         yield await load_centres(client, queue)
 
 
@@ -82,7 +99,7 @@ def running_worker(client: Client, task_queue: str, demo_centres: dict[str, str]
 
     @asynccontextmanager
     async def _run(activities: Sequence[Any] | None = None) -> AsyncIterator[Worker]:
-        worker = build_worker(client, task_queue, activities=activities)
+        worker = build_worker(client, task_queue, activities=activities, actor_keys=TEST_SIGNERS)
         async with worker:
             yield worker
 

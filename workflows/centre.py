@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from models.refusals import Refusal
     from models.roles import Role
     from states.errors import RoleNotAllowed, UnknownEvent
+    from workflows.identity import recorded_signer, verify_sender
     from workflows.notify import notify_with_fallback
     from workflows.updates import current_update_id, decode, rejection
 
@@ -125,11 +126,12 @@ class CentreWorkflow:
             data = action.evidence.model_dump(mode="json")
         else:
             raise rejection(malformed_evidence(f"'{event}' records nothing."))
+        actor, _ = recorded_signer(action)
         entry = CentreAuditEntry(
             seq=len(self.record.audit) + 1,
             at=now,
             event=event,
-            actor=action.actor,
+            actor=actor,
             role=action.role,
             reason=action.reason,
             update_id=update_id,
@@ -145,6 +147,7 @@ class CentreWorkflow:
         if self.record.entry_for_update(current_update_id()) is not None:
             return
         action = self._decode(event, args)
+        verify_sender(event, action)
         self._check(event, action, workflow.now())
 
     def _check(self, event: str, action: CentreAction, now: datetime) -> None:

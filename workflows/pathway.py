@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from states.registry import CHARTS
     from states.withdrawal import safety_follow_up_deadlines
     from workflows.centre_gate import check_centre, follow_centre
+    from workflows.identity import recorded_signer, verify_sender, verify_two_person_signer
     from workflows.notify import notify_with_fallback
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
@@ -189,12 +190,14 @@ class PathwayWorkflow:
             # The validator ran the same checks; reaching here means the record changed
             # between validation and handling. Refuse, without failing the workflow task.
             raise rejection(err) from err
+        actor, meaning = recorded_signer(action)
         entry = AuditEntry(
             seq=len(self.record.audit) + 1,
             at=now,
             event=event,
-            actor=action.actor,
+            actor=actor,
             role=action.role,
+            meaning=meaning,
             reason=action.reason,
             update_id=update_id,
             from_state=from_state,
@@ -222,6 +225,8 @@ class PathwayWorkflow:
             except errors.PathwayError as err:
                 raise rejection(err) from err
             return
+        # The typed actor and role are the signer's (or the worker checks no identities).
+        verified = verify_sender(event, action)
         allowed = roles_allowed(event)
         if action.role not in allowed:
             raise rejection(
@@ -235,6 +240,7 @@ class PathwayWorkflow:
         except errors.PathwayError as err:
             raise rejection(err) from err
         self._check_centre(event)
+        verify_two_person_signer(action, verified)
 
     def _check_centre(self, event: str) -> None:
         """Refuse a gated step on what the centre signalled (workflows/centre_gate.py)."""

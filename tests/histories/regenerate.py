@@ -10,8 +10,13 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``eligibility-full``) beside
-the others.
+``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``, ``eligibility-full``)
+beside the others.
+
+``identity-signed`` is played on a worker that verifies actor assertions, by a client that
+signs every action (tests/support/signing.py): its history holds the assertions and the
+``identity-signed-actor`` patch marker, and replays without any key (handlers read the
+claims the validators verified).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from tests.support.pathway_driver import (
     ago,
     referral,
 )
+from tests.support.signing import TEST_SIGNERS, SigningInterceptor
 from tests.support.waiting import at_rest, eventually, once_window_opens
 from worker import build_worker
 
@@ -271,17 +277,37 @@ async def play_centre_runs(client: Client, task_queue: str) -> str:
     return workflow_id
 
 
+async def play_signed(client: Client, task_queue: str) -> str:
+    """A CAR-T pathway whose actions are signed (the MDTM decision is a signature, with its
+    meaning), then withdrawn."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    handle = await operations.refer(
+        client, referral("HIS-014"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60)
+    await go("approve_at_mdtm", ARD, **SIGNED)
+    await go("record_consent", ARD)
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS = {
     "cart-full": play_cart,
     "msc-full": play_msc,
     "cart-escalations": play_escalations,
     "centre-full": play_centre_runs,
+    "identity-signed": play_signed,
     "preparation-tasks": play_preparation,
     "preparation-registry": play_registry,
     "eligibility-full": play_eligibility,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}
+# Scenarios played with verified identities (a signing client, a worker with a key ring).
+SIGNED_SCENARIOS = {"identity-signed"}
 
 
 async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> list[Path]:
@@ -298,19 +324,31 @@ async def main(out: Path, only: str | None = None) -> None:
     version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
     wanted = [name for name in SCENARIOS if only in (None, name)]
     for short in (False, True):
-        names = [name for name in wanted if (name in SHORT_HISTORY) == short]
-        if names:
-            await record(out, version, names, ShortHistoryServer if short else DevServer)
+        for signed in (False, True):
+            names = [
+                name
+                for name in wanted
+                if (name in SHORT_HISTORY) == short and (name in SIGNED_SCENARIOS) == signed
+            ]
+            if names:
+                kind = ShortHistoryServer if short else DevServer
+                await record(out, version, names, kind, signed=signed)
 
 
-async def record(out: Path, version: str, names: list[str], kind: type[DevServer]) -> None:
+async def record(
+    out: Path, version: str, names: list[str], kind: type[DevServer], *, signed: bool = False
+) -> None:
     server = kind(port=free_port())
     server.start()
     try:
         await server.wait_ready()
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        client = await Client.connect(
+            server.address,
+            data_converter=pydantic_data_converter,
+            interceptors=[SigningInterceptor()] if signed else [],
+        )
         task_queue = f"histories-{uuid.uuid4()}"
-        async with build_worker(client, task_queue):
+        async with build_worker(client, task_queue, actor_keys=TEST_SIGNERS if signed else None):
             await load_centres(client, task_queue)
             for scenario in names:
                 workflow_id = await SCENARIOS[scenario](client, task_queue)

@@ -50,6 +50,7 @@ from tests.support.cli_support import (
     worker_logs_off_stdout,
 )
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
+from tests.support.signing import TEST_SIGNERS
 from tests.support.waiting import at_rest
 from worker import build_worker
 from workflows.pathway import PathwayWorkflow
@@ -234,7 +235,7 @@ async def stages(
         CENTRE_DIR / "centre-a.yaml", now=datetime.now(UTC), time_scale=policy.time_scale
     ).model_copy(update={"id": f"bad-{uuid.uuid4().hex[:10]}"})
     with worker_logs_off_stdout():
-        async with build_worker(client, module_queue):
+        async with build_worker(client, module_queue, actor_keys=TEST_SIGNERS):
             assert await start_centre(client, centre, policy, task_queue=module_queue)
             built = Stages(client, module_queue, centre.id)
             try:

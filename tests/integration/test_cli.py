@@ -216,6 +216,11 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         assert shown.audit_total == total
         assert [a.seq for a in shown.audit] == list(range(total - 9, total + 1))
         assert shown.audit[-1].actor == "n.bernard" and shown.audit[-1].role == "nurse"
+        # Signed as the person signed in; signatures keep their meaning, other actions none.
+        meanings = {a.event: a.meaning for a in shown.audit}
+        assert meanings["infuse"] == "administered" and meanings["thaw_product"] == "thawed"
+        assert meanings["receive_product"] == "received"
+        assert meanings["start_lymphodepletion"] is None
         assert "discharge" in shown.allowed
         discharge = [d for d in shown.deadlines if d.key == "discharge"]
         assert discharge and 0 < discharge[0].seconds_left <= 21 * spd
@@ -274,8 +279,12 @@ async def test_refusals_bad_input_and_missing_pathways(
         assert naive.code == 2 and "give the time zone" in naive.stderr, naive
 
         # Usage: who acts, and the list of roles for an unknown one (flag or environment).
+        # Who acts is the signed-in person: none after logout; --by is refused.
+        assert (await cli("logout")).code == 0
         nobody = await cli("act", p, "record_consent", "--role", "ard_specialist")
-        assert nobody.code == 2 and "--by USER" in nobody.stderr
+        assert nobody.code == 2 and "cellpath login" in nobody.stderr, nobody
+        typed = await cli("act", p, "record_consent", "--by", "dr.martin", CELLPATH_USER=None)
+        assert typed.code == 2 and "--by no longer says who acts" in typed.stderr, typed
         for unknown in (
             await cli("act", p, "record_consent", "--by", "x.y", "--role", "doctor"),
             await cli("act", p, "--help-events", CELLPATH_ROLE="doctor"),
@@ -534,6 +543,11 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
         CELLPATH_DEV_PORT=str(port),
         CELLPATH_DEV_UI_PORT=str(free_port()),
         CELLPATH_CODEC_PORT=str(free_port()),
+        # The stack's own sign-in: its keys and demo accounts in the state dir.
+        CELLPATH_ACTOR_KEYS=None,
+        CELLPATH_SIGNIN_KEY_FILE=None,
+        CELLPATH_ACCOUNTS_FILE=None,
+        CELLPATH_PASSWORD=None,
     )
     log = tmp_path / "dev.log"
     stack = start_process("dev", env=env, log=log)
@@ -547,6 +561,17 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
         out = await Cli(env)("list", "--json")
         assert out.code == 0 and ListDoc.model_validate(out.json()).pathways == [], out
         assert (tmp_path / "state" / "temporal.db").exists()
+        # It says where the demo staff's passwords are; with one, a person signs in and acts.
+        passwords = tmp_path / "state" / "demo-passwords.txt"
+        assert str(passwords) in " ".join(log.read_text().split()), log.read_text()
+        pairs = [line.split() for line in passwords.read_text().splitlines()[1:]]
+        password = dict(pairs)["dr.martin"]
+        wrong = await Cli(env)("login", "dr.martin", CELLPATH_PASSWORD="not-it")
+        assert wrong.code == 3 and "Wrong staff ID or password" in wrong.stderr, wrong
+        login = await Cli(env)("login", "dr.martin", "--json", CELLPATH_PASSWORD=password)
+        assert login.code == 0 and login.json()["roles"] == ["ard_specialist"], login
+        sent = await Cli(env)("act", "pathway-centre-a-NONE-001", "record_consent", "--json")
+        assert sent.code == 4, sent  # signed, sent, and told the pathway does not exist
     finally:
         stack.send_signal(signal.SIGTERM)
         try:

@@ -33,12 +33,13 @@ from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
+from workflows.identity import SIGNER_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 from workflows.rules_in_force import RULE_PATCHES
 
 pytestmark = pytest.mark.integration
 
-PATCHES = {PREPARATION_PATCH, REGISTRY_PATCH, *RULE_PATCHES}
+PATCHES = {PREPARATION_PATCH, REGISTRY_PATCH, SIGNER_PATCH, *RULE_PATCHES}
 
 
 def fast(protocol: Protocol) -> Protocol:

@@ -49,7 +49,7 @@ async def cleared_for_treatment(
     )
     go = Driver(client, handle.id, protocol)
     coi = f"COI-{pseudonym}"
-    await go.prepare()
+    await go.prepare()  # the protocol's preparation tasks, so that no step waits on one
     await go("record_work_up", ARD, completed_at=ago(protocol, 10), lvef_percent=60)
     await go("approve_at_mdtm", ARD, **SIGNED)
     await go("record_consent", ARD)

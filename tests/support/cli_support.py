@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from models.roles import Role
+from tests.support.signing import cli_sign_in_env, ensure_account
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "cli.md"
@@ -83,6 +84,7 @@ def cli_env(
         CELLPATH_LOG_FORMAT="json",
         COLUMNS="200",
     )
+    env.update(cli_sign_in_env(state_dir))
     env.update(extra)
     return env
 
@@ -100,10 +102,35 @@ class Cli:
         return await asyncio.to_thread(self.invoke, list(args), input, env)
 
     def invoke(self, args: list[str], input: str | None, env: dict[str, str | None]) -> Outcome:
+        args = self.signed_in(args, {**self.env, **env})
         result = CliRunner().invoke(app, args, input=input, env={**self.env, **env})
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception  # a bug in the CLI: show its traceback
         return Outcome(result.exit_code, result.stdout, result.stderr)
+
+    @staticmethod
+    def signed_in(args: list[str], env: dict[str, str | None]) -> list[str]:
+        """``act … --by USER --role ROLE`` (how the tests say who acts) becomes
+        ``cellpath login USER`` (an account holding ROLE) and then ``act … --role ROLE``.
+        The old ``CELLPATH_USER``/``CELLPATH_ROLE`` variables are read the same way."""
+        if not {"act", "record"} & set(args[:3]) or "--help-events" in args:
+            return args
+        actor, role, rest = env.get("CELLPATH_USER"), env.get("CELLPATH_ROLE"), args
+        if "--by" in args:
+            at = args.index("--by")
+            actor, rest = args[at + 1], [*args[:at], *args[at + 2 :]]
+        if "--role" in args:
+            role = args[args.index("--role") + 1]
+        if not actor or not role or role not in set(Role):
+            return args  # the CLI refuses it (--by alone, or an unknown role)
+        self_dir = env["CELLPATH_STATE_DIR"]
+        ensure_account(Path(str(self_dir)), actor, role)
+        # Signed in with the account's password, whatever the call itself is given.
+        result = CliRunner().invoke(
+            app, ["login", actor], env={**env, **cli_sign_in_env(Path(str(self_dir)))}
+        )
+        assert result.exit_code == 0, result.stderr
+        return rest
 
 
 @contextmanager
@@ -265,6 +292,7 @@ class AuditDoc(Strict):
     from_state: str
     to_state: str
     data: dict[str, Any]
+    meaning: str | None
 
 
 class CentreAlertDoc(Strict):
