@@ -117,7 +117,11 @@ def cart_steps(protocol: Protocol) -> list[Step]:
         ),
         Step("infuse", NURSE, with_bag(checked_by=["n.bernard", "dr.roux"])),
         Step("record_adverse_event", NURSE, lambda now, p, coi: {"kind": "CRS", "grade": 2}),
-        Step("discharge", CTS),
+        Step(
+            "discharge",
+            CTS,
+            wait=lambda p: p.windows.monitoring_before_discharge or timedelta(0),
+        ),
     ]
     for visit in protocol.visits:
         if visit.label == "Y2":
@@ -130,14 +134,18 @@ def cart_steps(protocol: Protocol) -> list[Step]:
 def bench_protocol(seconds_per_day: float) -> Protocol:
     """The CAR-T protocol compressed so that one day lasts ``seconds_per_day`` seconds.
 
-    The 2-day wait between lymphodepletion and infusion is dropped: a client would sleep
-    through it, and time spent asleep would hide what cellpath costs. Hour-long windows
+    The 2-day wait between lymphodepletion and infusion and the monitoring before discharge
+    are dropped: a client would sleep through them, and time spent asleep would hide what
+    cellpath costs. Hour-long windows
     (thaw to infusion) last a minute, so that no deadline falls due under load.
     """
     real = load_default_protocol(Therapy.CAR_T)
     compressed = real.compressed(seconds_per_day=seconds_per_day, floor=timedelta(seconds=60))
     windows = compressed.windows.model_copy(
-        update={"infusion_after_lymphodepletion_min": timedelta(0)}
+        update={
+            "infusion_after_lymphodepletion_min": timedelta(0),
+            "monitoring_before_discharge": None,
+        }
     )
     return compressed.model_copy(update={"windows": windows})
 

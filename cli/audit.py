@@ -8,7 +8,8 @@ Usage::
     cellpath audit verify lup-002.csv --live             # and it matches the pathway
 
 Each row is one audit entry with its ``pathway_id``, ``prev_hash`` and ``hash``
-(models/audit.py). ``verify`` exits 0 when the trail is intact, 1 when it finds a problem
+(models/audit.py), then one per incident of the deviation log (counted apart, not chained).
+``verify`` exits 0 when the trail is intact, 1 when it finds a problem
 (each one printed), 2 when the file is not an audit export.
 
 Limitations: the chain has no secret; an edit that rewrites every later hash, or entries cut
@@ -92,6 +93,7 @@ def export(
         )
     err_console.print(
         f"{len(record.audit)} entries of {record.pathway_id}"
+        + (f" and {len(record.incidents)} incident(s)" if record.incidents else "")
         + (f" written to {output}" if output else "")
         + f"; head {head}\n(note the head: `cellpath audit verify FILE --head {head}` "
         "also detects entries cut from the end)",

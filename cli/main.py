@@ -6,6 +6,7 @@ Usage::
     cellpath refer docs/examples/referral.yaml
     cellpath act PATHWAY --help-events --role ard_specialist
     cellpath list --overdue --json
+    cellpath incidents PATHWAY
     python -m cli.main show PATHWAY
 
 Exit codes: 0 done; 1 anything else (no worker answered, dev stack failed…); 2 bad usage or
@@ -16,7 +17,7 @@ tracebacks. With ``--json`` every call writes exactly one JSON document on stdou
 
 from __future__ import annotations
 
-from cli import login, pathways, services
+from cli import incidents, login, pathways, services
 from cli.app import app
 from cli.audit import audit_app
 from cli.centres import centres_app
@@ -32,6 +33,7 @@ app.command(rich_help_panel=PATHWAYS)(login.logout)
 app.command(rich_help_panel=PATHWAYS)(pathways.act)
 app.command(rich_help_panel=PATHWAYS)(pathways.show)
 app.command("list", rich_help_panel=PATHWAYS)(pathways.list_pathways)
+app.command(rich_help_panel=PATHWAYS)(incidents.incidents)
 app.command(rich_help_panel=RUNNING)(services.worker)
 app.command("codec-server", rich_help_panel=RUNNING)(services.codec_server)
 app.command(rich_help_panel=RUNNING)(services.dev)

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cli.app import console
 from client.diagrams import chart_class
+from client.incidents import incident_row
 from client.pathways import iso
 from models.durations import humanize
 from models.eligibility import summary as eligibility_summary
@@ -118,6 +119,7 @@ def show_document(
             "follow_up_refused": note_doc(record.follow_up_refusal),
         },
         "deadlines": deadline_docs(record, now),
+        "incidents": [incident_row(record.pathway_id, i) for i in record.incidents],
         "allowed": allowed,
         "audit": [audit_doc(e) for e in record.audit[-10:]],
         "audit_total": len(record.audit),
@@ -230,6 +232,16 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
             highlight=False,
             soft_wrap=True,
         )
+    for incident in doc["incidents"][-5:]:
+        out(
+            f"[red]incident #{incident['seq']}[/] {when(incident['at'])} UTC, "
+            f"{escape(incident['actor'])}: {escape(incident['event'])} "
+            f"({escape(incident['rule'])}): {escape(incident['message'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(doc["incidents"]) > 5:
+        out(f"  (all {len(doc['incidents'])}: cellpath incidents {doc['pathway_id']})")
     if doc["deadlines"]:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         table.add_column("open deadline", overflow="fold")

@@ -84,7 +84,8 @@ def web(
     port: Annotated[int | None, typer.Option(help="Default: CELLPATH_WEB_PORT (8090).")] = None,
 ) -> None:
     """Serve the staff web app (sign in, my work, pathways, referrals, centres)."""
-    from web.server import SignInUnavailable, serve_until_stopped
+    from signin.local import SignInUnavailable
+    from web.server import serve_until_stopped
 
     settings = Settings.from_env()
     if port is not None:

@@ -8,7 +8,11 @@ Usage::
     problems = verify_trail(trail, head="3f2a…")
 
 Each row is one audit entry with its ``pathway_id``, ``prev_hash`` and ``hash``
-(models/audit.py). CSV cells that a spreadsheet would run as a formula get a leading ``'``;
+(models/audit.py); after them come the pathway's incidents (the deviation log,
+models/incident.py): in JSON lines one ``{"pathway_id": …, "incident": {…}}`` line each, in
+CSV one row each whose ``seq`` is ``I<n>`` (``reason`` holds the rule, ``data`` the message
+and what was presented). Incidents are not links of the hash chain: ``read_trail`` counts
+them apart. CSV cells that a spreadsheet would run as a formula get a leading ``'``;
 ``read_trail`` removes it again.
 """
 
@@ -25,7 +29,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from client.incidents import incident_row
 from models.audit import CHAINED_FIELDS, ChainProblem, canonical, verify_chain
+from models.incident import Incident
 from models.record import AuditEntry, PathwayRecord
 
 COLUMNS = ["pathway_id", *CHAINED_FIELDS, "prev_hash", "hash"]
@@ -73,10 +79,58 @@ def to_csv(pathway_id: str, entries: list[AuditEntry]) -> str:
     return out.getvalue()
 
 
+# The ``seq`` of an incident's CSV row: "I" and its number in the deviation log.
+INCIDENT_SEQ = re.compile(r"^I\d+$")
+
+
+def incident_lines(pathway_id: str, incidents: list[Incident]) -> str:
+    lines = []
+    for incident in incidents:
+        row = incident_row(pathway_id, incident)
+        del row["pathway_id"]
+        lines.append({"pathway_id": pathway_id, "incident": row})
+    return "".join(
+        json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines
+    )
+
+
+def incident_csv_rows(pathway_id: str, incidents: list[Incident]) -> list[list[str]]:
+    rows = []
+    for incident in incidents:
+        row = incident_row(pathway_id, incident)
+        cells = {
+            "pathway_id": pathway_id,
+            "seq": f"I{incident.seq}",
+            "at": row["at"],
+            "event": incident.event,
+            "actor": incident.actor,
+            "role": incident.role.value,
+            "reason": incident.rule,
+            "update_id": incident.update_id or "",
+            "from_state": incident.state,
+            "to_state": incident.state,
+            "data": json.dumps(
+                {k: row[k] for k in ("kind", "message", "presented")},
+                sort_keys=True,
+                ensure_ascii=False,
+            ),
+            "prev_hash": "",
+            "hash": "",
+        }
+        rows.append([_guard(cells[c]) for c in COLUMNS])
+    return rows
+
+
 def render(record: PathwayRecord, fmt: ExportFormat) -> str:
+    """The trail, then the deviation log."""
     if fmt is ExportFormat.CSV:
-        return to_csv(record.pathway_id, record.audit)
-    return to_jsonl(record.pathway_id, record.audit)
+        text = to_csv(record.pathway_id, record.audit)
+        out = io.StringIO()
+        csv.writer(out).writerows(incident_csv_rows(record.pathway_id, record.incidents))
+        return text + out.getvalue()
+    return to_jsonl(record.pathway_id, record.audit) + incident_lines(
+        record.pathway_id, record.incidents
+    )
 
 
 @dataclass
@@ -86,6 +140,8 @@ class Trail:
     pathway_id: str
     entries: list[AuditEntry]
     problems: list[ChainProblem] = field(default_factory=list)
+    #: incident rows (the deviation log), not links of the chain
+    incidents: int = 0
 
 
 def _raw_rows(text: str, fmt: ExportFormat) -> list[tuple[int, dict[str, Any] | str]]:
@@ -132,7 +188,14 @@ def read_trail(text: str, fmt: ExportFormat) -> Trail:
     entries: list[AuditEntry] = []
     problems: list[ChainProblem] = []
     pathway_ids: list[str] = []
+    incidents = 0
     for number, row in _raw_rows(text, fmt):
+        if not isinstance(row, str) and (
+            "incident" in row or INCIDENT_SEQ.match(str(row.get("seq", "")))
+        ):
+            incidents += 1
+            pathway_ids.append(str(row.get("pathway_id", "") or ""))
+            continue
         if isinstance(row, str):
             problems.append(
                 ChainProblem(len(entries) + 1, None, "unreadable", f"line {number}: {row}")
@@ -149,7 +212,7 @@ def read_trail(text: str, fmt: ExportFormat) -> Trail:
                     len(entries) + 1, None, "unreadable", f"line {number}: {where}: {first['msg']}"
                 )
             )
-    if not entries and not problems:
+    if not entries and not problems and not incidents:
         raise BadExport("the file holds no audit entry")
     distinct = sorted(set(pathway_ids))
     if not distinct or distinct == [""]:
@@ -158,7 +221,7 @@ def read_trail(text: str, fmt: ExportFormat) -> Trail:
         problems.append(
             ChainProblem(0, None, "pathway", f"rows of several pathways: {', '.join(distinct)}")
         )
-    return Trail(pathway_ids[0], entries, problems)
+    return Trail(pathway_ids[0], entries, problems, incidents)
 
 
 def format_of(path: Path, text: str) -> ExportFormat:

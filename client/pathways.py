@@ -35,6 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
+from client.refused_updates import refused_before
 from client.signing import ActionSigner, sign_action
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
@@ -180,7 +181,11 @@ async def act(
     handle = pathway_handle(client, pathway_id)
     try:
         if update_id and (prior := await earlier_receipt(handle, update_id)) is not None:
-            return await repeated(handle, prior, event, action, update_id)
+            if isinstance(prior, WorkflowUpdateFailedError):
+                if action is not None:
+                    await refused_before(handle, update_id, event, action)
+            else:
+                return await repeated(handle, prior, event, action, update_id)
         receipt = await handle.execute_update(event, data, id=update_id, result_type=ActionReceipt)
         if update_id and receipt.event != event:
             # Used by another click between our look and our send: its receipt, not ours.
@@ -195,12 +200,15 @@ async def act(
         raise refusal_from_rpc(err, pathway_id) from None
 
 
-async def earlier_receipt(handle: WorkflowHandle[Any, Any], update_id: str) -> ActionReceipt | None:
-    """The receipt of the Update ``update_id`` this run already completed, if any.
+async def earlier_receipt(
+    handle: WorkflowHandle[Any, Any], update_id: str
+) -> ActionReceipt | WorkflowUpdateFailedError | None:
+    """The receipt of the Update ``update_id`` this run already completed, its failure (a
+    refusal that left an incident), or ``None``.
 
     Within a run the server answers a completed Update ID with its stored result and never
-    asks the workflow, so the client looks first; an Update the server has not seen (or one
-    that failed) is sent as usual."""
+    asks the workflow, so the client looks first; an Update the server has not seen is sent
+    as usual, and so is one that failed (once checked by ``refused_before``)."""
     update = handle.get_update_handle(update_id, result_type=ActionReceipt)
     try:
         return await update.result()
@@ -208,8 +216,8 @@ async def earlier_receipt(handle: WorkflowHandle[Any, Any], update_id: str) -> A
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    except WorkflowUpdateFailedError:
-        return None
+    except WorkflowUpdateFailedError as failed:
+        return failed
 
 
 async def repeated(

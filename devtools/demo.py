@@ -7,11 +7,12 @@ exists (open or closed) is left as it is.
 
 The two demo centres (``centres/``) are loaded first, on the same clock: centre-a is ready
 for CAR-T and MSC; centre-b has no ICU access agreement (so LUP-005's CAR-T referral there is
-refused and re-referred to centre-a) and an accreditation that lapses a few minutes in.
+refused and re-referred to centre-a) and an accreditation that lapses a few minutes in:
+SSC-005, cleared for its MSC infusion there, is then blocked (thaw and infusion refused,
+each refusal an incident) until the accreditation is renewed.
 
-On the dev stack the demo staff act as service accounts (``signers``, by staff ID: each a
-local account with its one role, signed in with its password; signin/dev_stack.py), so every
-action carries a verified identity like anyone else's.
+On the dev stack the demo staff act as service accounts (``signers``: one local account per
+role, signin/dev_stack.py): every action carries a verified identity like anyone else's.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
 from client.signing import ActionSigner
-from devtools.demo_eligibility import NoExclusions, eligibility_for, no_exclusions, referral_facts
+from devtools.demo_eligibility import GRADE_2_CRS, HISTORY, TREATED, answered, referral_facts
 from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
@@ -40,6 +41,9 @@ log = structlog.get_logger("cellpath.demo")
 
 # Hour-long clinical windows (thaw to infusion) stay long enough to play out on screen.
 DEMO_FLOOR = timedelta(seconds=5)
+# The MSC observation after infusion (2 h, raised to DEMO_FLOOR on a compressed clock) is
+# over after two protocol days on any demo clock of 3 s a day or more.
+OBSERVATION_DAYS = 2.0
 
 PEOPLE = {
     "ard": {"actor": "dr.martin", "role": "ard_specialist"},
@@ -74,13 +78,7 @@ def S(event: str, who: str, refused: bool = False, wait_days: float = 0.0, **dat
 
 def selection(work_up_days: float) -> list[Step]:
     return [
-        S(
-            "record_work_up",
-            "ard",
-            completed_at=Ago(work_up_days),
-            lvef_percent=60,
-            exclusions=NoExclusions(),
-        ),
+        S("record_work_up", "ard", completed_at=Ago(work_up_days), lvef_percent=60),
         S("approve_at_mdtm", "ard", **SIGNED),
         S("record_consent", "ard"),
     ]
@@ -117,17 +115,25 @@ def cart_treatment(coi: str) -> list[Step]:
 
 
 def msc_to_infusion(coi: str) -> list[Step]:
+    """Order, receive, clear, thaw, infuse, then the observation after the infusion (the
+    protocol's 2 hours, DEMO_FLOOR on the demo's clock)."""
     return [
         S("order_product", "pharma", coi_id=coi),
         S("receive_product", "tech", bag_coi_id=coi),
         S("clear_for_treatment", "cts", active_infection=False),
         S("thaw_product", "tech", bag_coi_id=coi),
         S("infuse", "nurse", bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"]),
+        S("end_observation", "nurse", wait_days=OBSERVATION_DAYS),
     ]
 
 
-# SSC-001's CRS once tocilizumab is given (fever no longer required: still graded).
-TREATED = {"temperature_c": 37.4, "hypotension": True, "treated_with": ["tocilizumab"]}
+def stay_then_discharge() -> list[Step]:
+    """The CAR-T stay: D7 recorded during it, discharge once the protocol's 10 days of
+    monitoring are over."""
+    return [
+        S("record_visit", "nurse", wait_days=7, visit="D7"),
+        S("discharge", "cts", wait_days=3.1),
+    ]
 
 
 def visits(*labels: str) -> list[Step]:
@@ -144,7 +150,9 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             "SSC-003": [*sel, S("order_product", "pharma", coi_id=coi)],
             "LUP-004": [*sel, *prepared(therapy), *msc_to_infusion(coi)],
             "MYO-003": [S("hold", "ard", reason="intercurrent infection during work-up")],
-            "SSC-005": sel[:2],
+            # Cleared for infusion at centre-b, whose accreditation lapses a few minutes in:
+            # from then on thaw and infusion are refused until it is renewed.
+            "SSC-005": [*sel, *prepared(therapy), *msc_to_infusion(coi)[:3]],
             "VAS-004": [
                 *sel,
                 *prepared(therapy),
@@ -157,32 +165,25 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
     prep = prepared(therapy)
     full = [*sel, *prep, *cart_product(coi), *cart_treatment(coi)]
     scripts: dict[str, list[Step]] = {
+        # D7 falls during the protocol's 10 days of monitoring: recorded during the stay.
         "LUP-001": [
             *full,
             # MED-A submitted; its day-0 form and the others are left to fall due (overdue).
             S("submit_registry_form", "ard", form="med-a", reference="EBMT-DEMO-0001"),
-            S("discharge", "cts"),
-            *visits("D7", "D14"),
+            *stay_then_discharge(),
+            *visits("D14"),
         ],
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
-            # Referred with one immunosuppressant tried: the refractoriness rule is not met.
-            S("approve_at_mdtm", "ard", refused=True, **SIGNED),
+            S("approve_at_mdtm", "ard", refused=True, **SIGNED),  # one immunosuppressant tried
             S("defer_at_mdtm", "cts", reason="treatment history incomplete", **SIGNED),
-            S(
-                "record_work_up",
-                "ard",
-                completed_at=Ago(2),
-                exclusions=NoExclusions(),
-                **eligibility_for("systemic lupus erythematosus"),
-            ),
+            S("record_work_up", "ard", completed_at=Ago(2), **HISTORY),
             *sel[1:],
         ],
         "SSC-001": [
             *full,
-            # Fever with hypotension: CRS graded 2, the binôme and the ICU informed at once.
-            S("record_observation", "nurse", crs={"temperature_c": 38.8, "hypotension": True}),
+            S("record_observation", "nurse", crs=GRADE_2_CRS),  # binôme and ICU informed
             S("record_observation", "nurse", wait_days=0.5, crs=TREATED),
         ],
         "MYO-001": [
@@ -207,8 +208,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "VAS-001": [
             *full,
-            # ICE 2: ICANS graded 3, transfer to ICU expected (and done).
-            S("record_observation", "nurse", icans={"ice_score": 2}),
+            S("record_observation", "nurse", icans={"ice_score": 2}),  # ICANS 3: to ICU
             S("transfer_to_icu", "cts"),
         ],
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
@@ -229,11 +229,11 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
             S("receive_product", "tech", refused=True, bag_coi_id="COI-XXX-000"),
             S("quarantine_product", "tech", finding="bag identifier mismatch"),
         ],
-        "VAS-003": [*full, S("discharge", "cts"), *visits("D7", "D14", "D28")],
+        "VAS-003": [*full, *stay_then_discharge(), *visits("D14", "D28")],
         "LUP-006": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14"),
+            *stay_then_discharge(),
+            *visits("D14"),
             S("record_adverse_event", "nurse", kind="infection", grade=3, serious=True),
         ],
         "MYO-004": [
@@ -242,8 +242,8 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "LUP-007": [
             *full,
-            S("discharge", "cts"),
-            *visits("D7", "D14", "D28", "M3", "M6", "M12"),
+            *stay_then_discharge(),
+            *visits("D14", "D28", "M3", "M6", "M12"),
             S("start_long_term_follow_up", "ard"),
             *visits("Y2", "Y3"),
         ],
@@ -311,8 +311,6 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
 
 
 def _resolve(value: Any, protocol: Protocol) -> Any:
-    if isinstance(value, NoExclusions):
-        return no_exclusions(protocol)
     if isinstance(value, Ago):
         moment = datetime.now(UTC) - timedelta(seconds=value.days * 86400 * protocol.time_scale + 1)
         return moment.isoformat()
@@ -354,6 +352,7 @@ async def seed_case(
         if step.wait_days:
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
         data = {**PEOPLE[step.who], **_resolve(step.data, protocol)}
+        data = {**answered(step.event, protocol), **data}
         try:
             signer = (signers or {}).get(data["actor"])
             await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)

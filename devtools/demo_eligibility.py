@@ -1,5 +1,6 @@
-"""The synthetic patients' eligibility facts: the activity score and the reference treatments
-tried that their disease's protocol asks for, and the exclusion checklist answered "absent".
+"""The synthetic patients' clinical facts: the activity score and the reference treatments
+tried that their disease's protocol asks for, the exclusion checklist answered "absent", and
+the bedside findings of the demo's graded CRS.
 
 Usage::
 
@@ -13,7 +14,6 @@ play meets the shipped protocols' rules (``protocols/*.yaml``, ``eligibility:``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from models.protocol import Protocol
@@ -76,6 +76,14 @@ def referral_facts(pseudonym: str, disease: str) -> dict[str, Any]:
     return eligibility_for(disease)
 
 
-@dataclass(frozen=True)
-class NoExclusions:
-    """In a demo step: the protocol's exclusion checklist, every item answered "absent"."""
+def answered(event: str, protocol: Protocol) -> dict[str, Any]:
+    """A demo work-up answers the protocol's exclusion checklist ("absent" throughout)."""
+    return {"exclusions": no_exclusions(protocol)} if event == "record_work_up" else {}
+
+
+# LUP-003's treatment history, completed at its second work-up.
+HISTORY = eligibility_for("systemic lupus erythematosus")
+# SSC-001's bedside findings: fever with hypotension (CRS graded 2), then once tocilizumab is
+# given (fever no longer required: still graded).
+GRADE_2_CRS = {"temperature_c": 38.8, "hypotension": True}
+TREATED = {"temperature_c": 37.4, "hypotension": True, "treated_with": ["tocilizumab"]}

@@ -27,8 +27,7 @@ from statemachine import HistoryState
 
 from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
-from devtools.eligibility_docs import render_eligibility
-from devtools.grading_docs import render_grading
+from devtools.eligibility_docs import COURSE_GUARD_PHRASES, course_tables
 from devtools.preparation_docs import preparation_tables
 from devtools.protocol_docs import render_protocols
 from models.centre_files import load_centre_policy
@@ -92,14 +91,10 @@ def render_pathways_md() -> str:
     parts = [_INTRO]
     for therapy, chart, diagram, title in _SECTIONS:
         parts.append(_section(therapy, chart, diagram, title))
-    parts.append(render_protocols(shipped_protocols(), more=protocol_tables))
+    more = lambda p: [*preparation_tables(p), *course_tables(p)]  # noqa: E731
+    parts.append(render_protocols(shipped_protocols(), more=more))
     parts.append(render_centre_policy(load_centre_policy()))
     return "\n".join(parts)
-
-
-def protocol_tables(protocol: Protocol) -> list[str]:
-    """A protocol's tables beyond its numbers: preparation and registry, eligibility, grading."""
-    return [*preparation_tables(protocol), *render_eligibility(protocol), *render_grading(protocol)]
 
 
 def expected_docs() -> dict[Path, str]:
@@ -297,20 +292,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
     schedule = protocol.infusions
     return {
         "guard_work_up_valid": "the work-up date is not in the future",
-        "guard_eligibility_answers": (
-            "the exclusion answers are items of the protocol's checklist; treatment dates not "
-            "in the future"
-        ),
-        "guard_observation_gradable": (
-            "the observation has CRS and/or ICANS findings the protocol's grading tables can "
-            "grade (the grade is computed, never typed)"
-        ),
-        "guard_long_term_visits_done": "every long-term follow-up visit is recorded",
-        "guard_eligible": (
-            "the protocol's eligibility is met: its activity score, its refractoriness rule "
-            "(reference treatments tried and failed) and no exclusion present, every item "
-            "answered at work-up"
-        ),
+        **COURSE_GUARD_PHRASES,
         "guard_work_up_fresh": (
             f"a complete work-up is recorded, less than {in_words(w.work_up_validity)} old"
         ),
@@ -357,6 +339,31 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             "the next dose is due: at least "
             f"{in_words(schedule.interval - schedule.interval_tolerance)} after the previous infusion"
         ),
+        **monitoring_phrases(protocol),
+    }
+
+
+def monitoring_phrases(protocol: Protocol) -> dict[str, str]:
+    """The monitoring guards (states/monitoring.py), with this protocol's numbers."""
+    stay = protocol.windows.monitoring_before_discharge
+    observation = protocol.infusions.observation
+    return {
+        "guard_monitoring_period_done": (
+            f"at least {in_words(stay)} of monitoring since the infusion"
+            if stay is not None
+            else "no minimum monitoring period in this protocol"
+        ),
+        "guard_visit_date": "the visit's clinical date is neither in the future nor before D0",
+        "guard_observation_done": (
+            f"at least {in_words(observation, unit='h')} of observation since the infusion"
+            if observation is not None
+            else "no observation period in this protocol"
+        ),
+        "guard_rechecked_since_infusion": (
+            "fitness checked again (clear_for_treatment) since the last infusion"
+            if protocol.infusions.recheck_before_dose
+            else "no re-check before a further dose in this protocol"
+        ),
     }
 
 
@@ -365,6 +372,8 @@ def _route_phrases(protocol: Protocol) -> dict[str, str]:
     count = protocol.infusions.count
     return {
         "more_infusions_due": (f"while more infusions are due: {count} planned in this protocol"),
+        "more_infusions_to_come": f"while more infusions are to come: {count} planned",
+        "observation_required": "when the protocol sets an observation after infusion",
     }
 
 

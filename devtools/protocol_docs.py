@@ -94,6 +94,13 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
         add("Stay near the centre after infusion", w, "proximity_period")
         add("Irradiated blood products before apheresis", w, "irradiated_blood_before_apheresis")
         add("Irradiated blood products after infusion", w, "irradiated_blood_after_infusion")
+        stay = w.monitoring_before_discharge
+        add(
+            "Monitoring after infusion before discharge",
+            w,
+            "monitoring_before_discharge",
+            "not checked" if stay is None else f"≥ {number_text(stay)}",
+        )
         add(
             "Prednisone-equivalent before apheresis",
             protocol,
@@ -106,6 +113,21 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
     if schedule.count > 1:
         add("Interval between infusions", schedule, "interval")
         add("Interval tolerance", schedule, "interval_tolerance")
+    if protocol.therapy.value == "msc":
+        watch = schedule.observation
+        add(
+            "Observation after each infusion",
+            schedule,
+            "observation",
+            "none" if watch is None else f"≥ {number_text(watch)}",
+        )
+        if schedule.count > 1:
+            add(
+                "Fitness re-check before a further dose",
+                schedule,
+                "recheck_before_dose",
+                "required" if schedule.recheck_before_dose else "not required",
+            )
     for rule in protocol.washout:
         note = f" ({rule.note})" if rule.note else ""
         add(

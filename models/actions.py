@@ -261,6 +261,8 @@ class VisitRecord(StaffAction):
     findings: dict[Annotated[str, StringConstraints(max_length=32)], ShortText] = Field(
         default={}, max_length=12
     )
+    #: when the visit took place, if not now (a visit during the inpatient stay, typed later)
+    done_at: ClinicalTime | None = None
 
 
 class Hold(StaffAction):
@@ -342,6 +344,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "transfer_to_icu": Transfer,
     "return_from_icu": Transfer,
     "discharge": Discharge,
+    "end_observation": PlainAction,
     "record_visit": VisitRecord,
     "start_long_term_follow_up": PlainAction,
     "complete_follow_up": PlainAction,

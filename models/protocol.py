@@ -34,6 +34,7 @@ from pydantic import (
 
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
+from models.infusions import Infusions
 from models.patient_course import PatientCourse
 from models.preparation import PreparationTask, check_tasks
 from models.registry_forms import RegistryPlan, VisitItem
@@ -76,7 +77,6 @@ class Disease(_Strict):
 
 _SMPC_LD = source("label: EU SmPC of licensed CD19 CAR-T, infusion 2-14 days after lymphodepletion")
 _GR = "EBMT-ISCT: Greco et al., eClinicalMedicine 2024;69:102476"
-_ASSUMED_ONE = source("assumption: one infusion unless the protocol sets a schedule")
 
 
 class Windows(Sourced):
@@ -89,6 +89,7 @@ class Windows(Sourced):
         "proximity_period",
         "irradiated_blood_before_apheresis",
         "irradiated_blood_after_infusion",
+        "monitoring_before_discharge",
     )
     ROW_SOURCE = False
     DEFAULT_SOURCES = {
@@ -98,6 +99,9 @@ class Windows(Sourced):
         "proximity_period": source("label: EU SmPC, within ~2 h of the centre for >= 4 weeks"),
         "irradiated_blood_before_apheresis": source(f"{_GR} (irradiated blood products)"),
         "irradiated_blood_after_infusion": source(f"{_GR} (irradiated blood products)"),
+        "monitoring_before_discharge": source(
+            "assumption: no minimum monitoring period unless the protocol sets one"
+        ),
     }
 
     work_up_validity: Duration = Field(description="maximum age of the work-up at MDTM")
@@ -108,6 +112,8 @@ class Windows(Sourced):
     proximity_period: Duration = timedelta(weeks=4)
     irradiated_blood_before_apheresis: Duration = timedelta(days=7)
     irradiated_blood_after_infusion: Duration = timedelta(days=90)
+    # None: not checked (protocols recorded before it existed)
+    monitoring_before_discharge: Duration | None = None
 
 
 class WashoutRule(Sourced):
@@ -159,15 +165,6 @@ class DeadlineRule(Sourced):
     within: Duration
     waiting_on: Role
     ladder: str = "default"
-
-
-class Infusions(Sourced):
-    NUMBERS = ("count", "interval", "interval_tolerance")
-    DEFAULT_SOURCES = dict.fromkeys(NUMBERS, _ASSUMED_ONE)
-
-    count: int = Field(default=1, ge=1, le=12)
-    interval: Duration = timedelta(days=7)
-    interval_tolerance: Duration = timedelta(days=2)
 
 
 class SafetyReporting(Sourced):

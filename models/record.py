@@ -16,6 +16,7 @@ from models.audit import chain_entry, genesis_hash
 from models.centre_notice import CentreAlert, CentreView
 from models.eligibility import EligibilityFacts
 from models.grading_record import GradingRecord
+from models.incident import Incident
 from models.preparation import PreparationRecord
 from models.protocol import Therapy
 from models.referral import Binome
@@ -174,6 +175,8 @@ class PathwayRecord(BaseModel):
     # centre prerequisites that lapsed while it was open
     centre_status: CentreView | None = None
     centre_alerts: list[CentreAlert] = []
+    # the deviation log (models/incident.py): refusals on safety rules, product deviations
+    incidents: list[Incident] = []
     # preparation tasks done and registry forms submitted (models/preparation.py,
     # models/registry_forms.py); None on a pathway started before each was tracked
     preparation: PreparationRecord | None = None
@@ -219,6 +222,14 @@ class PathwayRecord(BaseModel):
         if not update_id:
             return None
         return next((e for e in self.audit if e.update_id == update_id), None)
+
+    def incident_for_update(self, update_id: str | None) -> Incident | None:
+        """The refusal an Update with this ID already left in the deviation log, if any."""
+        if not update_id:
+            return None
+        return next(
+            (i for i in self.incidents if i.update_id == update_id and i.kind == "refused"), None
+        )
 
 
 def protocol_days(delta: timedelta, time_scale: float) -> float:

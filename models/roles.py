@@ -83,6 +83,7 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "transfer_to_icu": frozenset({Role.CELL_THERAPY_SPECIALIST}),
     "return_from_icu": frozenset({Role.CELL_THERAPY_SPECIALIST}),
     "discharge": _BINOME,
+    "end_observation": frozenset({Role.CELL_THERAPY_SPECIALIST, Role.NURSE}),
     # follow-up
     "record_visit": _ANYONE_CLINICAL,
     "start_long_term_follow_up": _CLINICIANS,

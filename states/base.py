@@ -31,6 +31,7 @@ from states.binding import BoundChart
 from states.eligibility import EligibilityRules
 from states.facts import RecordedFacts
 from states.guards import PathwayGuards
+from states.monitoring import MonitoringGuards
 from states.not_yet import why_not_yet
 from states.observations import ObservationRules
 from states.preparation import PreparationGuards
@@ -60,6 +61,7 @@ class PathwayChart(
     EligibilityRules,
     ObservationRules,
     WithdrawalRules,
+    MonitoringGuards,
     PreparationGuards,
     RegistryGuards,
     RecordedFacts,

@@ -74,6 +74,10 @@ class CarTChart(PathwayChart):
                 record_observation = inpatient.to.itself(
                     validators="guard_observation_gradable"
                 ) | icu.to.itself(validators="guard_observation_gradable")
+                # Visits that fall during the stay (D7, D14) are recorded during it.
+                record_visit = inpatient.to.itself(
+                    validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
+                )
 
             start_lymphodepletion = cleared.to(lymphodepletion, validators="guard_product_on_site")
             complete_lymphodepletion = lymphodepletion.to(awaiting_infusion)
@@ -99,8 +103,10 @@ class CarTChart(PathwayChart):
             long_term = State("Long-term follow-up (yearly)")
 
             record_visit = short_term.to.itself(
-                validators=["guard_visit_known", "guard_visit_content"]
-            ) | long_term.to.itself(validators=["guard_visit_known", "guard_visit_content"])
+                validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
+            ) | long_term.to.itself(
+                validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
+            )
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
             )
@@ -109,7 +115,9 @@ class CarTChart(PathwayChart):
 
         record_consent = selection.awaiting_consent.to(product)
         clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
-        discharge = treatment.monitoring.inpatient.to(follow_up)
+        discharge = treatment.monitoring.inpatient.to(
+            follow_up, validators="guard_monitoring_period_done"
+        )
         # A thawed bag that cannot be infused in time is lost: the binôme decides between
         # re-apheresis and exit, as after an out-of-specification release.
         discard_thawed_product = treatment.thawed.to(product.out_of_specification)

@@ -33,7 +33,16 @@ class PathwayError(Refusal):
 
 class SafetyRefusal(PathwayError):
     """A refusal on a safety rule (identity, product integrity, fitness, centre readiness):
-    besides changing nothing, it leaves an incident in the pathway's deviation log."""
+    besides changing nothing, it leaves an incident in the pathway's deviation log
+    (models/incident.py, workflows/incidents.py).
+
+    Safety rules: the washout before leukapheresis, the chain of identity, the two-person
+    bedside check, fitness for treatment (infection, cardiac re-check, tocilizumab), the
+    product on site, the treatment windows, afebrile before infusion, the centre's
+    prerequisites. Not safety rules, refused without an incident: who may act (role), the
+    form of the details, the order of steps, the MDTM's own rules (work-up age and
+    completeness, binôme signatures: the meeting's governance, re-presented at the next
+    MDTM), visits outstanding, dates that are typos, a reused Update ID."""
 
 
 class UnknownEvent(PathwayError):
@@ -64,35 +73,35 @@ class BinomeIncomplete(PathwayError):
     pass
 
 
-class WashoutIncomplete(PathwayError):
+class WashoutIncomplete(SafetyRefusal):
     pass
 
 
-class IdentityMismatch(PathwayError):
+class IdentityMismatch(SafetyRefusal):
     pass
 
 
-class TwoPersonCheckMissing(PathwayError):
+class TwoPersonCheckMissing(SafetyRefusal):
     pass
 
 
-class ActiveInfection(PathwayError):
+class ActiveInfection(SafetyRefusal):
     pass
 
 
-class NotClearedForTreatment(PathwayError):
+class NotClearedForTreatment(SafetyRefusal):
     pass
 
 
-class ProductNotOnSite(PathwayError):
+class ProductNotOnSite(SafetyRefusal):
     pass
 
 
-class OutsideWindow(PathwayError):
+class OutsideWindow(SafetyRefusal):
     pass
 
 
-class NotAfebrile(PathwayError):
+class NotAfebrile(SafetyRefusal):
     pass
 
 
@@ -108,13 +117,23 @@ class DateBeforeBirth(PathwayError):
     pass
 
 
-class TocilizumabBelowMinimum(PathwayError):
+class TocilizumabBelowMinimum(SafetyRefusal):
     """The centre reports less tocilizumab on site than the protocol requires."""
 
 
 class NotEligible(PathwayError):
     """The protocol's eligibility criteria (activity score, refractoriness to reference
     treatments, exclusion checklist) are not met: the message names each unmet one."""
+
+
+class CentreNotReady(SafetyRefusal):
+    """A prerequisite the centre policy requires for the therapy has lapsed at the centre
+    (workflows/centre_gate.py): treatment waits until it is restored."""
+
+
+class MonitoringPeriodNotOver(SafetyRefusal):
+    """Discharge (CAR-T) or the end of an observation (MSC) before the protocol's minimum
+    monitoring period after infusion (states/monitoring.py)."""
 
 
 class UnknownChartState(PathwayError):

@@ -117,7 +117,7 @@ class RecordedFacts:
         self.record.discharged_at = now
 
     def on_record_visit(self, action: a.VisitRecord, now: datetime) -> None:
-        self.record.visits[action.visit] = now
+        self.record.visits[action.visit] = action.done_at or now
 
     def before_hold(self, action: StaffAction, now: datetime) -> None:
         # "before": by the time "on" callbacks run the pathway states are already exited.

@@ -28,7 +28,9 @@ from models.record import PathwayRecord
 from states.base import PathwayChart
 from states.errors import UnknownChartState
 
-# The current version of each therapy's chart: a new record is written at it.
+# The current version of each therapy's chart: a new record is written at it. Adding a state
+# needs no new version (no stored configuration names it): the MSC ``observation`` state is
+# entered only by pathways whose protocol sets an observation period, never by older ones.
 CHART_VERSIONS: dict[Therapy, int] = {Therapy.CAR_T: 1, Therapy.MSC: 1}
 
 # Renames by therapy, then by the version they lead away from: {old state ID: new state ID}.

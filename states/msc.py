@@ -1,6 +1,7 @@
 """The allogeneic, off-the-shelf MSC pathway: no washout, no leukapheresis; the product is
 ordered, received with the chain-of-identity check, thawed and infused, possibly several
-times (the count comes from the protocol), then followed up."""
+times (the count comes from the protocol), each infusion followed by an observation and each
+further dose preceded by a fitness re-check (when the protocol sets them), then followed up."""
 
 from __future__ import annotations
 
@@ -48,14 +49,22 @@ class MscChart(PathwayChart):
         class treatment(State.Compound):
             cleared = State("Cleared for infusion", initial=True)
             thawed = State("Product thawed")
+            observation = State("Observation after infusion")
             between_infusions = State("Between infusions")
 
             thaw_product = cleared.to(
                 thawed, validators=["guard_product_on_site", "guard_coi_matches"]
             ) | between_infusions.to(
                 thawed,
-                validators=["guard_product_on_site", "guard_coi_matches", "guard_next_dose_due"],
+                validators=[
+                    "guard_product_on_site",
+                    "guard_coi_matches",
+                    "guard_next_dose_due",
+                    "guard_rechecked_since_infusion",
+                ],
             )
+            # Fitness checked again before a further dose (when the protocol asks for it).
+            clear_for_treatment = between_infusions.to.itself(validators="guard_fit_for_treatment")
             # A discarded vial is replaced from stock: back to before the thaw.
             discard_thawed_product = thawed.to(
                 between_infusions, cond="infused_before"
@@ -66,8 +75,10 @@ class MscChart(PathwayChart):
             long_term = State("Long-term follow-up")
 
             record_visit = short_term.to.itself(
-                validators=["guard_visit_known", "guard_visit_content"]
-            ) | long_term.to.itself(validators=["guard_visit_known", "guard_visit_content"])
+                validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
+            ) | long_term.to.itself(
+                validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
+            )
             start_long_term_follow_up = short_term.to(
                 long_term, validators="guard_short_term_visits_done"
             )
@@ -76,14 +87,29 @@ class MscChart(PathwayChart):
 
         record_consent = selection.awaiting_consent.to(product)
         clear_for_treatment = product.stored.to(treatment, validators="guard_fit_for_treatment")
-        infuse = treatment.thawed.to(
-            treatment.between_infusions,
-            cond="more_infusions_due",
-            validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
-        ) | treatment.thawed.to(
-            follow_up,
-            validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
+        # Each infusion is followed by an observation when the protocol sets one (protocols
+        # recorded before it existed go straight on, as they did).
+        infuse = (
+            treatment.thawed.to(
+                treatment.observation,
+                cond="observation_required",
+                validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
+            )
+            | treatment.thawed.to(
+                treatment.between_infusions,
+                cond="more_infusions_due",
+                validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
+            )
+            | treatment.thawed.to(
+                follow_up,
+                validators=["guard_two_person_check", "guard_coi_matches", "guard_thaw_window"],
+            )
         )
+        end_observation = treatment.observation.to(
+            treatment.between_infusions,
+            cond="more_infusions_to_come",
+            validators="guard_observation_done",
+        ) | treatment.observation.to(follow_up, validators="guard_observation_done")
 
     held = State("On hold")
     ineligible = State("Ineligible (MDTM)", final=True)
@@ -119,6 +145,13 @@ class MscChart(PathwayChart):
 
     def infused_before(self) -> bool:
         return bool(self.record.infusions)
+
+    def observation_required(self) -> bool:
+        return self.protocol.infusions.observation is not None
+
+    def more_infusions_to_come(self) -> bool:
+        # Evaluated after on_infuse recorded the last infusion.
+        return len(self.record.infusions) < self.protocol.infusions.count
 
     def more_infusions_due(self) -> bool:
         # Evaluated before on_infuse records this infusion, hence the + 1.

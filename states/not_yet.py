@@ -122,6 +122,13 @@ NOT_YET: dict[tuple[str, str], str] = {
     ("infuse", "between_infusions"): (
         "The next dose must be thawed first (thaw_product), once it is due."
     ),
+    **{
+        (event, "observation"): (
+            "The patient is under observation after the infusion: end it first "
+            "(end_observation), once the protocol's observation period is over."
+        )
+        for event in ("thaw_product", "infuse", "record_visit", "clear_for_treatment")
+    },
     (ANY_EVENT, "held"): "The pathway is on hold: resume it first (resume).",
 }
 

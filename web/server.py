@@ -26,31 +26,17 @@ from temporalio.client import Client
 from client.connection import connect
 from devtools.codec_server import running
 from models.settings import Settings
-from signin.accounts import DEV_ACCOUNTS_FILE, AccountBook
 from signin.dev_stack import prepare_dev_sign_in
-from signin.keys import DEV_SIGNING_KEY_FILE, SigningKeys
+from signin.local import local_sign_in
 from signin.service import AssertionService
 from web.app import create_app
 from web.context import WebContext, session_secret
 
 
-class SignInUnavailable(ValueError):
-    """No signing keys or no accounts in the state dir: the web app cannot sign anyone in."""
-
-
 def local_service(settings: Settings) -> AssertionService:
-    """The sign-in service of the state dir's signing keys and local accounts."""
-    keys, accounts = (
-        settings.state_dir / DEV_SIGNING_KEY_FILE,
-        settings.state_dir / DEV_ACCOUNTS_FILE,
-    )
-    for path in (keys, accounts):
-        if not path.is_file():
-            raise SignInUnavailable(
-                f"No {path.name} in {settings.state_dir}: start the dev stack once "
-                "(`cellpath dev`), or set CELLPATH_STATE_DIR to where the keys and accounts are."
-            )
-    return AssertionService(SigningKeys.from_file(keys), authenticator=AccountBook.load(accounts))
+    """The sign-in service of the configured (or the state dir's) signing keys and local
+    accounts: the same one ``cellpath login`` uses (signin/local.py)."""
+    return local_sign_in(settings)
 
 
 def dev_service(settings: Settings, console: Console | None) -> AssertionService:

@@ -36,6 +36,13 @@ def current_details(record: PathwayRecord, protocol: Protocol | None = None) -> 
     for syndrome, course in (("CRS", record.grading.crs), ("ICANS", record.grading.icans)):
         if text := course_text(syndrome, course):
             lines.append(f"**{text}**")
+    if record.incidents:
+        last = record.incidents[-1]
+        lines.append(
+            f"**Deviation log:** {len(record.incidents)} incident(s); last "
+            f"#{last.seq} at {when_text(last.at)}, {last.actor} ({last.role.value}): "
+            f"{last.describe()}"
+        )
     open_deadlines = sorted(record.open_deadlines(), key=lambda d: d.due_at)
     waiting = sorted({d.waiting_on.label for d in open_deadlines})
     if waiting:

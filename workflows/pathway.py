@@ -54,8 +54,16 @@ with workflow.unsafe.imports_passed_through():
     from states.preparation import task_views
     from states.registry import CHARTS
     from states.withdrawal import safety_follow_up_deadlines
-    from workflows.centre_gate import check_centre, follow_centre
+    from workflows.centre_gate import CENTRE_GATE_PATCH, check_centre, follow_centre
     from workflows.identity import recorded_signer, verify_sender, verify_two_person_signer
+    from workflows.incidents import (
+        PRODUCT_PATCH,
+        REFUSAL_PATCH,
+        earlier_refusal,
+        log_product_deviation,
+        log_refusal,
+        product_deviation,
+    )
     from workflows.notify import notify_with_fallback
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
@@ -68,6 +76,10 @@ with workflow.unsafe.imports_passed_through():
 # (continue-as-new) that their history did not end.
 LEGACY_YEAR = timedelta(days=365)
 YEAR_PATCH = "follow-up-year-365.25d"
+
+
+def _always() -> bool:
+    return True
 
 
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
@@ -180,15 +192,20 @@ class PathwayWorkflow:
         # Decoded by the validator already (a lookup here); in a replay validators do not
         # run and the handler decodes the payload itself.
         action = self._decode(event, args)
+        if earlier := earlier_refusal(self.record, update_id, event, action, self.chart.leaf):
+            raise earlier
         now = workflow.now()
         before = list(self.record.configuration)
         from_state = self.chart.leaf
-        self._check_centre(event)
         try:
+            self._check_centre(event, replayable=True)
             self.chart.apply(event, action, now)
         except errors.PathwayError as err:
-            # The validator ran the same checks; reaching here means the record changed
-            # between validation and handling. Refuse, without failing the workflow task.
+            # A refusal on a safety rule (let through by the validator) leaves an incident;
+            # any other means the record changed between validation and handling.
+            if isinstance(err, errors.SafetyRefusal) and workflow.patched(REFUSAL_PATCH):
+                log_refusal(self.record, event, action, err, now=now, update_id=update_id)
+                self._changed = True
             raise rejection(err) from err
         actor, meaning = recorded_signer(action)
         entry = AuditEntry(
@@ -205,6 +222,8 @@ class PathwayWorkflow:
             data=action.model_dump(mode="json", exclude={"actor", "role", "reason", "assertion"}),
         )
         self.record.append_audit(entry)
+        if product_deviation(entry) is not None and workflow.patched(PRODUCT_PATCH):
+            log_product_deviation(self.record, entry)
         reconcile(self.record, self.protocol, before, now)
         safety_follow_up_deadlines(self.record, self.protocol, before, now)
         observed = self.record.grading.observations[-1] if event == "record_observation" else None
@@ -227,6 +246,8 @@ class PathwayWorkflow:
             return
         # The typed actor and role are the signer's (or the worker checks no identities).
         verified = verify_sender(event, action)
+        if earlier := earlier_refusal(self.record, update_id, event, action, self.chart.leaf):
+            raise earlier
         allowed = roles_allowed(event)
         if action.role not in allowed:
             raise rejection(
@@ -237,17 +258,24 @@ class PathwayWorkflow:
             )
         try:
             self.chart.check(event, action, workflow.now())
+            self._check_centre(event)
+        except errors.SafetyRefusal:
+            # Through to the handler, which keeps the incident and then refuses.
+            return
         except errors.PathwayError as err:
             raise rejection(err) from err
-        self._check_centre(event)
         verify_two_person_signer(action, verified)
 
-    def _check_centre(self, event: str) -> None:
-        """Refuse a gated step on what the centre signalled (workflows/centre_gate.py)."""
-        try:
-            check_centre(self.record, self.protocol, event, self.chart.leaf)
-        except errors.PathwayError as err:
-            raise rejection(err) from err
+    def _check_centre(self, event: str, *, replayable: bool = False) -> None:
+        """Refuse a gated step on what the centre signalled (workflows/centre_gate.py); in
+        the handler (``replayable``) the gate on lapses is asked for its patch."""
+        check_centre(
+            self.record,
+            self.protocol,
+            event,
+            self.chart.leaf,
+            gate_lapses=(lambda: workflow.patched(CENTRE_GATE_PATCH)) if replayable else _always,
+        )
 
     def _decode(self, event: str, args: Sequence[RawValue]) -> StaffAction:
         if event not in EVENT_PAYLOADS:

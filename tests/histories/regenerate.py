@@ -10,8 +10,9 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``, ``eligibility-full``)
-beside the others.
+``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
+``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
+``eligibility-full``) beside the others.
 
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
 signs every action (tests/support/signing.py): its history holds the assertions and the
@@ -65,7 +66,7 @@ async def play_cart(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     await go.to_infusion()
     await go("record_adverse_event", NURSE, kind="CRS", grade=2)
-    await go("discharge", CTS)
+    await go.discharge()
     for visit in protocol.visits:
         if visit.label == "Y2":
             await go("start_long_term_follow_up", ARD)
@@ -87,9 +88,15 @@ async def play_msc(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     coi = "COI-HIS-MSC"
     await go.to_msc_infusion(coi)
+    if protocol.infusions.observation is not None:
+        await go.end_observation()
+    if protocol.infusions.recheck_before_dose:
+        await go("clear_for_treatment", CTS, active_infection=False)
     opens = (protocol.infusions.interval - protocol.infusions.interval_tolerance).total_seconds()
     await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    if protocol.infusions.observation is not None:
+        await go.end_observation()
     for visit in protocol.visits:
         if (
             visit.long_term
@@ -166,7 +173,7 @@ async def play_eligibility(client: Client, task_queue: str) -> str:
     await go("transfer_to_icu", CTS)
     await go("record_observation", NURSE, crs={"temperature_c": 36.8})
     await go("return_from_icu", CTS)
-    await go("discharge", CTS)
+    await go.discharge()
     await go("record_visit", NURSE, visit="D7")
     await go("withdraw", ARD, reason="leaves the study, agrees to safety follow-up")
     await go("record_visit", NURSE, visit="D14")
@@ -294,6 +301,108 @@ async def play_signed(client: Client, task_queue: str) -> str:
     return handle.id
 
 
+async def play_incidents(client: Client, task_queue: str) -> str:
+    """The deviation log: a bag refused at receipt (an incident, nothing else changes), the
+    same Update ID sent again, a quarantine, a release, then the patient withdraws."""
+    protocol = load_protocol(protocol_path("msc-systemic-sclerosis")).compressed(
+        seconds_per_day=0.02, floor=timedelta(seconds=5)
+    )
+    handle = await operations.refer(
+        client,
+        referral("HIS-004", therapy="msc", disease="systemic sclerosis"),
+        task_queue=task_queue,
+        protocol=protocol,
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("order_product", PHARMA, coi_id="COI-HIS-004")
+    for _ in range(2):
+        try:
+            await operations.act(
+                client,
+                handle.id,
+                "receive_product",
+                {**TECH, "bag_coi_id": "COI-HIS-040"},
+                update_id="his-004-wrong-bag",
+            )
+        except operations.ActionRefused:
+            pass
+    await go("quarantine_product", TECH, finding="shipper log gap of 20 minutes")
+    await go("release_from_quarantine", TECH, bag_coi_id="COI-HIS-004")
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
+async def play_centre_gate(client: Client, task_queue: str) -> str:
+    """A lapse at the centre after referral: clearing is refused (an incident), the
+    prerequisite is restored, clearing goes through, then the patient withdraws."""
+    protocol = load_protocol(protocol_path("msc-systemic-sclerosis")).compressed(
+        seconds_per_day=0.02, floor=timedelta(seconds=5)
+    )
+    handle = await operations.refer(
+        client,
+        referral("HIS-005", therapy="msc", disease="systemic sclerosis"),
+        task_queue=task_queue,
+        protocol=protocol,
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_consent()
+    await go("order_product", PHARMA, coi_id="COI-HIS-005")
+    await go("receive_product", TECH, bag_coi_id="COI-HIS-005")
+    lead = {"actor": "dr.lead", "role": "programme_lead"}
+    centre = "centre-a"
+
+    async def ready(expected: bool) -> bool:
+        status = (await operations.record(client, handle.id)).centre_status
+        return status is not None and status.ready is expected
+
+    await record_evidence(
+        client,
+        centre,
+        "withdraw_evidence",
+        {**lead, "item": "pharmacovigilance", "reason": "contact left the centre"},
+    )
+    await eventually(lambda: ready(False), timeout=30, what="the lapse heard")
+    try:
+        await go("clear_for_treatment", CTS, active_infection=False)
+    except operations.ActionRefused:
+        pass
+    contact = {"contact": "dr.vigil", "valid_until": "2099-01-01T00:00:00Z"}
+    await record_evidence(client, centre, "record_pharmacovigilance", {**lead, "evidence": contact})
+    await eventually(lambda: ready(True), timeout=30, what="the renewal heard")
+    await go("clear_for_treatment", CTS, active_infection=False)
+    await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
+async def play_monitoring(client: Client, task_queue: str) -> str:
+    """MSC monitoring: an observation after each infusion (ended early: refused), fitness
+    checked again before the second dose, then the patient withdraws in follow-up."""
+    real: Protocol = load_protocol(protocol_path("msc-lupus-repeated"))
+    protocol = real.compressed(seconds_per_day=0.5, floor=timedelta(seconds=2))
+    handle = await operations.refer(
+        client, referral("HIS-006", therapy="msc"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    coi = "COI-HIS-006"
+    await go.to_msc_infusion(coi)
+    try:
+        await go("end_observation", NURSE)
+    except operations.ActionRefused:
+        pass
+    await go.end_observation()
+    await go("clear_for_treatment", CTS, active_infection=False)
+    opens = (protocol.infusions.interval - protocol.infusions.interval_tolerance).total_seconds()
+    await once_window_opens(lambda: go("thaw_product", TECH, bag_coi_id=coi), timeout=opens + 10)
+    await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
+    await go.end_observation()
+    await go("withdraw", ARD, reason="the patient moved abroad")
+    await handle.result()
+    return handle.id
+
+
 SCENARIOS = {
     "cart-full": play_cart,
     "msc-full": play_msc,
@@ -302,6 +411,9 @@ SCENARIOS = {
     "identity-signed": play_signed,
     "preparation-tasks": play_preparation,
     "preparation-registry": play_registry,
+    "deviations-incidents": play_incidents,
+    "deviations-centre-gate": play_centre_gate,
+    "deviations-monitoring": play_monitoring,
     "eligibility-full": play_eligibility,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).

@@ -311,8 +311,11 @@ async def test_car_t_infusion_needs_tocilizumab_on_site(
             )
         assert refused.value.kind == "TocilizumabBelowMinimum"
         assert "0 dose(s) of tocilizumab" in refused.value.message
-        assert await at_rest(client, handle.id) == before
-        assert (await operations.record(client, handle.id)).state == "stored"
+        # Nothing changed but the deviation log (the refused Update is in the history).
+        assert await at_rest(client, handle.id) > before
+        refused_record = await operations.record(client, handle.id)
+        assert refused_record.state == "stored"
+        assert [i.rule for i in refused_record.incidents] == ["TocilizumabBelowMinimum"]
         # Restocked: the alert clears and the pathway may proceed.
         await record_evidence(
             client,

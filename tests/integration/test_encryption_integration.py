@@ -33,13 +33,24 @@ from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
+from workflows.centre_gate import CENTRE_GATE_PATCH
 from workflows.identity import SIGNER_PATCH
+from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 from workflows.rules_in_force import RULE_PATCHES
 
 pytestmark = pytest.mark.integration
 
-PATCHES = {PREPARATION_PATCH, REGISTRY_PATCH, SIGNER_PATCH, *RULE_PATCHES}
+# Patch markers are written in plain text by Temporal (their IDs name a code change, no data).
+PATCHES = {
+    PREPARATION_PATCH,
+    REGISTRY_PATCH,
+    SIGNER_PATCH,
+    CENTRE_GATE_PATCH,
+    REFUSAL_PATCH,
+    PRODUCT_PATCH,
+    *RULE_PATCHES,
+}
 
 
 def fast(protocol: Protocol) -> Protocol:

@@ -79,7 +79,7 @@ async def test_cart_pathway_runs_to_completion(
             "infuse", NURSE, bag_coi_id="COI-LUP-101", checked_by=["n.bernard", "dr.roux"]
         )
         assert receipt.state == "inpatient"
-        await go("discharge", CTS)
+        await go.discharge()
         for visit in protocol.visits:
             if visit.label == "Y2":
                 await go("start_long_term_follow_up", ARD)
@@ -268,7 +268,7 @@ async def test_follow_up_years_continue_as_new_with_the_record_intact(
         )
         go = Driver(client, handle.id, protocol)
         await go.to_infusion()
-        await go("discharge", CTS)
+        await go.discharge()
         first_run = (await handle.describe()).run_id
         for label in ("D7", "D14", "D28", "M3", "M6"):
             await go("record_visit", NURSE, visit=label)
@@ -329,7 +329,11 @@ async def test_serious_adverse_event_arms_the_sponsor_report_deadline(
 async def test_msc_pathway_with_two_infusions_runs_to_completion(
     client: Client, task_queue: str, running_worker, msc_repeated_protocol: Protocol
 ) -> None:
-    protocol = fast(msc_repeated_protocol)
+    # Without the observation after infusion (tests/integration/test_msc_observation.py):
+    # raised to a second on this clock, it would outlast the 7-day interval tested here.
+    fast_msc = fast(msc_repeated_protocol)
+    schedule = fast_msc.infusions.model_copy(update={"observation": None})
+    protocol = fast_msc.model_copy(update={"infusions": schedule})
     async with running_worker():
         ref = referral("LUP-109", therapy="msc", protocol_id=protocol.id)
         handle = await operations.refer(client, ref, task_queue=task_queue, protocol=protocol)
@@ -340,6 +344,8 @@ async def test_msc_pathway_with_two_infusions_runs_to_completion(
         with pytest.raises(operations.ActionRefused) as early:
             await go("thaw_product", TECH, bag_coi_id=coi)
         assert early.value.kind == "OutsideWindow"
+        # Fitness is checked again before the further dose.
+        await go("clear_for_treatment", CTS, active_infection=False)
         schedule = protocol.infusions
         opens = (schedule.interval - schedule.interval_tolerance).total_seconds()
         await once_window_opens(

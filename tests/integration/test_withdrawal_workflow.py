@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from client import pathways as operations
 from client.errors import BadInput
 from models.protocol import Protocol
-from tests.support.pathway_driver import ARD, CTS, NURSE, Driver, referral
+from tests.support.pathway_driver import ARD, NURSE, Driver, referral
 from tests.support.waiting import at_rest
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ async def test_withdrawal_after_infusion_keeps_safety_follow_up_until_refused(
         )
         go = Driver(client, handle.id, protocol)
         await go.to_infusion()
-        await go("discharge", CTS)
+        await go.discharge()
         await go("record_visit", NURSE, visit="D7")
         receipt = await go("withdraw", ARD, reason="leaves the study, agrees to safety follow-up")
         assert receipt.state == "safety_follow_up"

@@ -332,8 +332,17 @@ _MSC = {
     "ordered": Step("receive_product", wait=wait(timedelta(days=5))),
     "cleared": Step("thaw_product", wait=wait(timedelta(days=1))),
     "thawed": Step("infuse", wait=wait(THAW_TO_INFUSION)),
+    "observation": Step("end_observation", wait=wait(timedelta(hours=3))),
     "between_infusions": Step("thaw_product", wait=until(_next_thaw)),
 }
+
+
+def _recheck_due(pw: Pathway) -> bool:
+    """A further dose waits for fitness checked again since the last infusion."""
+    record = pw.record
+    if not pw.protocol.infusions.recheck_before_dose or not record.infusions:
+        return False
+    return record.cleared_at is None or record.cleared_at < record.infusions[-1]
 
 
 def next_step(pw: Pathway) -> Step:
@@ -356,6 +365,8 @@ def next_step(pw: Pathway) -> Step:
         return Step("repeat_lymphodepletion", wait=wait(timedelta(days=1)))
     if not cart and leaf == "thawed" and _thaw_expired(pw):
         return Step("discard_thawed_product")
+    if not cart and leaf == "between_infusions" and _recheck_due(pw):
+        return Step("clear_for_treatment", wait=wait(timedelta(days=1)))
     specific = _CART if cart else _MSC
     step = specific.get(leaf) or _SELECTION.get(leaf)
     if step is None:

@@ -335,6 +335,28 @@ class WithdrawalDoc(Strict):
     follow_up_refused: NoteDoc | None
 
 
+class IncidentDoc(Strict):
+    pathway_id: str
+    seq: int
+    at: UtcTime
+    kind: Literal["refused", "product"]
+    event: str
+    actor: str
+    role: RoleName
+    rule: str
+    message: str
+    state: str
+    update_id: str | None
+    presented: dict[str, Any]
+
+
+class IncidentsDoc(Strict):
+    pathway_id: str | None
+    pathways: int
+    incidents: list[IncidentDoc]
+    unreadable: dict[str, str]
+
+
 class TaskDoc(Strict):
     key: str
     label: str
@@ -373,6 +395,7 @@ class ShowDoc(Strict):
     allowed: list[str]
     audit: list[AuditDoc]
     audit_total: int
+    incidents: list[IncidentDoc]
     preparation: list[TaskDoc]
 
 
@@ -401,6 +424,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "help-events": HelpEventsDoc,
     "show": ShowDoc,
     "list": ListDoc,
+    "incidents": IncidentsDoc,
 }
 
 

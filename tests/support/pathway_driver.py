@@ -73,6 +73,25 @@ class Driver:
         window = self.protocol.windows.infusion_after_lymphodepletion_min.total_seconds()
         return await once_window_opens(lambda: self(event, who, **data), timeout=window + 10)
 
+    async def discharge(self) -> ActionReceipt:
+        """Discharge once the protocol's monitoring after infusion is over (compressed clock:
+        sent again while it is refused under that rule)."""
+        stay = self.protocol.windows.monitoring_before_discharge
+        wait = stay.total_seconds() if stay is not None else 0.0
+        return await once_window_opens(
+            lambda: self("discharge", CTS), timeout=wait + 10, rule="MonitoringPeriodNotOver"
+        )
+
+    async def end_observation(self) -> ActionReceipt:
+        """End the observation after an MSC infusion once the protocol's period is over."""
+        period = self.protocol.infusions.observation
+        wait = period.total_seconds() if period is not None else 0.0
+        return await once_window_opens(
+            lambda: self("end_observation", NURSE),
+            timeout=wait + 10,
+            rule="MonitoringPeriodNotOver",
+        )
+
     async def prepare(self, *, skip: tuple[str, ...] = ()) -> None:
         """Record every preparation task of the protocol (but ``skip``), as a care team
         would before their milestones: no task deadline is armed, no step is gated."""
@@ -87,7 +106,8 @@ class Driver:
         await self("record_consent", ARD)
 
     async def to_msc_infusion(self, coi: str) -> ActionReceipt:
-        """From referral to the first infusion of a two-dose MSC product."""
+        """From referral to the first infusion of a two-dose MSC product (then, when the
+        protocol sets one, the observation after it)."""
         await self.to_consent()
         await self("order_product", PHARMA, coi_id=coi, doses=2)
         await self("receive_product", TECH, bag_coi_id=coi)

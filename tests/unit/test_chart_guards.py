@@ -689,7 +689,7 @@ class TestMscThawAndInfusion:
         pw = Pathway.at(MSC_SSC, "cleared")
         pw.send("thaw_product")
         pw.advance(pw.protocol.windows.thaw_to_infusion)
-        assert_accepted(pw, "infuse", "short_term")
+        assert_accepted(pw, "infuse", "observation")
 
     def test_two_person_check_missing(self) -> None:
         pw = Pathway.at(MSC_SSC, "thawed")
@@ -707,7 +707,51 @@ class TestMscThawAndInfusion:
         pw = Pathway.at(MSC_LUPUS, "between_infusions")
         schedule = pw.protocol.infusions
         pw.now = pw.record.infusions[-1] + schedule.interval - schedule.interval_tolerance
+        assert_accepted(pw, "clear_for_treatment", "between_infusions")
         assert_accepted(pw, "thaw_product", "thawed")
+
+
+class TestMscObservationAndRecheck:
+    """Each MSC infusion is followed by an observation of the protocol's length; a further
+    dose waits for fitness checked again after the last infusion."""
+
+    def test_observation_lasts_the_protocol_period(self) -> None:
+        pw = Pathway.at(MSC_SSC, "thawed")
+        pw.send("infuse")
+        assert pw.leaf == "observation"
+        period = pw.protocol.infusions.observation
+        assert period is not None and pw.protocol.infusions.source_of("observation")
+        pw.advance(period - timedelta(minutes=1))
+        err = assert_refused(pw, "end_observation", e.MonitoringPeriodNotOver)
+        assert "observation" in err.message
+        err = assert_refused(pw, "record_visit", e.ActionNotAllowedNow)
+        assert "end_observation" in err.message
+        pw.advance(minutes=1)
+        assert_accepted(pw, "end_observation", "short_term")
+
+    def test_further_dose_needs_a_recheck(self) -> None:
+        pw = Pathway.at(MSC_LUPUS, "between_infusions")
+        schedule = pw.protocol.infusions
+        assert schedule.recheck_before_dose
+        pw.now = pw.record.infusions[-1] + schedule.interval
+        err = assert_refused(pw, "thaw_product", e.NotClearedForTreatment)
+        assert "clear_for_treatment" in err.message
+        assert_refused(pw, "clear_for_treatment", e.ActiveInfection, active_infection=True)
+        assert_accepted(pw, "clear_for_treatment", "between_infusions")
+        assert_accepted(pw, "thaw_product", "thawed")
+
+    def test_a_protocol_without_them_goes_straight_on(self) -> None:
+        """Protocols recorded before these rules (no observation, no re-check) decide as
+        they did: their histories replay."""
+        pw = Pathway.at(MSC_LUPUS, "between_infusions")
+        infusions = pw.protocol.infusions.model_copy(
+            update={"observation": None, "recheck_before_dose": False}
+        )
+        pw.protocol = pw.chart.protocol = pw.protocol.model_copy(update={"infusions": infusions})
+        pw.now = pw.record.infusions[-1] + infusions.interval
+        assert_accepted(pw, "thaw_product", "thawed")
+        pw.advance(minutes=10)
+        assert_accepted(pw, "infuse", "short_term")
 
 
 # ----- safety reporting ------------------------------------------------------------------------

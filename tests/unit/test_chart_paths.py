@@ -102,7 +102,8 @@ class TestMscHappyPath:
     """MSC: order, receive, thaw and infuse as many times as the protocol says."""
 
     def test_two_infusions_seven_days_apart(self) -> None:
-        """LUP-004: msc-lupus-repeated gives two infusions, D0 and D7."""
+        """LUP-004: msc-lupus-repeated gives two infusions, D0 and D7, each followed by an
+        observation, the second after fitness is checked again."""
         pw = Pathway.new(MSC_LUPUS)
         leaves = leaves_along(pw)
         assert leaves == [
@@ -114,8 +115,10 @@ class TestMscHappyPath:
             "stored",
             "cleared",
             "thawed",
+            "observation",
             "between_infusions",
             "thawed",
+            "observation",
             "short_term",
             "long_term",
             "completed",
@@ -128,11 +131,16 @@ class TestMscHappyPath:
         assert_terminal(pw, "completed")
 
     def test_single_infusion(self) -> None:
-        """SSC-002: a single infusion goes straight to follow-up."""
+        """SSC-002: a single infusion, its observation, then follow-up."""
         pw = Pathway.at(MSC_SSC, "thawed")
         assert pw.protocol.infusions.count == 1
         pw.advance(minutes=10)
         pw.send("infuse")
+        assert pw.leaf == "observation"
+        observation = pw.protocol.infusions.observation
+        assert observation is not None
+        pw.advance(observation)
+        pw.send("end_observation")
         assert pw.chart.state_ids == ["pathway", "follow_up", "short_term"]
         assert len(pw.record.infusions) == 1
         pw.run_until("completed")
@@ -503,7 +511,7 @@ class TestMscDiscardThawedProduct:
         assert pw.record.product.thawed_at == pw.now != first_thaw
         pw.advance(minutes=15)
         pw.send("infuse")
-        assert pw.leaf == "short_term" and len(pw.record.infusions) == 1
+        assert pw.leaf == "observation" and len(pw.record.infusions) == 1
 
     def test_second_dose_discarded_then_given(self) -> None:
         pw = Pathway.at(MSC_LUPUS, "between_infusions")
@@ -516,7 +524,7 @@ class TestMscDiscardThawedProduct:
         pw.send("thaw_product")
         pw.advance(minutes=10)
         pw.send("infuse")
-        assert pw.leaf == "short_term" and len(pw.record.infusions) == 2
+        assert pw.leaf == "observation" and len(pw.record.infusions) == 2
 
     def test_reason_required(self) -> None:
         pw = Pathway.at(MSC_SSC, "thawed")
@@ -706,8 +714,10 @@ class TestTreatmentScenarios:
         with pytest.raises(e.OutsideWindow):
             pw.check("thaw_product")
         pw.now = pw.record.infusions[0] + schedule.interval
-        pw.send("thaw_product").send("infuse")
-        assert pw.leaf == "short_term" and len(pw.record.infusions) == 2
+        with pytest.raises(e.NotClearedForTreatment):
+            pw.check("thaw_product")  # fitness is checked again before a further dose
+        pw.send("clear_for_treatment").send("thaw_product").send("infuse")
+        assert pw.leaf == "observation" and len(pw.record.infusions) == 2
 
 
 class TestCarTDiscardThawedProduct:

@@ -132,7 +132,7 @@ class TestRulesFollowTheConfiguration:
         assert pw.armed == [] and pw.one("discharge").open
         pw.advance(days=2)
         pw.send("return_from_icu")
-        pw.advance(days=2)
+        pw.advance(days=7)  # the protocol's 10 days of monitoring before discharge
         pw.send("discharge")
         assert pw.one("discharge").armed_at == armed_at
         assert_closed(pw.one("discharge"), DeadlineStatus.MET, at=pw.now)
@@ -222,11 +222,15 @@ class TestVisitDeadlines:
 
     @pytest.mark.parametrize(
         "therapy,leaf,event",
-        [(Therapy.CAR_T, "inpatient", "discharge"), (Therapy.MSC, "thawed", "infuse")],
+        [
+            (Therapy.CAR_T, "inpatient", "discharge"),
+            (Therapy.MSC, "observation", "end_observation"),
+        ],
     )
     def test_armed_on_entering_follow_up(self, therapy: Therapy, leaf: str, event: str) -> None:
         pw = Tracked.reach(therapy, leaf)
-        pw.advance(minutes=30)
+        # The protocol's monitoring before discharge (CAR-T) or observation (MSC).
+        pw.advance(days=10) if therapy is Therapy.CAR_T else pw.advance(hours=3)
         pw.send(event)
         assert pw.chart.state_ids[:2] == ["pathway", "follow_up"]
         d0 = pw.record.d0
@@ -242,6 +246,7 @@ class TestVisitDeadlines:
 
     def test_met_by_recording_the_visit(self) -> None:
         pw = Tracked.reach(Therapy.CAR_T, "inpatient")
+        pw.advance(days=10)
         pw.send("discharge")
         first, second = pw.protocol.visits[:2]
         pw.advance(days=5)

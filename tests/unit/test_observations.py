@@ -158,6 +158,7 @@ class TestGradeEscalation:
     def test_discharge_meets_open_grade_deadlines(self, pw: Pathway) -> None:
         observe(pw, GRADE_2_CRS)
         before = list(pw.record.configuration)
+        pw.advance(days=11)  # past the protocol's monitoring before discharge
         pw.send("discharge")
         reconcile(pw.record, pw.protocol, before, pw.now)
         assert not [d for d in pw.record.open_deadlines() if d.key.startswith("grade:")]

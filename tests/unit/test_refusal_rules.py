@@ -13,12 +13,14 @@ RULES = {
     "ActionNotAllowedNow",
     "ActiveInfection",
     "BinomeIncomplete",
+    "CentreNotReady",
     "DateBeforeBirth",
     "DateInFuture",
     "FormAlreadySubmitted",  # states/registry_deadlines.py
     "FormNotYetDue",
     "IdentityMismatch",
     "MalformedAction",
+    "MonitoringPeriodNotOver",
     "NotAfebrile",
     "NotClearedForTreatment",
     "NotEligible",
@@ -69,3 +71,29 @@ class TestOneRefusalTree:
 
     def test_a_rule_can_be_named_explicitly(self) -> None:
         assert e.PathwayError("No.", rule="PathwayEnded").rule == "PathwayEnded"
+
+
+# Refusals on safety rules leave an incident in the deviation log (states/errors.py says why
+# these and not the others).
+SAFETY_RULES = {
+    "ActiveInfection",
+    "CentreNotReady",
+    "IdentityMismatch",
+    "MonitoringPeriodNotOver",
+    "NotAfebrile",
+    "NotClearedForTreatment",
+    "OutsideWindow",
+    "ProductNotOnSite",
+    "TocilizumabBelowMinimum",
+    "TwoPersonCheckMissing",
+    "WashoutIncomplete",
+}
+
+
+class TestSafetyRefusals:
+    """The refusals that leave an incident are the safety rules, under their old names."""
+
+    def test_safety_rules_subclass_safety_refusal(self) -> None:
+        found = {cls("x").rule for cls in _subclasses(e.SafetyRefusal)}
+        assert found >= SAFETY_RULES
+        assert not found & {"RoleNotAllowed", "MalformedAction", "ActionNotAllowedNow"}

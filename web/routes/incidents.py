@@ -4,6 +4,7 @@ centre alerts; an honest empty page otherwise."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +12,7 @@ from fastapi.responses import Response
 
 from client import pathways
 from client.errors import OperationError
+from client.incidents import CONCURRENT_QUERIES, QUERY_TIMEOUT_SECONDS
 from web.context import context_of
 from web.pages import page
 from web.pathway_view import incidents_of
@@ -25,15 +27,20 @@ async def incidents_page(
     request: Request, staff: Annotated[StaffSession, Depends(current_staff)]
 ) -> Response:
     client = context_of(request).client
-    rows: list[dict[str, Any]] = []
+    listed = await pathways.list_pathways(client, centre_query(staff.centres))
+    gate = asyncio.Semaphore(CONCURRENT_QUERIES)
     unanswered: list[str] = []
-    for listed in await pathways.list_pathways(client, centre_query(staff.centres)):
-        pid = str(listed["pathway_id"])
-        try:
-            record = await pathways.record(client, pid)
-        except OperationError:
-            unanswered.append(pid)
-            continue
+
+    async def rows_of(pid: str) -> list[dict[str, Any]]:
+        # Asked at once, each for a few seconds: a pathway no worker answers is named on
+        # the page, not waited for.
+        async with gate:
+            try:
+                record = await asyncio.wait_for(pathways.record(client, pid), QUERY_TIMEOUT_SECONDS)
+            except (OperationError, TimeoutError):
+                unanswered.append(pid)
+                return []
+        rows: list[dict[str, Any]] = []
         for incident in incidents_of(record):
             fields = {"at": incident["at"].isoformat() if incident["at"] else None,
                       "who": incident["who"], "what": incident["what"]}  # fmt: skip
@@ -50,4 +57,9 @@ async def incidents_page(
                      "fields": {"label": alert.label, "reason": alert.reason,
                                 "raised_at": alert.raised_at.isoformat()}}
                 )  # fmt: skip
+        return rows
+
+    found = await asyncio.gather(*(rows_of(str(row["pathway_id"])) for row in listed))
+    rows = [row for some in found for row in some]
+    unanswered.sort()
     return page(request, "incidents.html", staff, rows=rows, unanswered=unanswered)

@@ -1,0 +1,88 @@
+"""The deviation log seen from a client: the incidents of one pathway, or of every pathway
+that visibility lists (models/incident.py).
+
+Usage::
+
+    rows = await incidents_of(client, "pathway-centre-a-LUP-002")
+    rows = await all_incidents(client)           # every open or closed current run
+
+Each row is one incident as a JSON-ready dict with its ``pathway_id`` (``incident_row``),
+the shape of ``cellpath incidents --json`` and of the audit export's incident lines.
+Pathways whose worker does not answer are named in ``unreadable`` rather than failing the
+whole listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+
+from client import pathways
+from client.errors import OperationError
+from models.incident import Incident
+
+# Pathways asked at once when listing across pathways (the worker answers each query), and
+# how long one may take: a pathway no worker answers is named, not waited for.
+CONCURRENT_QUERIES = 16
+QUERY_TIMEOUT_SECONDS = 5.0
+
+
+def incident_row(pathway_id: str, incident: Incident) -> dict[str, Any]:
+    """One incident, named field by field so the JSON stays put when the model grows."""
+    return {
+        "pathway_id": pathway_id,
+        "seq": incident.seq,
+        "at": pathways.iso(incident.at),
+        "kind": incident.kind.value,
+        "event": incident.event,
+        "actor": incident.actor,
+        "role": incident.role.value,
+        "rule": incident.rule,
+        "message": incident.message,
+        "state": incident.state,
+        "update_id": incident.update_id,
+        "presented": incident.presented,
+    }
+
+
+@dataclass
+class IncidentListing:
+    """Incidents of the pathways asked, oldest first, and the pathways that did not answer."""
+
+    rows: list[dict[str, Any]]
+    pathways: int
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+async def incidents_of(client: Client, pathway_id: str) -> list[dict[str, Any]]:
+    """The incidents of one pathway (raises the client's refusals, e.g. PathwayNotFound)."""
+    record = await pathways.record(client, pathway_id)
+    return [incident_row(record.pathway_id, i) for i in record.incidents]
+
+
+async def all_incidents(client: Client, *, centre: str | None = None) -> IncidentListing:
+    """The incidents of every pathway that visibility lists (at ``centre``), by time."""
+    listed = await pathways.list_pathways(client, pathways.list_query(centre=centre))
+    limit = asyncio.Semaphore(CONCURRENT_QUERIES)
+    unreadable: dict[str, str] = {}
+
+    async def one(pathway_id: str) -> list[dict[str, Any]]:
+        async with limit:
+            try:
+                return await asyncio.wait_for(
+                    incidents_of(client, pathway_id), QUERY_TIMEOUT_SECONDS
+                )
+            except OperationError as err:
+                unreadable[pathway_id] = err.message
+            except TimeoutError:
+                unreadable[pathway_id] = (
+                    f"no answer within {QUERY_TIMEOUT_SECONDS:g} s (no worker on its task queue?)"
+                )
+            return []
+
+    found = await asyncio.gather(*(one(row["pathway_id"]) for row in listed))
+    rows = sorted((row for rows in found for row in rows), key=lambda r: (r["at"], r["pathway_id"]))
+    return IncidentListing(rows=rows, pathways=len(listed), unreadable=unreadable)
