@@ -79,19 +79,26 @@ async def test_an_open_pregnancy_test_refuses_lymphodepletion(
         assert tasks["consent_recorded"].status == "done"  # recorded by record_consent
         assert "Pregnancy test before lymphodepletion" in await details(client, handle.id)
 
-        before = await at_rest(client, handle.id)
+        await at_rest(client, handle.id)
+        shown = (await operations.record(client, handle.id)).model_dump(mode="json")
         with pytest.raises(operations.ActionRefused) as refused:
             await go("start_lymphodepletion", NURSE)
         assert refused.value.kind == "PreparationTaskOpen"
         assert "Pregnancy test" in refused.value.message
         assert "record_task pregnancy_test" in refused.value.message
+        # A refusal on a safety rule changes nothing but the deviation log (one incident).
+        before = await at_rest(client, handle.id)
+        now_shown = (await operations.record(client, handle.id)).model_dump(mode="json")
+        logged = now_shown.pop("incidents")[len(shown.pop("incidents")) :]
+        assert [i["rule"] for i in logged] == ["PreparationTaskOpen"]
+        assert now_shown == shown
         with pytest.raises(operations.ActionRefused) as positive:
             await go("record_task", NURSE, task="pregnancy_test", details={"result": "positive"})
         assert positive.value.kind == "TaskDetailsMissing"
         with pytest.raises(operations.ActionRefused) as by_tech:
             await go("record_task", TECH, task="pregnancy_test", details={"result": "negative"})
         assert by_tech.value.kind == "RoleNotAllowed"
-        # Refusals (in the validator) leave nothing in history.
+        # Refusals in the validator leave nothing in history.
         assert await at_rest(client, handle.id) == before
 
         await go("record_task", NURSE, task="pregnancy_test", details={"result": "negative"})
