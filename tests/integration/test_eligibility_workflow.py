@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import Client
 
 from client import pathways as operations
+from devtools.demo_answers import ORGANS
 from devtools.demo_eligibility import eligibility_for, no_exclusions, one_treatment_only
 from models.protocol import Protocol
 from tests.support.pathway_driver import ARD, CTS, SIGNED, Driver, ago, referral
@@ -31,7 +32,7 @@ async def test_not_refractory_is_refused_until_the_history_is_complete(
             protocol=protocol,
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 5))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5), **ORGANS)
         before = await at_rest(client, handle.id)
         with pytest.raises(operations.ActionRefused) as refused:
             await go("approve_at_mdtm", ARD, **SIGNED)
@@ -53,6 +54,7 @@ async def test_not_refractory_is_refused_until_the_history_is_complete(
             ARD,
             completed_at=ago(protocol, 1),
             prior_treatments=eligibility_for(LUPUS)["prior_treatments"],
+            **ORGANS,
         )
         receipt = await go("approve_at_mdtm", ARD, **SIGNED)
         assert receipt.state == "awaiting_consent"
@@ -74,7 +76,7 @@ async def test_an_unanswered_exclusion_checklist_is_refused(
             client, referral("ELI-102"), task_queue=task_queue, protocol=protocol
         )
         go = Driver(client, handle.id, protocol)
-        await go("record_work_up", ARD, completed_at=ago(protocol, 5), exclusions={})
+        await go("record_work_up", ARD, completed_at=ago(protocol, 5), exclusions={}, **ORGANS)
         with pytest.raises(operations.ActionRefused) as refused:
             await go("approve_at_mdtm", ARD, **SIGNED)
         assert refused.value.kind == "NotEligible"
@@ -84,10 +86,14 @@ async def test_an_unanswered_exclusion_checklist_is_refused(
         await go("defer_at_mdtm", CTS, **SIGNED, reason="exclusion checklist to answer")
         with pytest.raises(operations.ActionRefused) as unknown:
             await go(
-                "record_work_up", ARD, completed_at=ago(protocol, 1), exclusions={"smoker": True}
+                "record_work_up",
+                ARD,
+                completed_at=ago(protocol, 1),
+                exclusions={"smoker": True},
+                **ORGANS,
             )
         assert unknown.value.kind == "MalformedAction"
         assert "'smoker' is not on this protocol's exclusion checklist" in unknown.value.message
-        await go("record_work_up", ARD, completed_at=ago(protocol, 1))
+        await go("record_work_up", ARD, completed_at=ago(protocol, 1), **ORGANS)
         assert (await go("approve_at_mdtm", ARD, **SIGNED)).state == "awaiting_consent"
         await handle.terminate("test over")
