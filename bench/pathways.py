@@ -27,6 +27,7 @@ from bench.bare import BareWorkflow
 from client import pathways as operations
 from devtools.demo import PEOPLE
 from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED, resolve
+from devtools.demo_eligibility import eligibility_for, no_exclusions
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -86,6 +87,7 @@ def cart_steps(protocol: Protocol) -> list[Step]:
                 "completed_at": (now - protocol_days(p, 10)).isoformat(),
                 "lvef_percent": 60,
                 "egfr": 90,
+                "exclusions": no_exclusions(p),
             },
         ),
         Step("approve_at_mdtm", ARD, lambda now, p, coi: resolve(SIGNED, p)),
@@ -164,6 +166,7 @@ def referral(pseudonym: str, centre: str) -> Referral:
         age_band="30-39",
         binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
         referred_by="dr.martin",
+        **eligibility_for("systemic lupus erythematosus"),
     )
 
 

@@ -21,9 +21,12 @@ from client.diagrams import chart_class
 from client.incidents import incident_row
 from client.pathways import iso
 from models.durations import humanize
+from models.eligibility import summary as eligibility_summary
+from models.grading_record import course_text
 from models.pathway import ActionReceipt
 from models.protocol import Therapy
 from models.record import AuditEntry, PathwayRecord
+from models.withdrawal import WithdrawalNote
 
 
 def state_name(therapy: Therapy, state: str) -> str:
@@ -105,12 +108,28 @@ def show_document(
             for a in record.centre_alerts
             if a.open
         ],
+        "eligibility": record.eligibility.model_dump(mode="json"),
+        "grading": {
+            "observations": len(record.grading.observations),
+            "crs": record.grading.crs.model_dump(mode="json"),
+            "icans": record.grading.icans.model_dump(mode="json"),
+        },
+        "withdrawal": {
+            "from_study": note_doc(record.study_withdrawal),
+            "follow_up_refused": note_doc(record.follow_up_refusal),
+        },
         "deadlines": deadline_docs(record, now),
         "incidents": [incident_row(record.pathway_id, i) for i in record.incidents],
         "allowed": allowed,
         "audit": [audit_doc(e) for e in record.audit[-10:]],
         "audit_total": len(record.audit),
     }
+
+
+def note_doc(note: WithdrawalNote | None) -> dict[str, Any] | None:
+    if note is None:
+        return None
+    return {"at": iso(note.at), "by": note.by, "role": note.role.value, "reason": note.reason}
 
 
 def audit_doc(entry: AuditEntry) -> dict[str, Any]:
@@ -194,6 +213,16 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
             facts.add_row(label, when(on[key]) + " UTC")
     if on["visits"]:
         facts.add_row("visits done", ", ".join(on["visits"]))
+    for line in eligibility_summary(record.eligibility):
+        facts.add_row("eligibility", escape(line))
+    for syndrome, course in (("CRS", record.grading.crs), ("ICANS", record.grading.icans)):
+        if text := course_text(syndrome, course):
+            facts.add_row(syndrome, text.removeprefix(f"{syndrome}: "))
+    for key, label in (("from_study", "withdrawn"), ("follow_up_refused", "follow-up refused")):
+        if note := doc["withdrawal"][key]:
+            facts.add_row(
+                label, escape(f"{when(note['at'])} UTC by {note['by']}: {note['reason']}")
+            )
     out(facts)
     for alert in doc["centre_alerts"]:
         out(

@@ -32,7 +32,8 @@ from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
 from client.signing import ActionSigner
-from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, HOSPITALISED, SIGNED, Ago, resolve
+from devtools.demo_answers import CONSENTED, FIT, HOSPITALISED, SIGNED, Ago, resolve
+from devtools.demo_eligibility import GRADE_2_CRS, HISTORY, TREATED, answered, referral_facts
 from devtools.demo_preparation import recorded_tasks
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
@@ -174,20 +175,15 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         "LUP-002": [sel[0], S("approve_at_mdtm", "ard", refused=True, **SIGNED)],
         "LUP-003": [
             sel[0],
+            S("approve_at_mdtm", "ard", refused=True, **SIGNED),  # one immunosuppressant tried
             S("defer_at_mdtm", "cts", reason="echocardiography missing", **SIGNED),
-            S("record_work_up", "ard", completed_at=Ago(2), lvef_percent=58, egfr=85),
+            S("record_work_up", "ard", completed_at=Ago(2), lvef_percent=58, egfr=85, **HISTORY),
             *sel[1:],
         ],
         "SSC-001": [
             *full,
-            S(
-                "record_adverse_event",
-                "nurse",
-                kind="CRS",
-                grade=2,
-                description="treated with tocilizumab",
-                **AE_FACTS,
-            ),
+            S("record_observation", "nurse", crs=GRADE_2_CRS),  # binôme and ICU informed
+            S("record_observation", "nurse", wait_days=0.5, crs=TREATED),
         ],
         "MYO-001": [
             *sel,
@@ -211,7 +207,7 @@ def script(pseudonym: str, therapy: Therapy, work_up_days: float) -> list[Step]:
         ],
         "VAS-001": [
             *full,
-            S("record_adverse_event", "nurse", kind="ICANS", grade=3, **AE_FACTS),
+            S("record_observation", "nurse", icans={"ice_score": 2}),  # ICANS 3: to ICU
             S("transfer_to_icu", "cts"),
         ],
         "VAS-002": [*sel, S("withdraw", "ard", reason="consent withdrawn by the patient")],
@@ -288,6 +284,7 @@ class Case:
             icd10=self.icd10,
             orpha=self.orpha,
             age_band=self.age_band,
+            **referral_facts(self.pseudonym, self.disease),
             binome=Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.roux"),
             referred_by="dr.martin",
             protocol_id=protocol.id if protocol else None,
@@ -350,6 +347,7 @@ async def seed_case(
         if step.wait_days:
             await asyncio.sleep(step.wait_days * 86400 * protocol.time_scale)
         data = {**PEOPLE[step.who], **resolve(step.data, protocol)}
+        data = {**answered(step.event, protocol), **data}
         try:
             signer = (signers or {}).get(data["actor"])
             await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)

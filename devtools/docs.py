@@ -27,6 +27,7 @@ from statemachine import HistoryState
 
 from client.diagrams import chart_events, event_label, render
 from devtools.centre_policy_docs import render_centre_policy
+from devtools.eligibility_docs import COURSE_GUARD_PHRASES, course_tables
 from devtools.preparation_docs import preparation_tables
 from devtools.protocol_docs import render_protocols
 from devtools.safety_docs import SAFETY_ROUTES, safety_guard_phrases
@@ -91,7 +92,8 @@ def render_pathways_md() -> str:
     parts = [_INTRO]
     for therapy, chart, diagram, title in _SECTIONS:
         parts.append(_section(therapy, chart, diagram, title))
-    parts.append(render_protocols(shipped_protocols(), more=preparation_tables))
+    more = lambda p: [*preparation_tables(p), *course_tables(p)]  # noqa: E731
+    parts.append(render_protocols(shipped_protocols(), more=more))
     parts.append(render_centre_policy(load_centre_policy()))
     return "\n".join(parts)
 
@@ -291,6 +293,7 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
     schedule = protocol.infusions
     return {
         "guard_work_up_valid": "the work-up date is not in the future",
+        **COURSE_GUARD_PHRASES,
         "guard_work_up_fresh": (
             f"a complete work-up is recorded, less than {in_words(w.work_up_validity)} old"
         ),

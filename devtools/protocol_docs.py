@@ -165,6 +165,12 @@ def numbers(protocol: Protocol) -> list[tuple[str, str, str]]:
             who = ", ".join(role.label for role in step.notify)
             when = "at the deadline" if not step.after else f"deadline + {number_text(step.after)}"
             add(f"Escalation `{name}`: {who}", step, "after", when)
+    if protocol.withdrawal is not None:
+        add(
+            "Safety follow-up after withdrawal (once infused)",
+            protocol.withdrawal,
+            "safety_follow_up",
+        )
     report = protocol.safety_reporting
     add("Serious adverse event to sponsor", report, "sponsor")
     add("Fatal or life-threatening SUSAR", report, "susar_fatal")

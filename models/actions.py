@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from models.eligibility import PriorTreatment, SeverityScore
+from models.grading_observations import CrsObservation, IcansObservation
 from models.mdtm import Specialty
 from models.roles import Role
 from models.safety_reporting import AdverseOutcome
@@ -133,6 +135,11 @@ class WorkUp(StaffAction):
     lvef_percent: float | None = Field(default=None, ge=5, le=90)
     egfr: float | None = Field(default=None, ge=0, le=200)
     missing: list[ShortText] = Field(default=[], max_length=30, description="tests still missing")
+    # Eligibility (models/eligibility.py): each answer of the protocol's exclusion checklist
+    # (key -> present); a score or treatment list given here replaces the referral's.
+    exclusions: dict[str, bool] | None = Field(default=None, max_length=30)
+    severity: SeverityScore | None = None
+    prior_treatments: list[PriorTreatment] | None = Field(default=None, max_length=30)
 
 
 class Attendee(BaseModel):
@@ -226,6 +233,13 @@ class Lymphodepletion(StaffAction):
 
 class Fever(StaffAction):
     temperature_c: float = Field(ge=37.5, le=43.5)
+
+
+class Observation(StaffAction):
+    """A post-infusion bedside observation; its CRS/ICANS grades are computed, never typed."""
+
+    crs: CrsObservation | None = None
+    icans: IcansObservation | None = None
 
 
 class Thaw(StaffAction):
@@ -351,6 +365,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "start_lymphodepletion": Lymphodepletion,
     "complete_lymphodepletion": Lymphodepletion,
     "record_fever": Fever,
+    "record_observation": Observation,
     "thaw_product": Thaw,
     "infuse": Infusion,
     "record_adverse_event": AdverseEvent,
@@ -369,6 +384,7 @@ EVENT_PAYLOADS: dict[str, type[StaffAction]] = {
     "withdraw": Exit,
     "record_death": Exit,
     "declare_lost_to_follow_up": Exit,
+    "refuse_long_term_follow_up": Exit,
     "record_task": TaskRecord,
     "submit_registry_form": RegistryFormSubmission,
 }

@@ -13,7 +13,8 @@ from models.roles import Role
 
 
 class Escalation(BaseModel):
-    """A missed deadline climbing one step of its ladder."""
+    """A missed deadline climbing one step of its ladder (level 1 and up), or, at level 0, the
+    people informed at once when a deadline is armed (states/grade_escalation.py)."""
 
     pathway_id: str
     centre: str
@@ -32,6 +33,12 @@ class Escalation(BaseModel):
 
     def text(self) -> str:
         who = ", ".join(r.label for r in self.notify)
+        if self.level == 0:
+            # Level 0: sent when something happens (a CRS/ICANS grade), before any deadline.
+            return (
+                f"[{self.centre}] {self.pathway_id}: {self.label} (by {self.due_at:%Y-%m-%d %H:%M} "
+                f"UTC, waiting on the {self.waiting_on.label}). Informed at once: {who}."
+            )
         return (
             f"[{self.centre}] {self.pathway_id}: {self.label} (was due {self.due_at:%Y-%m-%d %H:%M} "
             f"UTC, waiting on the {self.waiting_on.label}). Escalation level {self.level}: {who}."

@@ -37,6 +37,7 @@ from models.durations import Duration
 from models.fitness import Fitness
 from models.infusions import Infusions
 from models.mdtm import MdtmRules
+from models.patient_course import PatientCourse
 from models.preparation import PreparationTask, check_tasks
 from models.registry_forms import RegistryPlan, VisitItem
 from models.roles import Role
@@ -194,7 +195,9 @@ class NotificationRetry(_Strict):
     maximum_attempts: int = Field(default=8, ge=1, le=100)
 
 
-class Protocol(Sourced):
+class Protocol(
+    Sourced, PatientCourse
+):  # eligibility, grading, withdrawal: models/patient_course.py
     NUMBERS = ("prednisone_max_mg_per_day", "tocilizumab_min_doses")
     # ``source`` is the protocol's own reference, not a tag for its numbers.
     ROW_SOURCE = False

@@ -14,12 +14,15 @@ from pydantic import BaseModel, Field
 
 from models.audit import chain_entry, genesis_hash
 from models.centre_notice import CentreAlert, CentreView
+from models.eligibility import EligibilityFacts
+from models.grading_record import GradingRecord
 from models.incident import Incident
 from models.preparation import PreparationRecord
 from models.protocol import Therapy
 from models.referral import Binome
 from models.registry_forms import RegistryRecord
 from models.roles import Role
+from models.withdrawal import WithdrawalNote
 
 
 class AuditEntry(BaseModel):
@@ -162,6 +165,8 @@ class PathwayRecord(BaseModel):
     work_up_missing: list[str] = []
     # organ-function values of the last work-up (lvef_percent, egfr), as given
     work_up_values: dict[str, float] = {}
+    # eligibility: activity score, reference treatments tried, exclusion checklist answers
+    eligibility: EligibilityFacts = EligibilityFacts()
     mdtm_approved_at: datetime | None = None
     mdtm_deferrals: int = 0
     # the meeting of the last MDTM decision (explicit safety rules): its ID and date
@@ -185,7 +190,12 @@ class PathwayRecord(BaseModel):
     icu_transfers: int = 0
     discharged_at: datetime | None = None
     adverse_events: list[AdverseEventRecord] = []
+    # post-infusion observations with their computed CRS/ICANS grades (models/grading_record.py)
+    grading: GradingRecord = GradingRecord()
     visits: dict[str, datetime] = {}
+    # withdrawal from the study, and an explicit refusal of the safety follow-up after it
+    study_withdrawal: WithdrawalNote | None = None
+    follow_up_refusal: WithdrawalNote | None = None
     # operations
     deadlines: list[Deadline] = []
     audit: list[AuditEntry] = []

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from models.actions import PersonId, person_key
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode
+from models.eligibility import PriorTreatment, SeverityScore
 from models.protocol import Therapy
 from models.validation import pattern
 
@@ -83,6 +84,11 @@ class Referral(BaseModel):
     icd10: Icd10Code | None = Field(default=None, description="ICD-10 code, e.g. M32.1")
     orpha: OrphaCode | None = Field(default=None, description="Orphanet code, e.g. ORPHA:536")
     age_band: AgeBand | None = None
+    # Eligibility (models/eligibility.py): the activity score the protocol names for the
+    # disease, and the reference treatments already tried. Optional so that referrals
+    # recorded before they existed still load; the MDTM approval needs what the protocol asks.
+    severity: SeverityScore | None = None
+    prior_treatments: list[PriorTreatment] = Field(default=[], max_length=30)
     binome: Binome
     referred_by: PersonId
     protocol_id: str | None = Field(

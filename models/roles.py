@@ -21,6 +21,7 @@ class Role(StrEnum):
     NURSE = "nurse"
     PROGRAMME_LEAD = "programme_lead"
     PHARMACOVIGILANCE_OFFICER = "pharmacovigilance_officer"
+    ICU_ON_CALL = "icu_on_call"
 
     @property
     def label(self) -> str:
@@ -38,6 +39,7 @@ _LABELS = {
     Role.NURSE: "nurse",
     Role.PROGRAMME_LEAD: "programme lead",
     Role.PHARMACOVIGILANCE_OFFICER: "pharmacovigilance officer",
+    Role.ICU_ON_CALL: "ICU physician on call",
 }
 
 _BINOME = frozenset({Role.ARD_SPECIALIST, Role.CELL_THERAPY_SPECIALIST})
@@ -72,6 +74,7 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "start_lymphodepletion": frozenset({Role.CELL_THERAPY_SPECIALIST, Role.NURSE}),
     "complete_lymphodepletion": frozenset({Role.CELL_THERAPY_SPECIALIST, Role.NURSE}),
     "record_fever": _ANYONE_CLINICAL,
+    "record_observation": _ANYONE_CLINICAL | {Role.ICU_ON_CALL},
     "thaw_product": frozenset({Role.CTU_TECHNICIAN, Role.NURSE, Role.CELL_THERAPY_SPECIALIST}),
     "infuse": frozenset({Role.CELL_THERAPY_SPECIALIST, Role.NURSE}),
     "record_adverse_event": _ANYONE_CLINICAL | {Role.PHARMACOVIGILANCE_OFFICER},
@@ -92,6 +95,7 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "withdraw": _CLINICIANS,
     "record_death": _CLINICIANS,
     "declare_lost_to_follow_up": _CLINICIANS,
+    "refuse_long_term_follow_up": _CLINICIANS,
     # preparation tasks and registry reporting (models/preparation.py, registry_forms.py)
     "record_task": _ANYONE_CLINICAL,
     "submit_registry_form": _CLINICIANS | {Role.PROGRAMME_LEAD},

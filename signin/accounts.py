@@ -50,6 +50,7 @@ DEMO_STAFF: tuple[tuple[str, str, Role], ...] = (
     ("n.bernard", "Nathalie Bernard", Role.NURSE),
     ("dr.lefevre", "Dr Marc Lefèvre", Role.PROGRAMME_LEAD),
     ("s.fontaine", "Sophie Fontaine", Role.PHARMACOVIGILANCE_OFFICER),
+    ("dr.blanc", "Dr Julien Blanc", Role.ICU_ON_CALL),
 )
 
 

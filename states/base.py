@@ -19,6 +19,7 @@ Pure: no temporalio, no I/O, no clock; ``now`` always comes in with the event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar
 
@@ -28,15 +29,18 @@ from models.record import PathwayRecord
 from states import errors as e
 from states.adverse_events import AdverseEvents
 from states.binding import BoundChart
+from states.eligibility import EligibilityRules
 from states.facts import RecordedFacts
 from states.fitness_guards import FitnessGuards
 from states.guards import PathwayGuards
 from states.mdtm_record import MdtmRecord
 from states.monitoring import MonitoringGuards
 from states.not_yet import why_not_yet
+from states.observations import ObservationRules
 from states.preparation import PreparationGuards
 from states.product_guards import ProductGuards
 from states.registry_deadlines import RegistryGuards
+from states.withdrawal import WithdrawalRules
 
 # Final states and what they mean for the record's outcome.
 EXITS = {
@@ -62,12 +66,20 @@ class PathwayChart(
     ProductGuards,
     MdtmRecord,
     AdverseEvents,
+    EligibilityRules,
+    ObservationRules,
+    WithdrawalRules,
     MonitoringGuards,
     PreparationGuards,
     RegistryGuards,
     RecordedFacts,
 ):
-    """Base of the therapy charts: guards (as transition validators) and recorded facts."""
+    """Base of the therapy charts: guards (as transition validators) and recorded facts.
+
+    ``rules`` names the rule sets added since the first recorded histories that apply to
+    this chart (e.g. ``states.eligibility.ELIGIBILITY``): the workflow passes those its run
+    reached (``workflow.patched``); a chart built without them behaves as before them.
+    """
 
     allow_event_without_transition = False
     # An exception in a guard must reach the caller, never become an internal event.
@@ -75,8 +87,9 @@ class PathwayChart(
 
     therapy: ClassVar[str]
 
-    def __init__(self, record: PathwayRecord, protocol: Protocol):
+    def __init__(self, record: PathwayRecord, protocol: Protocol, *, rules: Iterable[str] = ()):
         self.protocol = protocol
+        self.rules = frozenset(rules)
         super().__init__(record)
 
     # ----- reading the chart -------------------------------------------------------------

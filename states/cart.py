@@ -24,7 +24,12 @@ class CarTChart(PathwayChart):
             awaiting_consent = State("Approved, awaiting consent")
 
             record_work_up = referred.to(
-                awaiting_mdtm, validators=["guard_work_up_valid", "guard_work_up_answered"]
+                awaiting_mdtm,
+                validators=[
+                    "guard_work_up_valid",
+                    "guard_work_up_answered",
+                    "guard_eligibility_answers",
+                ],
             )
             approve_at_mdtm = awaiting_mdtm.to(
                 awaiting_consent,
@@ -33,6 +38,7 @@ class CarTChart(PathwayChart):
                     "guard_mdtm_recorded",
                     "guard_work_up_fresh",
                     "guard_organ_function_eligible",
+                    "guard_eligible",
                 ],
             )
             defer_at_mdtm = awaiting_mdtm.to(
@@ -93,6 +99,10 @@ class CarTChart(PathwayChart):
 
                 transfer_to_icu = inpatient.to(icu)
                 return_from_icu = icu.to(inpatient)
+                # Daily CRS/ICANS observations, graded by the protocol's tables.
+                record_observation = inpatient.to.itself(
+                    validators="guard_observation_gradable"
+                ) | icu.to.itself(validators="guard_observation_gradable")
                 # Visits that fall during the stay (D7, D14) are recorded during it.
                 record_visit = inpatient.to.itself(
                     validators=["guard_visit_known", "guard_visit_content", "guard_visit_date"]
@@ -144,6 +154,9 @@ class CarTChart(PathwayChart):
         discard_thawed_product = treatment.thawed.to(product.out_of_specification)
 
     held = State("On hold")
+    # Withdrawn from the study after infusion: the safety follow-up of gene-modified cells
+    # goes on unless the patient refuses it (states/withdrawal.py).
+    safety_follow_up = State("Withdrawn from the study, safety follow-up continues")
     ineligible = State("Ineligible (MDTM)", final=True)
     withdrawn = State("Withdrawn", final=True)
     manufacturing_failed = State("Manufacturing failure", final=True)
@@ -157,16 +170,21 @@ class CarTChart(PathwayChart):
     declare_manufacturing_failure = pathway.product.out_of_specification.to(manufacturing_failed)
     complete_follow_up = pathway.follow_up.long_term.to(
         completed, validators="guard_all_visits_done"
+    ) | safety_follow_up.to(completed, validators="guard_long_term_visits_done")
+    declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up) | safety_follow_up.to(
+        lost_to_follow_up
     )
-    declare_lost_to_follow_up = pathway.follow_up.to(lost_to_follow_up)
     # Safety events can happen at any point: recorded without moving the pathway.
     # Targetless transitions (to None) record without exiting or entering any state.
-    record_adverse_event = pathway.to(
-        None,  # type: ignore[arg-type]
-        validators="guard_adverse_event_facts",
-    ) | held.to(None, validators="guard_adverse_event_facts")  # type: ignore[arg-type]
-    report_adverse_event = pathway.to(None, validators="guard_report_due") | held.to(  # type: ignore[arg-type]
-        None, validators="guard_report_due"
+    record_adverse_event = (
+        pathway.to(None, validators="guard_adverse_event_facts")  # type: ignore[arg-type]
+        | held.to(None, validators="guard_adverse_event_facts")  # type: ignore[arg-type]
+        | safety_follow_up.to(None, validators="guard_adverse_event_facts")  # type: ignore[arg-type]
+    )
+    report_adverse_event = (
+        pathway.to(None, validators="guard_report_due")  # type: ignore[arg-type]
+        | held.to(None, validators="guard_report_due")  # type: ignore[arg-type]
+        | safety_follow_up.to(None, validators="guard_report_due")  # type: ignore[arg-type]
     )
     # Preparation tasks and registry forms are recorded without moving the pathway.
     record_task = pathway.to(None, validators="guard_task_known") | held.to(  # type: ignore[arg-type]
@@ -177,5 +195,12 @@ class CarTChart(PathwayChart):
     )
     hold = pathway.to(held)
     resume = held.to(pathway.h)
-    withdraw = pathway.to(withdrawn) | held.to(withdrawn)
-    record_death = pathway.to(deceased) | held.to(deceased)
+    withdraw = (
+        pathway.to(safety_follow_up, cond="stays_in_safety_follow_up")  # type: ignore[operator]
+        | pathway.to(withdrawn)
+        | held.to(safety_follow_up, cond="stays_in_safety_follow_up")
+        | held.to(withdrawn)
+    )
+    record_death = pathway.to(deceased) | held.to(deceased) | safety_follow_up.to(deceased)
+    record_visit = safety_follow_up.to.itself(validators="guard_visit_known")
+    refuse_long_term_follow_up = safety_follow_up.to(withdrawn)

@@ -121,6 +121,11 @@ class TocilizumabBelowMinimum(SafetyRefusal):
     """The centre reports less tocilizumab on site than the protocol requires."""
 
 
+class NotEligible(PathwayError):
+    """The protocol's eligibility criteria (activity score, refractoriness to reference
+    treatments, exclusion checklist) are not met: the message names each unmet one."""
+
+
 class CentreNotReady(SafetyRefusal):
     """A prerequisite the centre policy requires for the therapy has lapsed at the centre
     (workflows/centre_gate.py): treatment waits until it is restored."""

@@ -27,7 +27,12 @@ class MscChart(PathwayChart):
             awaiting_consent = State("Approved, awaiting consent")
 
             record_work_up = referred.to(
-                awaiting_mdtm, validators=["guard_work_up_valid", "guard_work_up_answered"]
+                awaiting_mdtm,
+                validators=[
+                    "guard_work_up_valid",
+                    "guard_work_up_answered",
+                    "guard_eligibility_answers",
+                ],
             )
             approve_at_mdtm = awaiting_mdtm.to(
                 awaiting_consent,
@@ -36,6 +41,7 @@ class MscChart(PathwayChart):
                     "guard_mdtm_recorded",
                     "guard_work_up_fresh",
                     "guard_organ_function_eligible",
+                    "guard_eligible",
                 ],
             )
             defer_at_mdtm = awaiting_mdtm.to(

@@ -61,7 +61,16 @@ def _choices(annotation: Any) -> tuple[tuple[str, str], ...]:
     return ()
 
 
+def _optional(annotation: Any) -> Any:
+    """``X`` of ``X | None`` (an optional part of the details), else the annotation."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if type(None) in typing.get_args(annotation) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
 def _nested(annotation: Any) -> type[BaseModel] | None:
+    annotation = _optional(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
@@ -71,11 +80,16 @@ def _default(field: FieldInfo) -> Any:
     return None if field.is_required() else field.default
 
 
-def field_of(name: str, field: FieldInfo) -> FormField:
-    annotation = field.annotation
-    required = field.is_required()
+def field_of(name: str, field: FieldInfo, *, optional: bool = False) -> FormField:
+    annotation = _optional(field.annotation)
+    required = field.is_required() and not optional
     help_text = field.description or ""
-    default = _default(field)
+    # Nothing preselected in an optional part: a blank part is left out of the details.
+    default = None if optional else _default(field)
+    if typing.get_origin(annotation) is dict:
+        # A mapping (the work-up's exclusion checklist: item -> present) is JSON.
+        extra = 'JSON object, e.g. {"active_infection": false}'
+        return FormField(name, label_of(name), "json", required, f"{help_text} ({extra})".strip())
     if mentions(annotation, bool):
         shown = "" if default is None else ("true" if default else "false")
         return FormField(
@@ -108,7 +122,9 @@ def field_of(name: str, field: FieldInfo) -> FormField:
                 "json",
                 required,
                 f"{help_text} ({extra})".strip(),
-                default="[]",
+                # A list that may be left out (None: the referral's treatments stand) starts
+                # blank; an empty list would replace them.
+                default="" if default is None else "[]",
             )
         return FormField(
             name, label_of(name), "lines", required, f"{help_text} (one per line)".strip()
@@ -117,17 +133,22 @@ def field_of(name: str, field: FieldInfo) -> FormField:
     return FormField(name, label_of(name), "text", required, help_text, default=shown)
 
 
-def form_fields(model: type[BaseModel], prefix: str = "") -> list[FormField]:
-    """The form of ``model``: required fields first, the session's fields left out."""
+def form_fields(
+    model: type[BaseModel], prefix: str = "", *, optional: bool = False
+) -> list[FormField]:
+    """The form of ``model``: required fields first, the session's fields left out; the
+    fields of an optional part (``optional``: an observation's ICANS findings) never
+    required."""
     out: list[FormField] = []
     for name, field in model.model_fields.items():
         if name in SESSION_FIELDS:
             continue
         nested = _nested(field.annotation)
         if nested is not None:
-            out.extend(form_fields(nested, prefix=f"{prefix}{name}."))
+            part_optional = optional or not field.is_required()
+            out.extend(form_fields(nested, prefix=f"{prefix}{name}.", optional=part_optional))
             continue
-        out.append(field_of(f"{prefix}{name}", field))
+        out.append(field_of(f"{prefix}{name}", field, optional=optional))
     return sorted(out, key=lambda f: (not f.required, f.name == "reason"))
 
 

@@ -9,7 +9,9 @@ Pure: no temporalio, no clock (absolute times only).
 
 from __future__ import annotations
 
+from models.eligibility import summary as eligibility_summary
 from models.evidence import when_text
+from models.grading_record import course_text
 from models.protocol import Protocol
 from models.record import PathwayRecord
 from states.preparation import standing_flags, task_views
@@ -28,6 +30,12 @@ def current_details(record: PathwayRecord, protocol: Protocol | None = None) -> 
             f"**Centre alert ({record.centre}):** {alert.label}: {alert.reason} "
             f"(since {when_text(alert.raised_at)})"
         )
+    if record.state in ("referred", "awaiting_mdtm"):
+        # What the MDTM decides on: score, treatments tried, exclusion checklist.
+        lines += [f"- Eligibility: {line}" for line in eligibility_summary(record.eligibility)]
+    for syndrome, course in (("CRS", record.grading.crs), ("ICANS", record.grading.icans)):
+        if text := course_text(syndrome, course):
+            lines.append(f"**{text}**")
     if record.incidents:
         last = record.incidents[-1]
         lines.append(

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre_notice import CentreNotice
     from models.durations import YEAR
+    from models.eligibility import EligibilityFacts
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -49,9 +50,11 @@ with workflow.unsafe.imports_passed_through():
     from states import errors
     from states.base import PathwayChart
     from states.deadlines import escalate_due, reconcile
+    from states.grade_escalation import follow_grades, notified
     from states.migrations import CHART_VERSIONS, migrate
     from states.preparation import task_views
     from states.registry import CHARTS
+    from states.withdrawal import safety_follow_up_deadlines
     from workflows.centre_gate import CENTRE_GATE_PATCH, check_centre, follow_centre
     from workflows.identity import recorded_signer, verify_sender, verify_two_person_signer
     from workflows.incidents import (
@@ -65,7 +68,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notify import notify_with_fallback
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
-    from workflows.record_keeping import WriteCause, keep_records, writes_due_now
+    from workflows.record_keeping import WriteCause, keep_records, keep_records_due
+    from workflows.rules_in_force import rules_in_force
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
 
@@ -83,6 +87,7 @@ def _always() -> bool:
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
     referral = data.referral
     assert referral is not None
+    codes = referral.disease_codes
     return PathwayRecord(
         pathway_id=workflow_id,
         pseudonym=referral.pseudonym,
@@ -93,6 +98,11 @@ def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
         protocol_id=data.protocol.id,
         binome=referral.binome,
         referred_at=workflow.now(),
+        eligibility=EligibilityFacts(
+            disease=getattr(data.protocol.disease_for(codes), "name", None) if codes else None,
+            severity=referral.severity,
+            prior_treatments=list(referral.prior_treatments),
+        ),
         chart_version=CHART_VERSIONS[referral.therapy],
         # Decided once, at referral: a replayed pathway keeps the rules it was referred under.
         safety_rules=CURRENT if workflow.patched(RULES_PATCH) else LEGACY,
@@ -105,11 +115,15 @@ class PathwayWorkflow:
     def __init__(self, data: PathwayInput) -> None:
         self.protocol: Protocol = data.protocol
         self.record: PathwayRecord = data.record or new_record(workflow.info().workflow_id, data)
+        # Rules added since the first recorded histories, as this run reached them.
+        self._rules = rules_in_force()
         self._chart, self._unreadable = self._open_chart()
         self._changed = False
         self._visibility = Visibility()
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
+        # What an observation's CRS/ICANS grade sets off, to be sent at once by the run loop.
+        self._grade_alerts: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
         self._yearly_visits = self._visits_a_year_or_more_after_d0()
         self._years_at_start = self._follow_up_years()
@@ -134,17 +148,16 @@ class PathwayWorkflow:
                 self._changed = True
             while self._centre_news:
                 await self._notify(self._centre_news.pop(0), action="notify")
+            while self._grade_alerts:
+                alert = self._grade_alerts.pop(0)
+                await self._notify(alert, action="inform")
+                notified(self.record, self.protocol, alert.deadline_key, workflow.now())
+                self._changed = True
             if self._changed:
                 self._changed = False
                 self._publish()
-            if (cause := writes_due_now(self.record)) is not None:
-                await keep_records(self.record, self.protocol, cause)
+            await keep_records_due(self.record, self.protocol, self._should_continue_as_new())
             if self._should_continue_as_new():
-                # Awaited, not in the background: continue-as-new with a write in flight
-                # fails the workflow task when the write completes meanwhile, and the
-                # actions being delivered then are refused. Actions that arrive during
-                # the write are applied in this run and written with the next run's.
-                await keep_records(self.record, self.protocol, WriteCause.RUN_END)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
                 workflow.continue_as_new(PathwayInput(protocol=self.protocol, record=self.record))
@@ -173,7 +186,7 @@ class PathwayWorkflow:
             migrate(self.record, chart)
         except errors.UnknownChartState as err:
             return None, rejection(err, non_retryable=True)
-        return chart(self.record, self.protocol), None
+        return chart(self.record, self.protocol, rules=self._rules), None
 
     # ----- staff actions -----------------------------------------------------------------
     @workflow.update(dynamic=True)
@@ -218,6 +231,9 @@ class PathwayWorkflow:
         if product_deviation(entry) is not None and workflow.patched(PRODUCT_PATCH):
             log_product_deviation(self.record, entry)
         reconcile(self.record, self.protocol, before, now)
+        safety_follow_up_deadlines(self.record, self.protocol, before, now)
+        observed = self.record.grading.observations[-1] if event == "record_observation" else None
+        self._grade_alerts += follow_grades(self.record, self.protocol, observed, now)
         reconcile_more(self.record, self.protocol, before, now)
         self._changed = True
         return self._receipt(entry)

@@ -2,9 +2,8 @@
 
 Usage (in PathwayWorkflow)::
 
-    if (cause := writes_due_now(record)) is not None:   # an incident, an infusion
-        await keep_records(record, protocol, cause)
-    await keep_records(record, protocol, WriteCause.RUN_END)   # before continue-as-new
+    # an incident or an infusion at once; the run's facts before continue-as-new
+    await keep_records_due(record, protocol, run_ends=self._should_continue_as_new())
     await keep_records(record, protocol, WriteCause.CLOSED)    # the pathway closes
 
 Every write carries the incidents of the deviation log (``record.incidents``) the store does
@@ -157,3 +156,13 @@ async def keep_records(
         )
         return
     record.stored = write.mark_after(record.stored)
+
+
+async def keep_records_due(record: PathwayRecord, protocol: Protocol, run_ends: bool) -> None:
+    """What the store must have now: the run's facts when it is about to continue as new,
+    else an incident or an infusion it lacks. Awaited, never left in flight: continuing as
+    new while a write completes has the server refuse the workflow task, and the staff
+    actions being delivered then with it (docs/performance.md)."""
+    cause = WriteCause.RUN_END if run_ends else writes_due_now(record)
+    if cause is not None:
+        await keep_records(record, protocol, cause)

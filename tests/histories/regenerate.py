@@ -12,8 +12,9 @@ server that suggests continue-as-new early), and writes every run's history as J
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
 ``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
 ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
-``safety-cart`` (tests/histories/safety_scenario.py), ``store-cart``: a CAR-T pathway
-writing the record store) beside the others. The workers write a throwaway record store.
+``safety-cart`` (tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``:
+a CAR-T pathway writing the record store) beside the others. The workers write a throwaway
+record store.
 
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
 signs every action (tests/support/signing.py): its history holds the assertions and the
@@ -38,6 +39,7 @@ import store
 from client import pathways as operations
 from client.centres import load_centres, record_evidence
 from devtools.demo_answers import AE_FACTS
+from devtools.demo_eligibility import eligibility_for, one_treatment_only
 from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
@@ -130,6 +132,59 @@ async def play_escalations(client: Client, task_queue: str) -> str:
     go = Driver(client, handle.id, protocol)
     await go("record_work_up", ARD, completed_at=ago(protocol, 1), lvef_percent=60, egfr=90)
     await go("withdraw", ARD, reason="the patient chose another treatment")
+    await handle.result()
+    return handle.id
+
+
+async def play_eligibility(client: Client, task_queue: str) -> str:
+    """Issue 16's pathway: an MDTM approval refused on refractoriness (out of history), deferred
+    and approved once the work-up completes the treatment history; after infusion a grade-2
+    then a grade-3 CRS observation (the binôme and ICU informed, the ICU transfer escalated
+    until done); withdrawal from the study into safety follow-up, a visit, then the explicit
+    refusal of the follow-up."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    lupus = "systemic lupus erythematosus"
+    handle = await operations.refer(
+        client,
+        referral("HIS-006", **one_treatment_only(lupus)),
+        task_queue=task_queue,
+        protocol=protocol,
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.prepare()
+    await go("record_work_up", ARD, completed_at=ago(protocol, 5), lvef_percent=60)
+    try:
+        await go("approve_at_mdtm", ARD, **SIGNED)
+        raise AssertionError("the refractoriness rule must refuse the approval")
+    except operations.ActionRefused as refused:
+        assert refused.kind == "NotEligible", refused
+    await go("defer_at_mdtm", CTS, **SIGNED, reason="treatment history incomplete")
+    await go(
+        "record_work_up",
+        ARD,
+        completed_at=ago(protocol, 1),
+        prior_treatments=eligibility_for(lupus)["prior_treatments"],
+    )
+    await go("approve_at_mdtm", ARD, **SIGNED)
+    await go("record_consent", ARD)
+    await go.to_infusion(consented=True)
+    await go("record_observation", NURSE, crs={"temperature_c": 38.7, "hypotension": True})
+    await go("record_observation", NURSE, crs={"temperature_c": 39.1, "oxygen": "face_mask"})
+
+    async def icu_escalated() -> bool:
+        record = await operations.record(client, handle.id)
+        return any("ICU expected" in d.label and d.level >= 1 for d in record.deadlines)
+
+    await eventually(icu_escalated, timeout=30, what="the ICU transfer escalated")
+    await go("transfer_to_icu", CTS)
+    await go("record_observation", NURSE, crs={"temperature_c": 36.8})
+    await go("return_from_icu", CTS)
+    await go.discharge()
+    await go("record_visit", NURSE, visit="D7")
+    await go("withdraw", ARD, reason="leaves the study, agrees to safety follow-up")
+    await go("record_visit", NURSE, visit="D14")
+    await go("refuse_long_term_follow_up", ARD, reason="refuses any further follow-up")
     await handle.result()
     return handle.id
 
@@ -387,6 +442,7 @@ SCENARIOS = {
     "deviations-incidents": play_incidents,
     "deviations-centre-gate": play_centre_gate,
     "deviations-monitoring": play_monitoring,
+    "eligibility-full": play_eligibility,
     "store-cart": play_store,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).

@@ -173,7 +173,9 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         p = referred.pathway_id
         assert p == f"pathway-{CENTRE}-CLI-101"
         # Identity from CELLPATH_USER / CELLPATH_ROLE; "now" for a date-time.
-        await act(me, p, "record_work_up", (), completed_at="now", **ORGANS)
+        # The README's work-up file: the date and the exclusion checklist.
+        work_up = yaml.safe_load((DOCS.parent / "examples" / "work-up.yaml").read_text())
+        await act(me, p, "record_work_up", (), **work_up)
         await act(me, p, "approve_at_mdtm", (), **SIGNED)
         await act(me, p, "record_consent", (), **CONSENTED)
         # The preparation tasks that gate leukapheresis and lymphodepletion (README's walk).

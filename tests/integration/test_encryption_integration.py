@@ -39,6 +39,7 @@ from workflows.centre_gate import CENTRE_GATE_PATCH
 from workflows.identity import SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
+from workflows.rules_in_force import RULE_PATCHES
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +52,7 @@ PATCHES = {
     REFUSAL_PATCH,
     PRODUCT_PATCH,
     RULES_PATCH,
+    *RULE_PATCHES,
 }
 
 

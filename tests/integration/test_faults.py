@@ -29,6 +29,7 @@ from temporalio.service import RPCError
 from client import pathways as operations
 from client.centres import load_centres
 from devtools.demo_answers import CONSENTED, ORGANS
+from devtools.demo_eligibility import no_exclusions
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.support.pathway_driver import APH, ARD, CTS, ago, referral, signed
@@ -42,7 +43,15 @@ WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "3"))
 
 def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
     return [
-        ("record_work_up", {**ARD, "completed_at": ago(protocol, 5), **ORGANS}),
+        (
+            "record_work_up",
+            {
+                **ARD,
+                "completed_at": ago(protocol, 5),
+                **ORGANS,
+                "exclusions": no_exclusions(protocol),
+            },
+        ),
         ("approve_at_mdtm", {**ARD, **signed(protocol)}),
         ("record_consent", {**ARD, **CONSENTED}),
         # The blood bank is told before leukapheresis (a preparation task that gates it).

@@ -155,7 +155,7 @@ async def test_store_down_then_back_loses_nothing(
             receipt = await go("record_adverse_event", NURSE, kind="CRS", grade=1, **AE_FACTS)
             assert receipt.seq == infused + 1, "the pathway goes on while the store is down"
             store.upgrade(url)
-            await go("withdraw", ARD, reason="moved abroad")
+            await go("record_death", ARD, reason="unrelated cardiac arrest")
             await asyncio.wait_for(handle.result(), 60)
         stored = records.reader.pathway(handle.id)
         assert stored is not None and stored.outcome is not None

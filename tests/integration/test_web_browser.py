@@ -20,6 +20,7 @@ from temporalio.client import Client
 from client import pathways as operations
 from devtools.demo_answers import ATTENDEES, CONSENTED, FIT
 from devtools.demo_answers import SIGNED as DEMO_SIGNED
+from devtools.demo_eligibility import no_exclusions
 from models.protocol import Protocol
 from tests.support.browser import NO_CHROMIUM, chromium, chromium_path, sign_in, web_app
 from tests.support.pathway_driver import APH, ARD, CTS, PHARMA, TECH, Driver, ago, referral
@@ -201,10 +202,12 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         assert await at_rest(client, handle.id) == length
         assert (await operations.record(client, handle.id)).audit == []
 
-        # The same form from the page itself, with its token, is accepted.
+        # The same form from the page itself, with its token, is accepted (the exclusion
+        # checklist answered, as the MDTM approval below needs).
         work_up = "form:has(input[name=event][value=record_work_up])"
         await page.fill(f"{work_up} [name=lvef_percent]", "60")
         await page.fill(f"{work_up} [name=egfr]", "90")
+        await page.fill(f"{work_up} textarea[name=exclusions]", json.dumps(no_exclusions(protocol)))
         await page.locator(f"{work_up} button[type=submit]").click()
         await expect(page.locator(".notice")).to_contain_text("Recorded: Record work-up")
 

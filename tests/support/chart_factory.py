@@ -160,6 +160,8 @@ def default_data(event: str, pw: Pathway) -> dict[str, Any]:
         "withdraw": {"reason": "consent withdrawn by the patient"},
         "record_death": {"reason": "unrelated cause"},
         "declare_lost_to_follow_up": {"reason": "no contact for 12 months"},
+        "refuse_long_term_follow_up": {"reason": "refuses any further follow-up"},
+        "record_observation": {"crs": {"temperature_c": 37.0}},
         "record_task": {
             "task": "patient_information",
             "details": {"document": "PIS", "version": "v1"},

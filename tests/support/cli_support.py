@@ -302,6 +302,39 @@ class CentreAlertDoc(Strict):
     raised_at: UtcTime
 
 
+class EligibilityDoc(Strict):
+    disease: str | None
+    severity: dict[str, Any] | None
+    prior_treatments: list[dict[str, Any]]
+    exclusions: dict[str, bool]
+
+
+class CourseDoc(Strict):
+    highest: int
+    highest_at: UtcTime | None
+    onset_at: UtcTime | None
+    resolved_at: UtcTime | None
+    episode_at: UtcTime | None
+
+
+class GradingDoc(Strict):
+    observations: int
+    crs: CourseDoc
+    icans: CourseDoc
+
+
+class NoteDoc(Strict):
+    at: UtcTime
+    by: str
+    role: str
+    reason: str | None
+
+
+class WithdrawalDoc(Strict):
+    from_study: NoteDoc | None
+    follow_up_refused: NoteDoc | None
+
+
 class IncidentDoc(Strict):
     pathway_id: str
     seq: int
@@ -355,6 +388,9 @@ class ShowDoc(Strict):
     dates: DatesDoc
     product: ProductDoc
     centre_alerts: list[CentreAlertDoc]
+    eligibility: EligibilityDoc
+    grading: GradingDoc
+    withdrawal: WithdrawalDoc
     deadlines: list[DeadlineDoc]
     allowed: list[str]
     audit: list[AuditDoc]

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from client import pathways as operations
 from devtools.demo import PEOPLE
 from devtools.demo_answers import CONSENTED, FIT, SIGNED, resolve
+from devtools.demo_eligibility import eligibility_for, no_exclusions
 from models.pathway import ActionReceipt
 from models.preparation import PreparationTask
 from models.protocol import Protocol
@@ -30,6 +31,8 @@ def referral(
 ) -> Referral:
     disease = kw.pop("disease", "systemic lupus erythematosus")
     kw.setdefault("icd10", ICD10.get(disease))
+    # A score and treatments tried that meet the protocol's eligibility rules.
+    kw = {**eligibility_for(disease), **kw}
     return Referral(
         pseudonym=pseudonym,
         centre=centre,
@@ -67,6 +70,9 @@ class Driver:
     async def __call__(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:
         # Dates written Ago(n) (devtools/demo.py) are taken on this pathway's clock, now.
         data = resolve(data, self.protocol)
+        if event == "record_work_up":
+            # The exclusion checklist answered "absent" unless the test answers it.
+            data.setdefault("exclusions", no_exclusions(self.protocol))
         return await operations.act(self.client, self.pathway_id, event, {**who, **data})
 
     async def once_open(self, event: str, who: dict[str, str], **data: Any) -> ActionReceipt:

@@ -27,6 +27,7 @@ RULES = {
     "NotAfebrile",
     "NotClearedForTreatment",
     "OrganFunctionOutOfLimits",
+    "NotEligible",
     "OutsideWindow",
     "PregnancyTestPositive",
     "PreparationTaskOpen",  # states/preparation.py

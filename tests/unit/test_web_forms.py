@@ -21,7 +21,29 @@ class TestFormFields:
         for event, model in EVENT_PAYLOADS.items():
             names = {f.name for f in form_fields(model)}
             assert not names & {"actor", "role", "assertion"}, event
-            assert names == set(model.model_fields) - {"actor", "role", "assertion"}, event
+            # A nested part (an observation's CRS findings) is flattened: crs.temperature_c.
+            parts = {name.split(".")[0] for name in names}
+            assert parts == set(model.model_fields) - {"actor", "role", "assertion"}, event
+
+    def test_an_observation_form_has_optional_parts_with_nothing_preselected(self) -> None:
+        fields = by_name(EVENT_PAYLOADS["record_observation"])
+        assert {"crs.temperature_c", "icans.ice_score", "icans.consciousness"} <= set(fields)
+        assert not any(f.required or f.default for f in fields.values())
+        posted = {"icans.ice_score": "5", "crs.hypotension": ""}
+        assert read_form(EVENT_PAYLOADS["record_observation"], posted) == {
+            "icans": {"ice_score": "5"}
+        }
+
+    def test_the_exclusion_checklist_and_treatments_are_json(self) -> None:
+        fields = by_name(EVENT_PAYLOADS["record_work_up"])
+        assert (
+            fields["exclusions"].kind == "json" and "active_infection" in fields["exclusions"].help
+        )
+        # Blank, not "[]": an empty list would replace the referral's treatments.
+        assert (
+            fields["prior_treatments"].kind == "json" and fields["prior_treatments"].default == ""
+        )
+        assert fields["severity.score"].kind == "text" and not fields["severity.score"].required
 
     def test_a_fitness_answer_without_default_has_no_preselected_answer(self) -> None:
         infection = by_name(EVENT_PAYLOADS["clear_for_treatment"])["active_infection"]
