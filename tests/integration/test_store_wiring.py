@@ -174,10 +174,16 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
             await go.discharge()
             for label in ("D7", "D14", "D28", "M3", "M6", "M12"):
                 await go("record_visit", NURSE, visit=label)
+
+            async def ran_anew() -> bool:
+                return len(await runs_of(client, handle.id)) == 2
+
+            # M12 ends the first run once its facts are written: the rest goes to the second.
+            await eventually(ran_anew, timeout=60, interval=0.2, what="the follow-up year")
             await go("start_long_term_follow_up", ARD)
             await go("record_death", ARD, reason="unrelated cardiac arrest")
             await handle.result()
-            assert len(await runs_of(client, handle.id)) == 2, "the follow-up year ran anew"
+            assert len(await runs_of(client, handle.id)) == 2
 
             before = await answers(cli, handle.id, coi, tmp_path / "before.jsonl")
             assert before["show"]["source"] == "temporal"
