@@ -19,8 +19,9 @@ from temporalio.client import Client
 
 from client import pathways
 from client.errors import OperationError
+from client.incidents import QUERY_TIMEOUT_SECONDS
 from models.action_fields import ANY_TIME
-from models.pathway import DeadlineView
+from models.pathway import AllowedActions, DeadlineView
 from models.roles import Role
 from web.pathway_view import state_name
 
@@ -68,15 +69,23 @@ def centre_query(centres: Sequence[str]) -> str:
     return f'{base} AND ExecutionStatus = "Running" AND Centre IN ({listed})'
 
 
+async def _ask(
+    client: Client, pid: str, roles: Sequence[Role]
+) -> tuple[list[DeadlineView], list[tuple[Role, AllowedActions]]]:
+    views = await pathways.deadlines(client, pid)
+    allowed = [(role, await pathways.allowed_actions(client, pid, role)) for role in roles]
+    return views, allowed
+
+
 async def _one(
     client: Client, row: dict[str, object], roles: Sequence[Role], gate: asyncio.Semaphore
 ) -> tuple[list[DueItem], list[OpenItem]] | None:
     pid = str(row["pathway_id"])
     async with gate:
         try:
-            views: list[DeadlineView] = await pathways.deadlines(client, pid)
-            allowed = [(role, await pathways.allowed_actions(client, pid, role)) for role in roles]
-        except OperationError:
+            # A few seconds each: a pathway no worker answers is named, not waited for.
+            views, allowed = await asyncio.wait_for(_ask(client, pid, roles), QUERY_TIMEOUT_SECONDS)
+        except (OperationError, TimeoutError):
             return None
     now = datetime.now(UTC)
     due = [
