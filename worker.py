@@ -37,10 +37,15 @@ import models.actor  # noqa: F401  the crypto it needs, loaded once here, not in
 from activities.centres import CentreActivities
 from activities.channels.configuration import channel_from_env
 from activities.notifications import Notifications
+from activities.record_store import RecordKeeping
 from client.connection import connect
+from models import contracts
 from models.actor_keys import ActorKeyRing, actor_key_ring_from_settings
+from models.encryption import EncryptionCodec, codec_from_settings
 from models.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from models.trusted_signers import trust_signers
+from store import RecordStore, database_url
+from store.migrate import current_revision, head_revision
 from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
@@ -56,11 +61,15 @@ def build_worker(
     task_queue: str,
     *,
     activities: Sequence[Any] | None = None,
+    records: RecordStore | None = None,
     max_cached_workflows: int = DEFAULT_WORKFLOW_CACHE,
     actor_keys: ActorKeyRing | None = None,
 ) -> Worker:
     """The worker of ``task_queue``; with ``actor_keys``, its workflows refuse staff actions
-    whose signed actor assertion is missing or does not verify against them."""
+    whose signed actor assertion is missing or does not verify against them. ``activities``
+    replace the notification and centre activities (tests register their own); the record
+    store's ``keep_records`` is always registered, on ``records`` or else the configured
+    store (``open_records``), unless ``activities`` name their own."""
     trust_signers(task_queue, actor_keys)
     if activities is None:
         notifications = Notifications(channel_from_env())
@@ -70,6 +79,9 @@ def build_worker(
             notifications.notify_fallback,
             centres.notify_centre_pathways,
         ]
+    if contracts.KEEP_RECORDS not in {activity_name(a) for a in activities}:
+        keeping = RecordKeeping(records or open_records(client, Settings.from_env()))
+        activities = [*activities, keeping.keep_records]
     return Worker(
         client,
         task_queue=task_queue,
@@ -85,6 +97,36 @@ def build_worker(
     )
 
 
+def activity_name(function: Any) -> str | None:
+    definition = getattr(function, "__temporal_activity_definition", None)
+    return getattr(definition, "name", None)
+
+
+def open_records(client: Client, settings: Settings) -> RecordStore:
+    """The configured record store (``CELLPATH_DATABASE_URL``, else ``records.db`` in the
+    state dir), sealing with the worker's own payload codec so the store and Temporal hold
+    the same ciphertext (docs/records.md)."""
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        codec = codec_from_settings(settings)
+    return RecordStore.open(database_url(state_dir=settings.state_dir), codec=codec)
+
+
+class StoreNotReady(RuntimeError):
+    """The record store's schema is not the one this code writes."""
+
+
+def check_store(settings: Settings) -> None:
+    """Refuse to start on a record store whose schema is not at this code's migration."""
+    url = database_url(state_dir=settings.state_dir)
+    found, wanted = current_revision(url), head_revision()
+    if found != wanted:
+        raise StoreNotReady(
+            f"the record store is at migration {found or 'none'}, this code writes "
+            f"{wanted}: run `cellpath db upgrade` (CELLPATH_DATABASE_URL, docs/records.md)"
+        )
+
+
 def keep_bytecode() -> None:
     """The sandbox imports the workflow modules again for every workflow run. Without .pyc
     files (PYTHONDONTWRITEBYTECODE, as many container images set) it compiles them from
@@ -98,6 +140,7 @@ def keep_bytecode() -> None:
 async def run_worker(settings: Settings | None = None, client: Client | None = None) -> None:
     keep_bytecode()
     settings = settings or Settings.from_env()
+    check_store(settings)
     client = client or await connect()
     ring = actor_key_ring_from_settings(settings)
     if ring is None:

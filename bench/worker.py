@@ -14,14 +14,17 @@ writes to FILE the 40 biggest allocation sites since start and where the five bi
 called from (``docs/performance.md`` shows what this found an open pathway holds).
 
 Escalations go to no-op activities registered under the production names: nothing leaves
-the machine. The bare worker uses the same sandbox configuration as the production one.
+the machine. The record store is written as in production (``keep_records``), to a throwaway
+SQLite file unless ``CELLPATH_DATABASE_URL`` names one. The bare worker uses the same sandbox configuration as the production one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import tempfile
 import tracemalloc
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -32,6 +35,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import store
 from bench.bare import BareWorkflow
 from models import contracts
 from models.notifications import Escalation, NotificationReceipt
@@ -69,6 +73,14 @@ def bare_worker(client: Client, task_queue: str) -> Worker:
     )
 
 
+def bench_store() -> store.RecordStore:
+    url = os.environ.get("CELLPATH_DATABASE_URL") or "sqlite:///" + os.path.join(
+        tempfile.mkdtemp(prefix="bench-records-"), "records.db"
+    )
+    store.upgrade(url)
+    return store.RecordStore.open(url, codec=None)
+
+
 def dump_memory(path: str, since: tracemalloc.Snapshot) -> None:
     snapshot = tracemalloc.take_snapshot()
     stats = snapshot.compare_to(since, "lineno")
@@ -99,9 +111,14 @@ async def serve(
         loop.add_signal_handler(signal.SIGUSR1, dump_memory, trace_memory, since)
     async with AsyncExitStack() as stack:
         if cellpath_queue:
+            records = bench_store()
+            stack.callback(records.dispose)
             await stack.enter_async_context(
                 build_worker(
-                    client, cellpath_queue, activities=[notify_escalation, notify_fallback]
+                    client,
+                    cellpath_queue,
+                    activities=[notify_escalation, notify_fallback],
+                    records=records,
                 )
             )
         if bare_queue:

@@ -14,7 +14,8 @@ Each row is one audit entry with its ``pathway_id``, ``prev_hash`` and ``hash``
 
 Limitations: the chain has no secret; an edit that rewrites every later hash, or entries cut
 from the end, show only against an anchor: ``--head`` (the head hash ``export`` prints) or
-``--live`` (the pathway's trail in Temporal). CSV cells that a spreadsheet would run as a
+``--live`` (the pathway's trail: from its workflow, or from the record store once the
+closed workflow has expired; the command says which it read). CSV cells that a spreadsheet would run as a
 formula get a leading ``'``; ``verify`` removes it again. The formats are ``client.audit``.
 """
 
@@ -31,7 +32,6 @@ from rich.markup import escape
 
 from cli.app import run
 from cli.inputs import check_pathway_id
-from client import pathways
 from client.audit import (
     BadExport,
     ExportFormat,
@@ -42,6 +42,7 @@ from client.audit import (
     verify_trail,
 )
 from client.connection import connect
+from client.records import Source, open_reader, read_record
 from models.audit import head_hash, verify_chain
 from models.record import PathwayRecord
 
@@ -68,10 +69,10 @@ def export(
     """Export a pathway's audit trail, one entry per line/row, with its hash chain."""
     check_pathway_id(pathway)
 
-    async def go() -> PathwayRecord:
-        return await pathways.record(await connect(), pathway)
+    async def go() -> tuple[PathwayRecord, Source]:
+        return await read_record(await connect(), pathway, reader=open_reader())
 
-    record = run(go())
+    record, source = run(go())
     text = render(record, fmt)
     if output:
         try:
@@ -96,7 +97,7 @@ def export(
         + (f" and {len(record.incidents)} incident(s)" if record.incidents else "")
         + (f" written to {output}" if output else "")
         + f"; head {head}\n(note the head: `cellpath audit verify FILE --head {head}` "
-        "also detects entries cut from the end)",
+        f"also detects entries cut from the end)\n({source.said})",
         highlight=False,
     )
 
@@ -108,7 +109,10 @@ def verify(
         str | None, typer.Option("--head", help="The head hash noted at export")
     ] = None,
     live: Annotated[
-        bool, typer.Option("--live", help="Also compare with the pathway in Temporal")
+        bool,
+        typer.Option(
+            "--live", help="Also compare with the pathway's trail (Temporal, or the store)"
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -130,12 +134,14 @@ def verify(
         raise typer.Exit(EXIT_BAD_FILE) from None
     problems = verify_trail(trail, head=head)
     later = 0
+    source = Source.TEMPORAL
     if live:
 
-        async def go() -> PathwayRecord:
-            return await pathways.record(await connect(), trail.pathway_id)
+        async def go() -> tuple[PathwayRecord, Source]:
+            return await read_record(await connect(), trail.pathway_id, reader=open_reader())
 
-        live_problems, later = compare_with_live(trail.entries, run(go()).audit)
+        against, source = run(go())
+        live_problems, later = compare_with_live(trail.entries, against.audit)
         problems += live_problems
     intact = not problems
     last = head_hash(trail.entries, trail.pathway_id)
@@ -152,7 +158,7 @@ def verify(
                         {"position": p.position, "seq": p.seq, "kind": p.kind, "message": p.message}
                         for p in problems
                     ],
-                    **({"live_entries_after_file": later} if live else {}),
+                    **({"live_entries_after_file": later, "source": source} if live else {}),
                 },
                 indent=2,
             )
@@ -163,7 +169,7 @@ def verify(
             f"[green]intact[/]: {len(trail.entries)} entries of {escape(trail.pathway_id)}; "
             f"head {last}"
             + (" (as expected)" if head else "")
-            + (" — matches the pathway in Temporal" if live else ""),
+            + (f" — matches the pathway ({source.said})" if live else ""),
             highlight=False,
         )
     else:

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from cli.app import State, console, err_console, fail, print_json, run
 from cli.inputs import check_pathway_id
+from client import records
 from client.connection import connect
 from client.incidents import IncidentListing, all_incidents, incidents_of
 from models.contracts import CENTRE_ID
@@ -53,7 +54,8 @@ def incidents(
     async def go() -> IncidentListing:
         client = await connect()
         if pathway is not None:
-            return IncidentListing(rows=await incidents_of(client, pathway), pathways=1)
+            rows = await incidents_of(client, pathway, reader=records.open_reader())
+            return IncidentListing(rows=rows, pathways=1)
         return await all_incidents(client, centre=centre)
 
     listing = run(go(), wait="reading the deviation log…", pathway=pathway)

@@ -21,6 +21,7 @@ from cli import incidents, login, pathways, services
 from cli.app import app
 from cli.audit import audit_app
 from cli.centres import centres_app
+from cli.records import db_app, trace
 from cli.registry import registry_app
 
 PATHWAYS = "Pathways"
@@ -42,6 +43,8 @@ app.command(rich_help_panel=PATHWAYS)(pathways.diagram)
 app.command(rich_help_panel=RUNNING)(services.docs)
 app.add_typer(centres_app, name="centres", rich_help_panel=CENTRES_AND_AUDIT)
 app.add_typer(audit_app, name="audit", rich_help_panel=CENTRES_AND_AUDIT)
+app.command(rich_help_panel=CENTRES_AND_AUDIT)(trace)
+app.add_typer(db_app, name="db", rich_help_panel=RUNNING)
 app.add_typer(registry_app, name="registry", rich_help_panel=PATHWAYS)
 
 __all__ = ["app"]

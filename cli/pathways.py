@@ -33,8 +33,9 @@ from cli.action_fields import a_or_an, check_details, ordered, show_allowed_acti
 from cli.app import State, console, err_console, fail, print_json, report, run
 from cli.inputs import ECHO_LIMIT, check_pathway_id, echo, load_mapping, read_text
 from cli.login import BY_REMOVED, signed_in
+from cli.records import list_closed
 from cli.rendering import print_pathways, print_show, receipt_document, show_document
-from client import pathways
+from client import pathways, records
 from client.connection import connect
 from client.diagrams import FORMATS, DiagramToolMissing, render
 from client.errors import ActionRefused, OperationError
@@ -298,22 +299,18 @@ def show(
     State.as_json = as_json
     check_pathway_id(pathway)
 
-    async def go() -> Any:
-        client = await connect()
-        return await asyncio.gather(
-            pathways.record(client, pathway),
-            pathways.status(client, pathway),
-            pathways.allowed_actions(client, pathway, None),
-            pathways.preparation(client, pathway),
-        )
+    async def go() -> records.PathwayRead:
+        return await records.read_pathway(await connect(), pathway, reader=records.open_reader())
 
-    record, status, allowed, tasks = run(go(), wait=f"asking {pathway}…", pathway=pathway)
-    doc = show_document(record, status.name if status else None, allowed.events, datetime.now(UTC))
-    doc["preparation"] = [t.model_dump(mode="json") for t in tasks]
+    read = run(go(), wait=f"asking {pathway}…", pathway=pathway)
+    doc = show_document(read.record, read.status, read.allowed, datetime.now(UTC))
+    doc["preparation"] = [t.model_dump(mode="json") for t in read.preparation]
+    doc["source"] = read.source.value
     if as_json:
         print_json(doc)
         return
-    print_show(doc, record, ordered(allowed.events))
+    print_show(doc, read.record, ordered(read.allowed))
+    err_console.print(f"({read.source.said})", highlight=False)
 
 
 def known_states() -> list[str]:
@@ -325,9 +322,11 @@ def list_pathways(
     therapy: Annotated[str | None, typer.Option(metavar="car-t|msc")] = None,
     centre: Annotated[str | None, typer.Option(metavar="CENTRE", help="e.g. centre-a")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue pathways.")] = False,
+    closed: Annotated[bool, typer.Option("--closed", help="Closed, from the store.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Pathways from Temporal visibility (search attributes); needs no worker."""
+    """Pathways from Temporal visibility (search attributes); needs no worker. ``--closed``:
+    the pathways that closed, from the record store (kept beyond Temporal's retention)."""
     State.as_json = as_json
     if therapy is not None:
         therapy = {"cart": "car-t"}.get(therapy.lower(), therapy.lower())
@@ -342,6 +341,8 @@ def list_pathways(
         )
     if centre is not None and not CENTRE_ID.fullmatch(centre):
         raise fail(f"invalid centre {centre!r}: e.g. centre-a")
+    if closed:
+        return list_closed(centre, as_json=as_json)
     query = pathways.list_query(state=state, therapy=therapy, centre=centre, overdue=overdue)
 
     async def go() -> list[dict[str, Any]]:
@@ -377,9 +378,9 @@ def diagram(
         check_pathway_id(chart)
 
         async def go() -> Any:
-            return await pathways.record(await connect(), chart)
+            return await records.read_record(await connect(), chart, reader=records.open_reader())
 
-        record = run(go(), wait=f"asking {chart}…", pathway=chart)
+        record, _ = run(go(), wait=f"asking {chart}…", pathway=chart)
         name, active = record.therapy.value, record.configuration
     try:
         out = render(name, fmt, active=active)

@@ -22,7 +22,9 @@ from temporalio.client import Client
 
 from client import pathways
 from client.errors import OperationError
+from client.records import read_record
 from models.incident import Incident
+from store import RecordReader
 
 # Pathways asked at once when listing across pathways (the worker answers each query), and
 # how long one may take: a pathway no worker answers is named, not waited for.
@@ -57,9 +59,15 @@ class IncidentListing:
     unreadable: dict[str, str] = field(default_factory=dict)
 
 
-async def incidents_of(client: Client, pathway_id: str) -> list[dict[str, Any]]:
-    """The incidents of one pathway (raises the client's refusals, e.g. PathwayNotFound)."""
-    record = await pathways.record(client, pathway_id)
+async def incidents_of(
+    client: Client, pathway_id: str, *, reader: RecordReader | None = None
+) -> list[dict[str, Any]]:
+    """The incidents of one pathway (raises the client's refusals, e.g. PathwayNotFound);
+    with a record store ``reader``, of a closed pathway whose workflow has expired too."""
+    if reader is None:
+        record = await pathways.record(client, pathway_id)
+    else:
+        record, _ = await read_record(client, pathway_id, reader=reader)
     return [incident_row(record.pathway_id, i) for i in record.incidents]
 
 

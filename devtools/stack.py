@@ -20,15 +20,18 @@ import secrets
 import signal
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
 
 from client.connection import connect
+from client.records import upgrade_store
 from devtools.codec_server import app_from_settings, running
 from devtools.companions import StackCompanion
 from devtools.demo import seed_demo
 from devtools.devserver import DevServer, DevStackError, port_free
+from devtools.retention import set_retention
 from models.actor_keys import actor_key_ring_from_settings
 from models.encryption import (
     DEV_KEY_FILE,
@@ -84,6 +87,8 @@ async def run_dev_stack(
     state_dir = settings.state_dir.resolve()
     settings = settings.model_copy(update={"state_dir": state_dir})
     codec = dev_codec(settings, console)
+    where, revision = upgrade_store(settings)
+    console.print(f"record store {where} (migration {revision})", highlight=False)
     if not port_free(settings.codec_port):
         raise DevStackError(
             f"Port {settings.codec_port} (codec server) is already in use: stop what holds it, "
@@ -135,6 +140,8 @@ async def _serve(
         client = await connect(
             target_host=server.address, namespace="default", converter=data_converter(codec)
         )
+        # Stated, not start-dev's 24 h: closed pathways then answer from the record store.
+        await set_retention(client, timedelta(days=settings.dev_retention_days))
     sign_in = prepare_dev_sign_in(settings.state_dir)
     async with (
         build_worker(
@@ -148,7 +155,8 @@ async def _serve(
     ):
         console.print(
             f"[green]Temporal[/] on {server.address}, worker on queue "
-            f"[bold]{settings.task_queue}[/]"
+            f"[bold]{settings.task_queue}[/]; closed pathways kept "
+            f"{settings.dev_retention_days:g} days in Temporal, then read from the record store"
         )
         print_sign_in(sign_in, console)
         if demo:

@@ -131,6 +131,15 @@ class AdverseEventRecord(BaseModel):
         return due
 
 
+class StoredMark(BaseModel):
+    """How far the record store holds a pathway (models/record_writes.py): its audit chain
+    up to ``audit_seq``, its first ``adverse_events`` adverse events and ``incidents``."""
+
+    audit_seq: int = 0
+    adverse_events: int = 0
+    incidents: int = 0
+
+
 class PathwayRecord(BaseModel):
     pathway_id: str
     pseudonym: str
@@ -195,6 +204,8 @@ class PathwayRecord(BaseModel):
     # centre prerequisites that lapsed while it was open
     centre_status: CentreView | None = None
     centre_alerts: list[CentreAlert] = []
+    # what the record store holds already; None until the first write (docs/records.md)
+    stored: StoredMark | None = None
     # the deviation log (models/incident.py): refusals on safety rules, product deviations
     incidents: list[Incident] = []
     # preparation tasks done and registry forms submitted (models/preparation.py,

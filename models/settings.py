@@ -46,6 +46,8 @@ class Settings(BaseModel):
     dev_port: int = 7233
     dev_ui_port: int = 8233
     demo_seconds_per_day: float = 6.0
+    # how long the dev stack's Temporal keeps a closed workflow (the record store keeps it after)
+    dev_retention_days: float = Field(default=7.0, ge=1.0, le=3650.0)
     log_format: str = "auto"
     # payload encryption and the codec server
     encryption_keys: SecretStr | None = None

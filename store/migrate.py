@@ -13,6 +13,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from store.engine import make_engine
 
@@ -35,6 +36,11 @@ def upgrade(url: str, *, revision: str = "head") -> None:
             command.upgrade(config, revision)
     finally:
         engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest migration shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(url: str) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, RowMapping, Table, or_, select
 
 import store.schema as schema
-from models.record import AdverseEventRecord, AuditEntry
+from models.record import AdverseEventRecord, AuditEntry, PathwayRecord
 from models.referral import Binome
 from store.facts import (
     ClosedPathway,
@@ -95,6 +95,26 @@ class RecordReader:
             ],
             outcome=Outcome.model_validate(_plain(outcome._mapping)) if outcome else None,
         )
+
+    def closing_record(self, pathway_id: str) -> PathwayRecord | None:
+        """The record of a closed pathway as its workflow last held it, with the audit trail
+        rebuilt from the stored entries; None while the pathway has not closed."""
+        table = schema.closing_records
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.pathway_id == pathway_id)).first()
+            if row is None:
+                return None
+            audit = _rows(conn, schema.audit_entries, pathway_id)
+        body = self.sealer.unseal(row.record_sealed, dict)
+        return PathwayRecord.model_validate(
+            {**body, "audit": [self._audit_entry(r) for r in audit]}
+        )
+
+    def stored_seqs(self, table: str, pathway_id: str) -> set[int]:
+        """The seqs a pathway has in ``table``, whatever run wrote them."""
+        t = schema.metadata.tables[table]
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(t.c.seq).where(t.c.pathway_id == pathway_id)))
 
     def audit(self, pathway_id: str) -> list[AuditEntry]:
         with self.engine.connect() as conn:

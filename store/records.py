@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 import store.schema as schema
 from models.encryption import EncryptionCodec
-from models.record import AdverseEventRecord, AuditEntry
+from models.record import AdverseEventRecord, AuditEntry, PathwayRecord
 from store.engine import make_engine
 from store.facts import (
     Incident,
@@ -108,6 +108,7 @@ class RecordStore:
                 "data_sealed": seal(e.data),
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
+                "meaning": e.meaning,
             }
             for e in entries
         ]
@@ -165,6 +166,16 @@ class RecordStore:
 
     def close_pathway(self, pathway_id: str, outcome: Outcome) -> int:
         return self._append(schema.outcomes, [{"pathway_id": pathway_id, **outcome.model_dump()}])
+
+    def add_closing_record(self, record: PathwayRecord, *, run: int) -> int:
+        """The record as it stood when the pathway closed, its audit trail apart (the
+        audit_entries rows hold it, and ``reader.closing_record`` puts it back)."""
+        row = {
+            "pathway_id": record.pathway_id,
+            "run": run,
+            "record_sealed": self.sealer.seal(record.model_dump(mode="json", exclude={"audit"})),
+        }
+        return self._append(schema.closing_records, [row])
 
     def _append(self, table: Table, rows: list[dict[str, Any]]) -> int:
         with self.engine.begin() as conn:

@@ -116,6 +116,8 @@ audit_entries = Table(
     Column("data_sealed", LargeBinary, nullable=False),
     Column("prev_hash", HASH, nullable=False),
     Column("hash", HASH, nullable=False),
+    # what an electronic signature meant (migration 0003); None for other actions
+    Column("meaning", String(40)),
 )
 
 incidents = Table(
@@ -183,6 +185,16 @@ outcomes = Table(
     Column("audit_head_hash", HASH, nullable=False),
 )
 
+#: the pathway's record as it stood when it closed, its audit trail apart (audit_entries
+#: holds it): what ``cellpath show`` reads once the closed workflow has expired
+closing_records = Table(
+    "closing_records",
+    metadata,
+    _pathway_fk(),
+    Column("run", Integer, nullable=False),
+    Column("record_sealed", LargeBinary, nullable=False),
+)
+
 #: every table, in the order rows may be inserted (parents first)
 APPEND_ONLY_TABLES = (
     "protocol_versions",
@@ -193,4 +205,5 @@ APPEND_ONLY_TABLES = (
     "visits",
     "adverse_events",
     "outcomes",
+    "closing_records",
 )

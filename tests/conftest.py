@@ -14,6 +14,7 @@ the actor and role it names (tests/support/signing.py), so tests keep writing
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from hypothesis import settings
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+import store
 from client.centres import load_centres
 from devtools.devserver import DevServer, free_port
 from models.encryption import EncryptionCodec, KeyRing, data_converter
@@ -36,6 +38,13 @@ from worker import build_worker
 # terminal (80 columns by default), and which test imports the CLI first depends on how the
 # files are shared out between xdist workers: fix the width the CLI tests assert against.
 os.environ["COLUMNS"] = "200"
+
+# Every worker the tests build writes the record store (worker.open_records): one SQLite
+# file per test process, never a developer's .cellpath/records.db, upgraded once here.
+os.environ["CELLPATH_DATABASE_URL"] = "sqlite:///" + os.path.join(
+    tempfile.mkdtemp(prefix="cellpath-records-"), "records.db"
+)
+store.upgrade(os.environ["CELLPATH_DATABASE_URL"])
 
 # Property tests draw the same examples on every run (`make test`, CI): a counterexample found
 # by chance one day in five is a test that fails by chance. Explore with a fresh seed on

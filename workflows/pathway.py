@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notify import notify_with_fallback
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
+    from workflows.record_keeping import WriteCause, keep_records, keep_records_due
     from workflows.rules_in_force import rules_in_force
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
@@ -155,11 +156,13 @@ class PathwayWorkflow:
             if self._changed:
                 self._changed = False
                 self._publish()
+            await keep_records_due(self.record, self.protocol, self._should_continue_as_new())
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
                 workflow.continue_as_new(PathwayInput(protocol=self.protocol, record=self.record))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await keep_records(self.record, self.protocol, WriteCause.CLOSED)
         self._publish()
         return PathwayOutcome(
             pathway_id=self.record.pathway_id,

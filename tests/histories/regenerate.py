@@ -12,8 +12,9 @@ server that suggests continue-as-new early), and writes every run's history as J
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
 ``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
 ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
-``safety-cart`` (tests/histories/safety_scenario.py),
-``eligibility-full``) beside the others.
+``safety-cart`` (tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``:
+a CAR-T pathway writing the record store) beside the others. The workers write a throwaway
+record store.
 
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
 signs every action (tests/support/signing.py): its history holds the assertions and the
@@ -24,7 +25,9 @@ claims the validators verified).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +35,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+import store
 from client import pathways as operations
 from client.centres import load_centres, record_evidence
 from devtools.demo_answers import AE_FACTS
@@ -287,6 +291,26 @@ async def play_centre_runs(client: Client, task_queue: str) -> str:
     return workflow_id
 
 
+async def play_store(client: Client, task_queue: str) -> str:
+    """A CAR-T pathway that writes the record store (patch ``store-record-writes``): at the
+    infusion, before its follow-up year's continue-as-new, and when it closes (death)."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    handle = await operations.refer(
+        client, referral("HIS-004"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_infusion()
+    await go("record_adverse_event", NURSE, kind="CRS", grade=2, **AE_FACTS)
+    await go.discharge()
+    for label in ("D7", "D14", "D28", "M3", "M6", "M12"):
+        await go("record_visit", NURSE, visit=label)
+    await go("start_long_term_follow_up", ARD)
+    await go("record_death", ARD, reason="unrelated cardiac arrest")
+    await handle.result()
+    return handle.id
+
+
 async def play_signed(client: Client, task_queue: str) -> str:
     """A CAR-T pathway whose actions are signed (the MDTM decision is a signature, with its
     meaning), then withdrawn."""
@@ -419,6 +443,7 @@ SCENARIOS = {
     "deviations-centre-gate": play_centre_gate,
     "deviations-monitoring": play_monitoring,
     "eligibility-full": play_eligibility,
+    "store-cart": play_store,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}
@@ -437,6 +462,10 @@ async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> 
 
 
 async def main(out: Path, only: str | None = None) -> None:
+    # The workers write the record store: a throwaway one, never a developer's .cellpath/.
+    url = "sqlite:///" + str(Path(tempfile.mkdtemp(prefix="histories-records-")) / "records.db")
+    os.environ["CELLPATH_DATABASE_URL"] = url
+    store.upgrade(url)
     version = (out / "VERSION").read_text().strip() if (out / "VERSION").exists() else "v1"
     wanted = [name for name in SCENARIOS if only in (None, name)]
     for short in (False, True):

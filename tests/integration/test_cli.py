@@ -23,14 +23,18 @@ from temporalio.client import Client
 
 from devtools.demo_answers import ATTENDEES, CONSENTED, FIT, ORGANS
 from devtools.devserver import DevServer, free_port
+from devtools.retention import retention
 from models.encryption import EncryptionCodec
 from models.roles import Role
+from models.settings import Settings
+from store.migrate import current_revision, head_revision
 from tests.support.cli_support import (
     DOCS,
     EXAMPLE_REFERRAL,
     SCHEMAS,
     ActDoc,
     Cli,
+    ClosedListDoc,
     ErrorDoc,
     HelpEventsDoc,
     ListDoc,
@@ -250,7 +254,7 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
 
 
 async def test_refusals_bad_input_and_missing_pathways(
-    cli: Cli, running_worker, tmp_path: Path
+    cli: Cli, running_worker, tmp_path: Path, client: Client
 ) -> None:
     spd = 60.0
     async with running_worker():
@@ -339,6 +343,8 @@ async def test_refusals_bad_input_and_missing_pathways(
 
         # A pathway that has ended takes no more actions.
         await act(cli, p, "withdraw", ARD, reason="consent withdrawn")
+        # Closed once its records are written to the store (one activity after the action).
+        await client.get_workflow_handle(p).result()
         late = await cli("act", p, "resume", *ARD, "--json")
         refusal(late, 3, "PathwayEnded")
 
@@ -551,6 +557,8 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
         CELLPATH_DEV_PORT=str(port),
         CELLPATH_DEV_UI_PORT=str(free_port()),
         CELLPATH_CODEC_PORT=str(free_port()),
+        # The stack's own record store, in its state dir, upgraded by the stack itself.
+        CELLPATH_DATABASE_URL=None,
         # The stack's own sign-in: its keys and demo accounts in the state dir.
         CELLPATH_ACTOR_KEYS=None,
         CELLPATH_SIGNIN_KEY_FILE=None,
@@ -569,6 +577,12 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
         out = await Cli(env)("list", "--json")
         assert out.code == 0 and ListDoc.model_validate(out.json()).pathways == [], out
         assert (tmp_path / "state" / "temporal.db").exists()
+        records_url = f"sqlite:///{tmp_path / 'state' / 'records.db'}"
+        assert current_revision(records_url) == head_revision()
+        closed = await Cli(env)("list", "--closed", "--json")
+        assert closed.code == 0 and ClosedListDoc.model_validate(closed.json()).pathways == []
+        stated = await retention(await Client.connect(f"127.0.0.1:{port}"))
+        assert stated == timedelta(days=Settings().dev_retention_days)
         # It says where the demo staff's passwords are; with one, a person signs in and acts.
         passwords = tmp_path / "state" / "demo-passwords.txt"
         assert str(passwords) in " ".join(log.read_text().split()), log.read_text()

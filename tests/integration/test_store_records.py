@@ -16,7 +16,14 @@ from sqlalchemy.engine import make_url
 import store
 from models.encryption import DecryptionError, EncryptionCodec, KeyRing
 from store.facts import ProductEventKind
-from tests.support.store_samples import audit_chain, car_t_protocol, facts, store_pathway
+from store.trail_facts import product_events, visits
+from tests.support.store_samples import (
+    audit_chain,
+    car_t_protocol,
+    closing_record,
+    facts,
+    store_pathway,
+)
 
 pytest_plugins = ["tests.support.store_engines"]
 
@@ -167,6 +174,45 @@ class TestClosed:
             (closed.pathway_id, "completed"),
         ]
         assert records.reader.list_closed(centre="centre-b") == []
+
+
+class TestClosingRecord:
+    """The record a closed pathway's workflow held reads back whole: its fields from the
+    sealed closing row, its trail from the audit rows (so a changed row shows in verify)."""
+
+    def test_reads_back_as_the_workflow_held_it(self, records: store.RecordStore) -> None:
+        pathway = store_pathway(records, "LUP-001", lot="LOT-1", secret="s3cret")
+        stored = records.reader.pathway(pathway.pathway_id)
+        assert stored is not None
+        expected = closing_record(pathway, stored.audit)
+        assert records.reader.closing_record(pathway.pathway_id) == expected
+        assert records.add_closing_record(expected, run=1) == 0
+        assert records.reader.closing_record("pathway-centre-a-LUP-404") is None
+
+    def test_open_pathway_has_none(self, records: store.RecordStore) -> None:
+        pathway = store_pathway(records, "LUP-002", lot="LOT-2", closed=False)
+        assert records.reader.closing_record(pathway.pathway_id) is None
+
+
+class TestTrailFacts:
+    """The product events and visits read from an audit trail take their entry's seq."""
+
+    def test_product_steps_and_visits(self) -> None:
+        pathway = facts("LUP-003", car_t_protocol())
+        entries = audit_chain(pathway, count=4)
+        steps = ["record_apheresis", "release_product", "infuse", "record_visit"]
+        data = [{"coi_id": "COI-3"}, {"lot": "LOT-3"}, {"bag_coi_id": "COI-3"}, {"visit": "M3"}]
+        trail = [
+            e.model_copy(update={"event": event, "data": d})
+            for e, event, d in zip(entries, steps, data, strict=True)
+        ]
+        events = product_events(trail, coi_id=None)
+        assert [(p.seq, p.kind.value, p.coi_id, p.lot, p.bag_id) for p in events] == [
+            (1, "collected", "COI-3", None, None),
+            (2, "released", "COI-3", "LOT-3", None),
+            (3, "infused", "COI-3", None, "COI-3"),
+        ]
+        assert [(v.seq, v.visit) for v in visits(trail)] == [(4, "M3")]
 
 
 class TestSealedOnDisk:

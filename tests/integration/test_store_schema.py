@@ -16,9 +16,11 @@ from sqlalchemy.exc import DBAPIError
 
 import store
 from models.encryption import EncryptionCodec, KeyRing
+from models.settings import Settings
 from store.migrate import current_revision
 from store.schema import APPEND_ONLY_TABLES, metadata
 from tests.support.store_samples import store_pathway
+from worker import StoreNotReady, check_store
 
 pytest_plugins = ["tests.support.store_engines"]
 
@@ -34,7 +36,7 @@ class TestMigrations:
     def test_upgrade_from_empty(self, database_url: str) -> None:
         assert current_revision(database_url) is None
         store.upgrade(database_url)
-        assert current_revision(database_url) == "0001_records"
+        assert current_revision(database_url) == "0003_signature_meaning"
         store.upgrade(database_url)
         engine = store.make_engine(database_url)
         try:
@@ -118,3 +120,15 @@ def test_store_code_has_no_update_or_delete_path() -> None:
             if text_node and SQL_REWRITE.search(node.value):  # type: ignore[attr-defined]
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_worker_refuses_a_store_not_upgraded(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cellpath worker` starts only on a store at this code's migration: `cellpath db
+    upgrade` first (the dev stack upgrades itself)."""
+    monkeypatch.setenv("CELLPATH_DATABASE_URL", database_url)
+    with pytest.raises(StoreNotReady, match="cellpath db upgrade"):
+        check_store(Settings())
+    store.upgrade(database_url)
+    check_store(Settings())

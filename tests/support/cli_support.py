@@ -395,6 +395,7 @@ class ShowDoc(Strict):
     allowed: list[str]
     audit: list[AuditDoc]
     audit_total: int
+    source: Literal["temporal", "store"]
     incidents: list[IncidentDoc]
     preparation: list[TaskDoc]
 
@@ -416,6 +417,43 @@ class ListDoc(Strict):
     pathways: list[ListRow]
 
 
+class TraceEvent(Strict):
+    kind: str
+    at: UtcTime
+    coi_id: str | None
+    bag_id: str | None
+    lot: str | None
+
+
+class TracePathway(Strict):
+    pathway_id: str
+    pseudonym: str
+    centre: str
+    therapy: Literal["car-t", "msc"]
+    first_at: UtcTime
+    last_at: UtcTime
+    events: list[TraceEvent]
+
+
+class TraceDoc(Strict):
+    identifier: str
+    pathways: list[TracePathway]
+
+
+class ClosedRow(Strict):
+    pathway_id: str
+    pseudonym: str
+    centre: str
+    therapy: Literal["car-t", "msc"]
+    outcome: str
+    closed_at: UtcTime
+
+
+class ClosedListDoc(Strict):
+    source: Literal["store"]
+    pathways: list[ClosedRow]
+
+
 #: docs/cli.md's ``<!-- json: NAME -->`` tables, and the model each describes
 SCHEMAS: dict[str, type[BaseModel]] = {
     "error": ErrorDoc,
@@ -424,6 +462,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "help-events": HelpEventsDoc,
     "show": ShowDoc,
     "list": ListDoc,
+    "list-closed": ClosedListDoc,
+    "trace": TraceDoc,
     "incidents": IncidentsDoc,
 }
 

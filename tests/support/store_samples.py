@@ -135,4 +135,20 @@ def store_pathway(
                 audit_head_hash=audit[-1].hash,
             ),
         )
+        records.add_closing_record(closing_record(pathway, audit), run=1)
     return pathway
+
+
+def closing_record(pathway: PathwayFacts, audit: list[AuditEntry]) -> PathwayRecord:
+    """The record a closed pathway's workflow held (its trail included, as a query gives)."""
+    return PathwayRecord(
+        **pathway.model_dump(
+            include={"pathway_id", "pseudonym", "centre", "therapy", "disease", "age_band"}
+        ),
+        binome=pathway.binome,
+        protocol_id=pathway.protocol_id,
+        referred_at=pathway.referred_at,
+        configuration=["closed"],
+        outcome="completed",
+        audit=audit,
+    )
