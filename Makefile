@@ -21,13 +21,15 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/cellpath dev --demo
 
-# Three workers, one test file each at a time: the integration tests mostly wait on Temporal,
-# so three overlap well on two cores (5:02 serial, 3:33 so; docs/performance.md).
+# Four workers, one test file each at a time, slowest files first (tests/conftest.py): the
+# integration tests mostly wait on Temporal, so they overlap well on two cores
+# (docs/performance.md, "The test suite's own time").
 test: $(STAMP)
-	$(BIN)/pytest -q -n 3 --dist loadfile
+	$(BIN)/pytest -q -n 4 --dist loadfile
 
 test-faults: $(STAMP)
-	CELLPATH_FAULT_PATHWAYS=200 CELLPATH_FAULT_KILLS=5 $(BIN)/pytest -q tests/integration/test_faults.py
+	CELLPATH_FAULT_PATHWAYS=200 CELLPATH_FAULT_KILLS=5 CELLPATH_STORE_FAULT_PATHWAYS=40 CELLPATH_STORE_FAULT_KILLS=4 \
+		$(BIN)/pytest -q tests/integration/test_faults.py tests/integration/test_store_faults.py
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"

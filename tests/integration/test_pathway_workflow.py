@@ -279,9 +279,13 @@ async def test_follow_up_years_continue_as_new_with_the_record_intact(
         m12 = {**NURSE, "visit": "M12"}
         await operations.act(client, handle.id, "record_visit", m12, update_id="visit-m12")
         await operations.act(client, handle.id, "start_long_term_follow_up", ARD)
+
+        async def new_run() -> bool:
+            return (await handle.describe()).run_id != first_run
+
+        # The run ends once its facts are in the record store (an activity): a moment later.
+        await eventually(new_run, timeout=20, what="a follow-up year starts a new run")
         after = await operations.record(client, handle.id)
-        desc = await handle.describe()
-        assert desc.run_id != first_run, "a follow-up year starts a new run"
         assert after.run == before.run + 1
         assert after.audit[: len(before.audit)] == before.audit
         assert after.state == "long_term" and after.product.coi_id == before.product.coi_id

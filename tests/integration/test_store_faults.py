@@ -36,8 +36,8 @@ from worker import build_worker
 
 pytestmark = pytest.mark.integration
 
-PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "12"))
-WORKER_KILLS = int(os.environ.get("CELLPATH_STORE_FAULT_KILLS", "3"))
+PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "6"))
+WORKER_KILLS = int(os.environ.get("CELLPATH_STORE_FAULT_KILLS", "2"))
 
 
 def rows(records: store.RecordStore, table: str) -> dict[str, int]:
