@@ -21,11 +21,11 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/cellpath dev --demo
 
-# Four workers, one test file each at a time, slowest files first (tests/conftest.py): the
+# Five workers, one test file each at a time, slowest files first (tests/conftest.py): the
 # integration tests mostly wait on Temporal, so they overlap well on two cores
 # (docs/performance.md, "The test suite's own time").
 test: $(STAMP)
-	$(BIN)/pytest -q -n 4 --dist loadfile
+	$(BIN)/pytest -q -n 5 --dist loadfile
 
 test-faults: $(STAMP)
 	CELLPATH_FAULT_PATHWAYS=200 CELLPATH_FAULT_KILLS=5 CELLPATH_STORE_FAULT_PATHWAYS=40 CELLPATH_STORE_FAULT_KILLS=4 \

@@ -36,8 +36,8 @@ from worker import build_worker
 
 pytestmark = pytest.mark.integration
 
-PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "6"))
-WORKER_KILLS = int(os.environ.get("CELLPATH_STORE_FAULT_KILLS", "2"))
+PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "4"))
+WORKER_KILLS = int(os.environ.get("CELLPATH_STORE_FAULT_KILLS", "1"))
 
 
 def rows(records: store.RecordStore, table: str) -> dict[str, int]:
@@ -92,7 +92,7 @@ async def test_worker_killed_during_store_writes_keeps_each_fact_once(
                 await eventually(
                     lambda n=share: len(rows(records, "outcomes")) >= n,
                     timeout=180,
-                    interval=0.02,
+                    interval=0.05,
                     what=f"{share} pathways closed in the store",
                 )
                 assert len(rows(records, "outcomes")) < PATHWAYS, "all written before chaos"
