@@ -53,6 +53,18 @@ EXITS = {
 }
 
 
+# The selection phase's rules, the same for every therapy (the charts' work-up, approval
+# and deferral/rejection at the MDTM): guard names, checked in this order.
+WORK_UP_CHECKS = ("guard_work_up_valid", "guard_work_up_answered", "guard_eligibility_answers")
+APPROVAL_CHECKS = (
+    "guard_binome_signed",
+    "guard_mdtm_recorded",
+    "guard_work_up_fresh",
+    "guard_organ_function_eligible",
+    "guard_eligible",
+)
+DECISION_CHECKS = ("guard_binome_signed", "guard_mdtm_recorded")
+
 # Safety reporting (EU CTR 536/2014) outlives the pathway: a serious adverse event recorded
 # before death or withdrawal must still be reported, so this one event is accepted after the
 # end while a report is due.

@@ -11,7 +11,7 @@ from statemachine import HistoryState, State
 
 from models.actions import StaffAction
 from states import errors as e
-from states.base import PathwayChart
+from states.base import APPROVAL_CHECKS, DECISION_CHECKS, WORK_UP_CHECKS, PathwayChart
 from states.guards import days_text
 
 
@@ -26,27 +26,9 @@ class MscChart(PathwayChart):
             awaiting_mdtm = State("Awaiting MDTM decision")
             awaiting_consent = State("Approved, awaiting consent")
 
-            record_work_up = referred.to(
-                awaiting_mdtm,
-                validators=[
-                    "guard_work_up_valid",
-                    "guard_work_up_answered",
-                    "guard_eligibility_answers",
-                ],
-            )
-            approve_at_mdtm = awaiting_mdtm.to(
-                awaiting_consent,
-                validators=[
-                    "guard_binome_signed",
-                    "guard_mdtm_recorded",
-                    "guard_work_up_fresh",
-                    "guard_organ_function_eligible",
-                    "guard_eligible",
-                ],
-            )
-            defer_at_mdtm = awaiting_mdtm.to(
-                referred, validators=["guard_binome_signed", "guard_mdtm_recorded"]
-            )
+            record_work_up = referred.to(awaiting_mdtm, validators=list(WORK_UP_CHECKS))
+            approve_at_mdtm = awaiting_mdtm.to(awaiting_consent, validators=list(APPROVAL_CHECKS))
+            defer_at_mdtm = awaiting_mdtm.to(referred, validators=list(DECISION_CHECKS))
 
         class product(State.Compound):
             to_order = State("Product to order", initial=True)
@@ -143,7 +125,7 @@ class MscChart(PathwayChart):
     completed = State("Follow-up completed", final=True)
 
     reject_at_mdtm = pathway.selection.awaiting_mdtm.to(
-        ineligible, validators=["guard_binome_signed", "guard_mdtm_recorded"]
+        ineligible, validators=list(DECISION_CHECKS)
     )
     complete_follow_up = pathway.follow_up.long_term.to(
         completed, validators="guard_all_visits_done"
