@@ -37,8 +37,8 @@ from tests.support.waiting import eventually, worker_polling
 
 pytestmark = pytest.mark.integration
 
-PATHWAYS = int(os.environ.get("CELLPATH_FAULT_PATHWAYS", "24"))
-WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "3"))
+PATHWAYS = int(os.environ.get("CELLPATH_FAULT_PATHWAYS", "12"))
+WORKER_KILLS = int(os.environ.get("CELLPATH_FAULT_KILLS", "2"))
 
 
 def script(protocol: Protocol, coi: str) -> list[tuple[str, dict[str, Any]]]:
