@@ -68,7 +68,7 @@ def build_worker(
     """The worker of ``task_queue``; with ``actor_keys``, its workflows refuse staff actions
     whose signed actor assertion is missing or does not verify against them. ``activities``
     replace the notification and centre activities (tests register their own); the record
-    store's ``keep_records`` is always registered, on ``records`` or else the configured
+    store's ``keep_records`` and ``fetch_protocol_version`` are always registered, on ``records`` or else the configured
     store (``open_records``), unless ``activities`` name their own."""
     trust_signers(task_queue, actor_keys)
     if activities is None:
@@ -81,7 +81,7 @@ def build_worker(
         ]
     if contracts.KEEP_RECORDS not in {activity_name(a) for a in activities}:
         keeping = RecordKeeping(records or open_records(client, Settings.from_env()))
-        activities = [*activities, keeping.keep_records]
+        activities = [*activities, keeping.keep_records, keeping.fetch_protocol]
     return Worker(
         client,
         task_queue=task_queue,

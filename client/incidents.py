@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from client import pathways
 from client.errors import OperationError
-from client.records import read_record
+from client.records import read_record, whole_record
 from models.incident import Incident
 from store import RecordReader
 
@@ -65,7 +65,7 @@ async def incidents_of(
     """The incidents of one pathway (raises the client's refusals, e.g. PathwayNotFound);
     with a record store ``reader``, of a closed pathway whose workflow has expired too."""
     if reader is None:
-        record = await pathways.record(client, pathway_id)
+        record, _ = await whole_record(await pathways.record(client, pathway_id))
     else:
         record, _ = await read_record(client, pathway_id, reader=reader)
     return [incident_row(record.pathway_id, i) for i in record.incidents]

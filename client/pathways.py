@@ -14,6 +14,7 @@ query): an unknown centre, or one not ready for the therapy, is refused with wha
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -179,6 +180,30 @@ async def act(
             f"The details of '{event}' are not valid: {readable(err)}.", kind="MalformedAction"
         ) from None
     handle = pathway_handle(client, pathway_id)
+    for pause in RUN_STARTING_PAUSES:
+        try:
+            return await _send(handle, pathway_id, event, data, action, update_id)
+        except ActionRefused as refusal:
+            # Refused before anything changed while the next run reads its protocol.
+            if refusal.kind != "RunStarting":
+                raise
+            await asyncio.sleep(pause)
+    return await _send(handle, pathway_id, event, data, action, update_id)
+
+
+#: the pauses between sends refused with ``RunStarting`` (workflows/lean_runs.py): a lean
+#: run reads its protocol from the record store in a few tens of milliseconds
+RUN_STARTING_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
+async def _send(
+    handle: WorkflowHandle[Any, Any],
+    pathway_id: str,
+    event: str,
+    data: dict[str, Any],
+    action: StaffAction | None,
+    update_id: str | None,
+) -> ActionReceipt:
     try:
         if update_id and (prior := await earlier_receipt(handle, update_id)) is not None:
             if isinstance(prior, WorkflowUpdateFailedError):

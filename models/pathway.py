@@ -1,8 +1,9 @@
 """Inputs, results and views of the pathway workflow.
 
 ``PathwayInput`` starts a run: either a new ``Referral`` or the ``PathwayRecord`` carried by
-continue-as-new, and always the ``Protocol`` the pathway follows (so the workflow never
-reads a file).
+continue-as-new, and the ``Protocol`` the pathway follows (so the workflow never reads a
+file) or, for a lean run, its ``ProtocolRef`` (ID and content hash: the run fetches that
+version from the record store, workflows/lean_runs.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.carried import ProtocolRef
 from models.protocol import Protocol, protocol_from_input
 from models.record import AuditEntry, Deadline, PathwayRecord
 from models.referral import Referral
@@ -25,20 +27,26 @@ from models.roles import Role
 
 
 class PathwayInput(BaseModel):
-    protocol: Protocol
+    protocol: Protocol | None = None
     referral: Referral | None = None
     record: PathwayRecord | None = None
+    #: a lean run's protocol, by reference (instead of ``protocol``)
+    protocol_ref: ProtocolRef | None = None
 
     @field_validator("protocol", mode="wrap")
     @classmethod
-    def _shared(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Protocol:
+    def _shared(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Protocol | None:
         # Every run of every pathway decodes its protocol; a worker keeps one copy of each.
-        return protocol_from_input(value, validate)
+        return None if value is None else protocol_from_input(value, validate)
 
     @model_validator(mode="after")
     def _one_source(self) -> PathwayInput:
         if (self.referral is None) == (self.record is None):
             raise ValueError("give either a referral or a carried record")
+        if (self.protocol is None) == (self.protocol_ref is None):
+            raise ValueError("give either a protocol or a protocol reference")
+        if self.protocol_ref is not None and self.record is None:
+            raise ValueError("a protocol reference continues a carried record")
         return self
 
 

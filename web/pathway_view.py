@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from client import pathways
 from client.diagrams import event_label
+from client.records import whole_record
 from models.action_fields import ANY_TIME, fields_text, ordered
 from models.actions import EVENT_PAYLOADS
 from models.record import AuditEntry, Deadline, PathwayRecord
@@ -138,7 +139,8 @@ def check_centre(record: PathwayRecord, centres: tuple[str, ...]) -> None:
 async def pathway_view(
     client: Client, pathway_id: str, roles: tuple[Role, ...], centres: tuple[str, ...]
 ) -> PathwayView:
-    record = await pathways.record(client, pathway_id)
+    # An open pathway's whole trail: earlier runs' entries from the store (lean runs).
+    record, _ = await whole_record(await pathways.record(client, pathway_id))
     check_centre(record, centres)
     words, phases = state_words(record)
     return PathwayView(

@@ -13,7 +13,8 @@ server that suggests continue-as-new early), and writes every run's history as J
 ``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
 ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
 ``safety-cart`` (tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``:
-a CAR-T pathway writing the record store) beside the others. The workers write a throwaway
+a CAR-T pathway writing the record store, ``lean-cart``: the full CAR-T pathway whose runs
+continue lean, patch ``lean-runs``) beside the others. The workers write a throwaway
 record store.
 
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
@@ -444,6 +445,7 @@ SCENARIOS = {
     "deviations-monitoring": play_monitoring,
     "eligibility-full": play_eligibility,
     "store-cart": play_store,
+    "lean-cart": play_cart,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full"}

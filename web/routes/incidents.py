@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from client import pathways
 from client.errors import OperationError
 from client.incidents import CONCURRENT_QUERIES, QUERY_TIMEOUT_SECONDS
+from client.records import whole_record
 from web.context import context_of
 from web.pages import page
 from web.pathway_view import incidents_of
@@ -37,6 +38,7 @@ async def incidents_page(
         async with gate:
             try:
                 record = await asyncio.wait_for(pathways.record(client, pid), QUERY_TIMEOUT_SECONDS)
+                record, _ = await whole_record(record)
             except (OperationError, TimeoutError):
                 unanswered.append(pid)
                 return []
