@@ -31,8 +31,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models import contracts
-from models.carried import ProtocolRef
-from models.protocol import Protocol as ProtocolModel
+from models.carried import ProtocolRef, content_hash, packed_body
 from models.record_writes import RecordsKept, RecordWrite
 from store.facts import Incident, Outcome, PathwayFacts, ProtocolVersion
 from store.records import RecordStore
@@ -68,27 +67,26 @@ class RecordKeeping:
         return kept
 
     @activity.defn(name=contracts.FETCH_PROTOCOL)
-    async def fetch_protocol(self, ref: ProtocolRef) -> ProtocolModel:
-        """The protocol version ``ref`` names, as the pathway's first write stored it. A
-        version the store lacks, or whose content does not hash to ``ref``, fails for good:
-        a run never picks up another protocol than the one its pathway started with."""
+    async def fetch_protocol(self, ref: ProtocolRef) -> bytes:
+        """The protocol version ``ref`` names, as the pathway's first write stored it,
+        compressed. A version the store lacks, or whose content does not hash to ``ref``,
+        fails for good: a run never picks up another protocol than its pathway's."""
         found = await asyncio.to_thread(self.records.reader.protocol_version, ref.content_hash)
-        if found is None:
+        if found is None or found.protocol_id != ref.protocol_id:
             raise ApplicationError(
-                f"The record store holds no protocol version {ref.content_hash[:12]}… "
-                f"({ref.protocol_id}); the pathway cannot go on without it.",
+                f"The record store holds no protocol version {ref.content_hash[:12]}… of "
+                f"{ref.protocol_id}; the pathway cannot go on without it.",
                 type="ProtocolVersionMissing",
                 non_retryable=True,
             )
-        protocol = found.protocol()
-        if not ref.matches(protocol) or found.protocol_id != ref.protocol_id:
+        if content_hash(found.body) != ref.content_hash:
             raise ApplicationError(
                 f"The stored protocol version {ref.content_hash[:12]}… does not hash to its "
                 "key (edited in the store?); the pathway cannot go on with it.",
                 type="ProtocolVersionAltered",
                 non_retryable=True,
             )
-        return protocol
+        return packed_body(found.body)
 
     def write(self, write: RecordWrite) -> RecordsKept:
         records, pid, run = self.records, write.pathway_id, write.run

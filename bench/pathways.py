@@ -291,6 +291,35 @@ COUNTED = {
 }
 
 
+def billable_actions(histories: list[WorkflowHistory]) -> int:
+    """The Temporal Cloud actions a workflow's histories show (docs.temporal.io/cloud/actions):
+    a run started (the first, and each continue-as-new), a timer started, an Update, a
+    signal received, an activity attempt started, a search attribute upsert, a side-effect
+    or local-activity marker (patch markers are not counted). Queries and refused Updates are
+    billed too but leave no event (the bench sends none of the first)."""
+    count = 0
+    for history in histories:
+        for event in history.events:
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+                name = event.marker_recorded_event_attributes.marker_name
+                count += name != "core_patch"
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                count += max(1, event.activity_task_started_event_attributes.attempt)
+            else:
+                count += kind in BILLED
+    return count
+
+
+BILLED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+}
+
+
 def history_counts(histories: list[WorkflowHistory]) -> dict[str, Any]:
     """Events per run and what they are, over every run of one workflow."""
     per_run = [len(h.events) for h in histories]
@@ -309,5 +338,6 @@ def history_counts(histories: list[WorkflowHistory]) -> dict[str, Any]:
         "events_total": sum(per_run),
         "bytes_max": max(sizes),
         "bytes_total": sum(sizes),
+        "billable_actions": billable_actions(histories),
         **totals,
     }

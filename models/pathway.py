@@ -14,12 +14,14 @@ from typing import Any
 from pydantic import (
     BaseModel,
     Field,
+    SerializerFunctionWrapHandler,
     ValidatorFunctionWrapHandler,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
-from models.carried import ProtocolRef
+from models.carried import ProtocolRef, pack, unpack
 from models.protocol import Protocol, protocol_from_input
 from models.record import AuditEntry, Deadline, PathwayRecord
 from models.referral import Referral
@@ -38,6 +40,19 @@ class PathwayInput(BaseModel):
     def _shared(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Protocol | None:
         # Every run of every pathway decodes its protocol; a worker keeps one copy of each.
         return None if value is None else protocol_from_input(value, validate)
+
+    @field_validator("record", mode="before")
+    @classmethod
+    def _unpacked(cls, value: Any) -> Any:
+        return unpack(value)
+
+    @field_serializer("record", mode="wrap")
+    def _compact(self, record: PathwayRecord | None, handler: SerializerFunctionWrapHandler) -> Any:
+        # A lean run's record is packed without its defaults (~9 KB → ~2 KB of history
+        # twice per run; `cellpath show` reads it); inputs of other runs are unchanged.
+        if record is None or self.protocol_ref is None:
+            return handler(record)
+        return pack(record.model_dump(mode="json", exclude_defaults=True))
 
     @model_validator(mode="after")
     def _one_source(self) -> PathwayInput:

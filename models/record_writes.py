@@ -20,8 +20,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_serializer, field_validator
 
+from models.carried import pack, unpack
 from models.protocol import Protocol, Therapy
 from models.record import AdverseEventRecord, AuditEntry, PathwayRecord, StoredMark
 from models.referral import Binome
@@ -57,7 +58,17 @@ class Opening(BaseModel):
     age_band: str | None = None
     binome: Binome
     referred_at: datetime
+    #: packed in the activity's input (models.carried.pack: ~35 KB of history → ~7 KB)
     protocol: Protocol
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _unpacked(cls, value: Any) -> Any:
+        return unpack(value)
+
+    @field_serializer("protocol", when_used="json")
+    def _packed(self, protocol: Protocol) -> str:
+        return pack(protocol.model_dump(mode="json"))
 
     @classmethod
     def of(cls, record: PathwayRecord, protocol: Protocol) -> Opening:

@@ -10,12 +10,14 @@ first write went through: the referral's facts and the protocol version) continu
 with only what the next run needs (issue 13, docs/records.md):
 
 - the protocol by ID and content hash (``models.carried.ProtocolRef``): the next run fetches
-  that version from the store's ``protocol_versions`` through an activity, so neither a
-  worker restart nor an edited protocol file changes a running pathway;
+  that version from the store's ``protocol_versions`` through an activity (compressed,
+  ``models.carried.packed_body``), so neither a worker restart nor an edited protocol file changes a
+  running pathway; until it has, actions are refused with ``RunStarting`` (nothing
+  changed) and the client sends them again;
 - the record without what the store holds: the audit trail is replaced by its head
   (``EarlierRuns``: seq and hash, which the next entry links to) and keeps only entries the
-  store lacks (a write that gave up) and the last ``REPEAT_WINDOW`` (a click repeated with
-  its Update ID just after the run changed still gets its receipt); the deviation log keeps
+  store lacks (a write that gave up) and the last one (``REPEAT_WINDOW``: a click repeated
+  with its Update ID just after the run changed still gets its receipt); the deviation log keeps
   only incidents the store lacks and the last one (the details show it); deadlines keep the
   open ones and the CRS/ICANS escalations (their rule reads closed ones: one per episode).
 
@@ -33,19 +35,21 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models import contracts
     from models.audit import genesis_hash
-    from models.carried import EarlierRuns, ProtocolRef
+    from models.carried import EarlierRuns, ProtocolAltered, ProtocolRef, unpacked_body
     from models.pathway import PathwayInput
-    from models.protocol import Protocol
+    from models.protocol import Protocol, protocol_from_input
     from models.record import PathwayRecord
     from states.grade_escalation import PREFIX as GRADE_PREFIX
 
 LEAN_PATCH = "lean-runs"
-#: audit entries carried past the store's mark, for repeats of the last clicks
-REPEAT_WINDOW = 3
+#: audit entries carried past the store's mark: the last click, so that its Update ID
+#: repeated just after the run changed still gets its receipt
+REPEAT_WINDOW = 1
 
 
 def lean_record(record: PathwayRecord) -> PathwayRecord:
@@ -78,24 +82,32 @@ def lean_record(record: PathwayRecord) -> PathwayRecord:
     )
 
 
-def next_run(record: PathwayRecord, protocol: Protocol) -> PathwayInput:
-    """The input of the run that continues this one."""
+def next_run(
+    record: PathwayRecord, protocol: Protocol, ref: ProtocolRef | None = None
+) -> PathwayInput:
+    """The input of the run that continues this one (``ref``: the protocol reference this
+    run was started with, passed on as it is)."""
     if record.stored is None or not workflow.patched(LEAN_PATCH):
         # Not stored yet (its first write gave up): carried whole, as before lean runs.
         return PathwayInput(protocol=protocol, record=record)
-    return PathwayInput(protocol_ref=ProtocolRef.of(protocol), record=lean_record(record))
+    return PathwayInput(protocol_ref=ref or ProtocolRef.of(protocol), record=lean_record(record))
 
 
 async def fetch_protocol(ref: ProtocolRef) -> Protocol:
     """The protocol version ``ref`` names, from the record store (retried while the store
-    is down; a version missing or altered fails the run, it never takes another)."""
-    return await workflow.execute_activity(
+    is down; a version missing or altered fails the run: it never takes another)."""
+    packed = await workflow.execute_activity(
         contracts.FETCH_PROTOCOL,
         ref,
-        result_type=Protocol,
+        result_type=bytes,
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=RetryPolicy(
             initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
         ),
         summary=f"Protocol {ref.protocol_id} ({ref.content_hash[:12]}…) from the record store",
     )
+    try:
+        body = unpacked_body(packed, ref.content_hash)
+    except ProtocolAltered as err:
+        raise ApplicationError(str(err), type="ProtocolVersionAltered", non_retryable=True) from err
+    return protocol_from_input(body, Protocol.model_validate)

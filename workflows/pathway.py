@@ -151,7 +151,7 @@ class PathwayWorkflow:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
-                workflow.continue_as_new(next_run(self.record, self.protocol))
+                workflow.continue_as_new(next_run(self.record, self.protocol, data.protocol_ref))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await keep_records(self.record, self.protocol, WriteCause.CLOSED)
         self._publish()

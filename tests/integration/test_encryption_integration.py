@@ -38,8 +38,8 @@ from workflows import search
 from workflows.centre_gate import CENTRE_GATE_PATCH
 from workflows.identity import SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
-from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 from workflows.lean_runs import LEAN_PATCH
+from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 from workflows.rules_in_force import RULE_PATCHES
 
 pytestmark = pytest.mark.integration
