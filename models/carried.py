@@ -64,7 +64,9 @@ def unpacked_body(data: bytes, expected_hash: str) -> dict[str, Any]:
 def pack(value: Any) -> str:
     """JSON-able ``value`` compressed into a string (zlib, base64): what a lean run's input
     and the store's first write carry in place of a record or a protocol."""
-    return base64.b64encode(zlib.compress(canonical_json(value), 9)).decode()
+    # Keys in their order (not canonical): a record's dicts read back as they were written.
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(zlib.compress(text.encode(), 9)).decode()
 
 
 def unpack(value: Any) -> Any:

@@ -147,3 +147,13 @@ def test_a_fetched_protocol_must_hash_to_its_reference() -> None:
     edited = {**body, "name": body.get("name", "") + " (edited)"}
     with pytest.raises(ProtocolAltered):
         unpacked_body(packed_body(edited), ref.content_hash)
+
+
+def test_a_packed_record_reads_back_in_its_own_order() -> None:
+    record = stored_record()
+    record.audit[-1].data = {"visit": "M12", "blood_counts_done": True}
+    data = PathwayInput(protocol_ref=ProtocolRef.of(PROTOCOL), record=lean_record(record))
+    payload = pydantic_data_converter.payload_converter.to_payloads([data])[0]
+    back = pydantic_data_converter.payload_converter.from_payloads([payload], [PathwayInput])[0]
+    assert back.record is not None
+    assert list(back.record.audit[-1].data) == ["visit", "blood_counts_done"]
