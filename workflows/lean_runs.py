@@ -16,8 +16,9 @@ with only what the next run needs (issue 13, docs/records.md):
   changed) and the client sends them again;
 - the record without what the store holds: the audit trail is replaced by its head
   (``EarlierRuns``: seq and hash, which the next entry links to) and keeps only entries the
-  store lacks (a write that gave up) and the last one (``REPEAT_WINDOW``: a click repeated
-  with its Update ID just after the run changed still gets its receipt); the deviation log keeps
+  store lacks (a write that gave up) and the last three (``REPEAT_WINDOW``: a click
+  repeated with its Update ID just after the run changed still gets its receipt; an older
+  one is checked against the record like any new action); the deviation log keeps
   only incidents the store lacks and the last one (the details show it); deadlines keep the
   open ones and the CRS/ICANS escalations (their rule reads closed ones: one per episode).
 
@@ -47,9 +48,9 @@ with workflow.unsafe.imports_passed_through():
     from states.grade_escalation import PREFIX as GRADE_PREFIX
 
 LEAN_PATCH = "lean-runs"
-#: audit entries carried past the store's mark: the last click, so that its Update ID
-#: repeated just after the run changed still gets its receipt
-REPEAT_WINDOW = 1
+#: audit entries carried past the store's mark: the last clicks, so that an Update ID
+#: repeated just after the run changed still gets its receipt (~1 KB packed)
+REPEAT_WINDOW = 3
 
 
 def lean_record(record: PathwayRecord) -> PathwayRecord:

@@ -80,10 +80,10 @@ def stored_record() -> PathwayRecord:
     return record
 
 
-def test_a_lean_record_carries_the_head_the_last_click_and_what_is_open() -> None:
+def test_a_lean_record_carries_the_head_the_last_clicks_and_what_is_open() -> None:
     record = stored_record()
     lean = lean_record(record)
-    assert [e.seq for e in lean.audit] == [4]
+    assert [e.seq for e in lean.audit] == [2, 3, 4]
     assert lean.earlier is not None
     assert (lean.earlier.audit_seq, lean.earlier.audit_hash) == (4, record.audit[-1].hash)
     # The deviation log keeps its last incident (the details show it) and counts the rest.
@@ -95,13 +95,13 @@ def test_a_lean_record_carries_the_head_the_last_click_and_what_is_open() -> Non
 
 def test_entries_the_store_lacks_are_carried() -> None:
     record = stored_record()
-    record.stored = StoredMark(audit_seq=2, incidents=1)
+    record.stored = StoredMark(audit_seq=1, incidents=1)
     lean = lean_record(record)
-    assert [e.seq for e in lean.audit] == [2, 3, 4]
+    assert [e.seq for e in lean.audit] == [1, 2, 3, 4]
     assert [i.seq for i in lean.incidents] == [2]
     write = pending_write(lean, PROTOCOL, WriteCause.RUN_END)
     assert write is not None
-    assert [e.seq for e in write.audit] == [3, 4] and [i.seq for i in write.incidents] == [2]
+    assert [e.seq for e in write.audit] == [2, 3, 4] and [i.seq for i in write.incidents] == [2]
 
 
 def test_the_chain_goes_on_from_the_head_as_if_the_trail_were_whole() -> None:
@@ -115,7 +115,7 @@ def test_the_chain_goes_on_from_the_head_as_if_the_trail_were_whole() -> None:
     lean.stored = StoredMark(audit_seq=5, incidents=2)
     again = lean_record(lean)
     assert again.earlier is not None and again.earlier.audit_seq == 5
-    assert [e.seq for e in again.audit] == [5] and again.incident_count == 2
+    assert [e.seq for e in again.audit] == [3, 4, 5] and again.incident_count == 2
 
 
 def test_a_lean_input_packs_the_record_and_names_the_protocol() -> None:
