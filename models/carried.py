@@ -22,7 +22,13 @@ import json
 import zlib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    WrapSerializer,
+)
 
 from models.protocol import Protocol
 
@@ -74,6 +80,15 @@ def unpack(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     return json.loads(zlib.decompress(base64.b64decode(value)))
+
+
+def _packed_json(value: Any, handler: SerializerFunctionWrapHandler) -> str:
+    return pack(handler(value))
+
+
+#: ``Annotated[T, *PACKED]``: a field written packed in JSON (Temporal payloads), read back
+#: packed or not (inputs written before it was packed still load)
+PACKED = (BeforeValidator(unpack), WrapSerializer(_packed_json, when_used="json"))
 
 
 class ProtocolRef(BaseModel):

@@ -9,13 +9,14 @@ version from the record store, workflows/lean_runs.py).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     Field,
     SerializerFunctionWrapHandler,
     ValidatorFunctionWrapHandler,
+    WrapSerializer,
     field_serializer,
     field_validator,
     model_validator,
@@ -28,8 +29,13 @@ from models.referral import Referral
 from models.roles import Role
 
 
+def _packed_protocol(value: Protocol | None, handler: SerializerFunctionWrapHandler) -> Any:
+    return None if value is None else pack(handler(value))
+
+
 class PathwayInput(BaseModel):
-    protocol: Protocol | None = None
+    #: packed in history (~26 KB → ~6 KB); an input written before still loads
+    protocol: Annotated[Protocol | None, WrapSerializer(_packed_protocol, when_used="json")] = None
     referral: Referral | None = None
     record: PathwayRecord | None = None
     #: a lean run's protocol, by reference (instead of ``protocol``)
@@ -39,7 +45,7 @@ class PathwayInput(BaseModel):
     @classmethod
     def _shared(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Protocol | None:
         # Every run of every pathway decodes its protocol; a worker keeps one copy of each.
-        return None if value is None else protocol_from_input(value, validate)
+        return None if value is None else protocol_from_input(unpack(value), validate)
 
     @field_validator("record", mode="before")
     @classmethod
