@@ -14,7 +14,6 @@ query): an unknown centre, or one not ready for the therapy, is refused with wha
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
 from client.refused_updates import refused_before
+from client.run_starting import once_started
 from client.signing import ActionSigner, sign_action
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
@@ -180,20 +180,8 @@ async def act(
             f"The details of '{event}' are not valid: {readable(err)}.", kind="MalformedAction"
         ) from None
     handle = pathway_handle(client, pathway_id)
-    for pause in RUN_STARTING_PAUSES:
-        try:
-            return await _send(handle, pathway_id, event, data, action, update_id)
-        except ActionRefused as refusal:
-            # Refused before anything changed while the next run reads its protocol.
-            if refusal.kind != "RunStarting":
-                raise
-            await asyncio.sleep(pause)
-    return await _send(handle, pathway_id, event, data, action, update_id)
-
-
-#: the pauses between sends refused with ``RunStarting`` (workflows/lean_runs.py): a lean
-#: run reads its protocol from the record store in a few tens of milliseconds
-RUN_STARTING_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+    # Refused before anything changed while a new run reads its protocol: sent again.
+    return await once_started(lambda: _send(handle, pathway_id, event, data, action, update_id))
 
 
 async def _send(
@@ -313,14 +301,18 @@ async def deadlines(client: Client, pathway_id: str) -> list[DeadlineView]:
 async def preparation(client: Client, pathway_id: str) -> list[TaskView]:
     """The pathway's preparation tasks (open, due later, done); empty before they existed."""
     try:
-        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.preparation)
+        return await once_started(
+            lambda: pathway_handle(client, pathway_id).query(PathwayWorkflow.preparation)
+        )
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
 
 
 async def allowed_actions(client: Client, pathway_id: str, role: Role | None) -> AllowedActions:
     try:
-        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.allowed_actions, role)
+        return await once_started(
+            lambda: pathway_handle(client, pathway_id).query(PathwayWorkflow.allowed_actions, role)
+        )
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
 
