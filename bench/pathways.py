@@ -28,6 +28,7 @@ from client import pathways as operations
 from devtools.demo import PEOPLE
 from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED, resolve
 from devtools.demo_eligibility import eligibility_for, no_exclusions
+from models.durations import YEAR
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -203,8 +204,13 @@ async def drive_cellpath(
     pseudonym: str,
     centre: str,
     tally: Tally,
+    *,
+    runs_apart: bool = False,
 ) -> tuple[str, str]:
-    """One pathway from referral to its end; returns (workflow ID, first run ID)."""
+    """One pathway from referral to its end; returns (workflow ID, first run ID).
+    ``runs_apart``: after each follow-up year's visit, wait for the run it ends to continue
+    as new, as a year in real time would (16 runs; on the compressed clock the next actions
+    would otherwise land in the run still writing its records, and runs merge)."""
     handle = await operations.refer(
         client,
         referral(pseudonym, centre),
@@ -214,8 +220,18 @@ async def drive_cellpath(
         check_centre=False,
     )
 
+    yearly = {v.label for v in protocol.visits if v.at >= YEAR * protocol.time_scale}
+    latest = client.get_workflow_handle(handle.id)
+
     async def send(event: str, data: dict[str, Any]) -> Any:
-        return await operations.act(client, handle.id, event, data)
+        run = (await latest.describe()).run_id if runs_apart else None
+        receipt = await operations.act(client, handle.id, event, data)
+        if run is not None and event == "record_visit" and data.get("visit") in yearly:
+            for _ in range(600):
+                if (await latest.describe()).run_id != run:
+                    break
+                await asyncio.sleep(0.05)
+        return receipt
 
     await _play(steps, protocol, f"COI-{pseudonym}", send, tally)
     await handle.result()

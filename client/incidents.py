@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from client import pathways
 from client.errors import OperationError
-from client.records import read_record, whole_record
+from client.records import open_reader, read_record, whole_record
 from models.incident import Incident
 from store import RecordReader
 
@@ -74,6 +74,7 @@ async def incidents_of(
 async def all_incidents(client: Client, *, centre: str | None = None) -> IncidentListing:
     """The incidents of every pathway that visibility lists (at ``centre``), by time."""
     listed = await pathways.list_pathways(client, pathways.list_query(centre=centre))
+    reader = open_reader()  # earlier runs' incidents of lean pathways (whole_record)
     limit = asyncio.Semaphore(CONCURRENT_QUERIES)
     unreadable: dict[str, str] = {}
 
@@ -81,7 +82,7 @@ async def all_incidents(client: Client, *, centre: str | None = None) -> Inciden
         async with limit:
             try:
                 return await asyncio.wait_for(
-                    incidents_of(client, pathway_id), QUERY_TIMEOUT_SECONDS
+                    incidents_of(client, pathway_id, reader=reader), QUERY_TIMEOUT_SECONDS
                 )
             except OperationError as err:
                 unreadable[pathway_id] = err.message
