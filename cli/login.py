@@ -5,11 +5,13 @@ Usage::
 
     cellpath login n.bernard            # asks the password; the session lasts 30 min
     cellpath act PATHWAY start_lymphodepletion
-    cellpath act PATHWAY infuse --data @infusion.json   # asks the password again: a signature
+    cellpath act PATHWAY infuse --data @infusion.json --cosigner dr.roux
+    # asks your password again (a signature), then dr.roux's (the co-signature)
     cellpath logout
 
 Scripts and the demo sign in as service accounts (a local account with the one role it
-needs) with the password in ``CELLPATH_PASSWORD`` instead of a prompt. ``--by`` no longer
+needs) with the password in ``CELLPATH_PASSWORD`` instead of a prompt (the co-signer's in
+``CELLPATH_COSIGNER_PASSWORD``). ``--by`` no longer
 says who acts: the signed-in person does (docs/security.md).
 """
 
@@ -106,6 +108,39 @@ class SignedIn:
                 action=event,
                 update_id=update_id,
                 credential=credential,
+            )
+        except Refusal as err:
+            raise report(err) from None
+
+    def assertion_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
+        """``sign``, as the signer client/signing.py takes."""
+        return self.sign(pathway_id, event, update_id)
+
+
+@dataclass(frozen=True)
+class SecondPerson:
+    """The second person of a two-person action, at the same keyboard: their password is
+    asked (or CELLPATH_COSIGNER_PASSWORD) and the sign-in service issues their co-signature."""
+
+    service: AssertionService
+    actor: str
+
+    def cosignature_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
+        settings = Settings.from_env()
+        try:
+            if settings.cosigner_password is not None:
+                password = settings.cosigner_password.get_secret_value()
+            else:
+                password = str(
+                    typer.prompt(
+                        f"co-signature of '{event}' (verified) by {self.actor}: "
+                        f"{self.actor}'s password",
+                        hide_input=True,
+                        err=True,
+                    )
+                )
+            return self.service.cosign_with_password(
+                self.actor, password, pathway_id=pathway_id, action=event, update_id=update_id
             )
         except Refusal as err:
             raise report(err) from None

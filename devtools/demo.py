@@ -12,7 +12,8 @@ SSC-005, cleared for its MSC infusion there, is then blocked (thaw and infusion 
 each refusal an incident) until the accreditation is renewed.
 
 On the dev stack the demo staff act as service accounts (``signers``: one local account per
-role, signin/dev_stack.py): every action carries a verified identity like anyone else's.
+role, signin/dev_stack.py): every action carries a verified identity like anyone else's, and
+a two-person action the co-signature of the other person it names.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
-from client.signing import ActionSigner
+from client.signing import ActionSigner, CoSigner
 from devtools.demo_answers import CONSENTED, FIT, HOSPITALISED, SIGNED, Ago, resolve
 from devtools.demo_eligibility import GRADE_2_CRS, HISTORY, TREATED, answered, referral_facts
 from devtools.demo_preparation import recorded_tasks
+from models.cosignature import named_others
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -316,6 +318,17 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
 
 
+def second_person(
+    event: str, data: dict[str, Any], signers: dict[str, ActionSigner]
+) -> CoSigner | None:
+    """The demo account that co-signs a two-person action: the other person it names."""
+    for person in named_others(event, data, str(data["actor"])):
+        signer = signers.get(person)
+        if isinstance(signer, CoSigner):
+            return signer
+    return None
+
+
 async def seed_case(
     client: Client,
     case: Case,
@@ -350,7 +363,10 @@ async def seed_case(
         data = {**answered(step.event, protocol), **data}
         try:
             signer = (signers or {}).get(data["actor"])
-            await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)
+            cosigner = second_person(step.event, data, signers or {})
+            await pathways.act(
+                client, referral.pathway_id, step.event, data, signer=signer, cosigner=cosigner
+            )
         except ActionRefused as err:
             if not step.refused:
                 log.warning(

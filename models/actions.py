@@ -128,6 +128,13 @@ class StaffAction(BaseModel):
     #: the signed actor assertion (models/actor.py) the sign-in service issued for this
     #: action; proof of who sent it, never part of the recorded details
     assertion: str | None = Field(default=None, max_length=8192, repr=False)
+    #: the second person's co-signature of a two-person action (models/cosignature.py);
+    #: like the assertion, proof, never part of the recorded details
+    cosignature: str | None = Field(default=None, max_length=8192, repr=False)
+
+
+#: the fields of a staff action that prove who signed it, never recorded as its details
+SIGNATURE_FIELDS = frozenset({"assertion", "cosignature"})
 
 
 class WorkUp(StaffAction):

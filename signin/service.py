@@ -14,6 +14,9 @@ Usage::
                                   update_id=update_id)
     token = service.assert_action(session.token, pathway_id=pid, action="infuse",
                                   update_id=update_id, credential=password)   # re-asked
+    # the second person of a two-person action, on the same form or prompt
+    cosig = service.cosign_with_password("dr.roux", her_password, pathway_id=pid,
+                                         action="infuse", update_id=update_id)
 
 Limitations: sessions are stateless signed tokens; signing out discards the token on the
 client side, and a stolen session token works until it expires (``SESSION_LIFETIME``).
@@ -34,12 +37,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from models.actor import (
     ALGORITHM,
     ASSERTION_TYPE,
+    COSIGNATURE_TYPE,
     ISSUER,
     ReauthenticationRequired,
     StaffIdentity,
     from_numeric_date,
     to_numeric_date,
 )
+from models.cosignature import COSIGN_MEANING, cosignature_rule
 from models.refusals import Outcome, Refusal
 from models.signatures import is_signature, meanings_for
 from signin.accounts import AccountBook
@@ -193,3 +198,52 @@ class AssertionService:
             claims["meaning"] = meaning
             claims["auth_time"] = to_numeric_date(confirmed)
         return self.keys.sign(ASSERTION_TYPE, claims)
+
+    def cosign(
+        self,
+        identity: StaffIdentity,
+        *,
+        authenticated_at: datetime,
+        pathway_id: str,
+        action: str,
+        update_id: str,
+    ) -> str:
+        """A co-signature (models/cosignature.py) by ``identity``, the second person of a
+        two-person action, who proved who they are at ``authenticated_at`` (their password
+        just now, or a fresh login with the provider): meaning "verified", bound to the same
+        pathway, action and Update ID as the signer's assertion."""
+        if cosignature_rule(action) is None:
+            raise ReauthenticationRequired(f"'{action}' is not a two-person action.")
+        now = self.clock()
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "sub": identity.actor,
+            "name": identity.name,
+            "roles": [str(role) for role in identity.roles],
+            "centres": list(identity.centres),
+            "iat": to_numeric_date(now),
+            "exp": to_numeric_date(now + self.assertion_lifetime),
+            "pathway": pathway_id,
+            "action": action,
+            "update": update_id,
+            "meaning": COSIGN_MEANING,
+            "auth_time": to_numeric_date(authenticated_at),
+            "jti": secrets.token_urlsafe(12),
+        }
+        return self.keys.sign(COSIGNATURE_TYPE, claims)
+
+    def cosign_with_password(
+        self, actor: str, password: str, *, pathway_id: str, action: str, update_id: str
+    ) -> str:
+        """``cosign`` for a local account whose password is given now (on the signer's form
+        or prompt); a wrong staff ID or password is refused like a sign-in."""
+        if not isinstance(self.authenticator, AccountBook):
+            raise TypeError("password co-signing needs local accounts; use the provider's login")
+        identity = self.authenticator.authenticate(actor, password)
+        return self.cosign(
+            identity,
+            authenticated_at=self.clock(),
+            pathway_id=pathway_id,
+            action=action,
+            update_id=update_id,
+        )
