@@ -11,6 +11,8 @@ from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 
 from client.audit import ExportFormat, read_trail, to_csv, verify_trail
+from client.signing import sign_action
+from devtools.demo import second_person
 from models.actions import parse_action
 from models.actor import (
     AssertionExpired,
@@ -33,6 +35,7 @@ from models.cosignature import (
 )
 from models.record import AuditEntry, PathwayRecord
 from models.referral import Binome
+from models.refusals import Refusal
 from models.roles import Role
 from signin.accounts import demo_accounts
 from signin.keys import SigningKeys
@@ -270,3 +273,37 @@ class TestChainVersion2:
         assert back.entries[1].cosigner == "dr.roux" and back.entries[0].chain == 1
         edited = to_csv(PATHWAY, mixed.audit).replace("administered", "approved")
         assert [p.kind for p in verify_trail(read_trail(edited, ExportFormat.CSV))] == ["edited"]
+
+
+class TestClientsCoSign:
+    """The demo's service accounts (and any ``SessionSigner``) co-sign as the second person
+    the action names; a co-signature goes through ``sign_action`` like the assertion."""
+
+    def test_the_demo_finds_and_uses_the_second_person(self, signed) -> None:
+        service, pw = signed
+        accounts = {p: service_account(service, p, pw[p]) for p in ("n.bernard", "dr.roux")}
+        data = {"actor": "n.bernard", "role": "nurse", **INFUSION}
+        second = second_person("infuse", data, dict(accounts))
+        assert second is accounts["dr.roux"]
+        assert second_person("record_fever", data, dict(accounts)) is None
+        update_id, sent = sign_action(
+            data,
+            accounts["n.bernard"],
+            workflow_id=PATHWAY,
+            event="infuse",
+            update_id="u-1",
+            cosigner=second,
+        )
+        first = signer(service, pw, "n.bernard", "infuse")
+        assert check(service, first, "infuse", INFUSION, sent["cosignature"]).actor == "dr.roux"
+
+    def test_a_wrong_cosigner_password_is_refused_at_signing(self, signed) -> None:
+        service, _ = signed
+        with pytest.raises(Refusal):
+            service.cosign_with_password(
+                "dr.roux",
+                "not-her-password",
+                pathway_id=PATHWAY,
+                action="infuse",
+                update_id="u-1",
+            )
