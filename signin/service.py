@@ -238,7 +238,11 @@ class AssertionService:
         """``cosign`` for a local account whose password is given now (on the signer's form
         or prompt); a wrong staff ID or password is refused like a sign-in."""
         if not isinstance(self.authenticator, AccountBook):
-            raise TypeError("password co-signing needs local accounts; use the provider's login")
+            raise ReauthenticationRequired(
+                "Here staff sign in with the hospital login: the second person co-signs by "
+                "signing in again with it, not with a password typed on this form; nothing "
+                "was changed."
+            )
         identity = self.authenticator.authenticate(actor, password)
         return self.cosign(
             identity,

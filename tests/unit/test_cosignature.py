@@ -5,12 +5,15 @@ each signature meant and who co-signed (models/audit.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
+from typer.testing import CliRunner
 
-from client.audit import ExportFormat, read_trail, to_csv, verify_trail
+from cli.audit import audit_app
+from client.audit import ExportFormat, read_trail, to_csv, to_jsonl, verify_trail
 from client.signing import sign_action
 from devtools.demo import second_person
 from models.actions import parse_action
@@ -273,6 +276,19 @@ class TestChainVersion2:
         assert back.entries[1].cosigner == "dr.roux" and back.entries[0].chain == 1
         edited = to_csv(PATHWAY, mixed.audit).replace("administered", "approved")
         assert [p.kind for p in verify_trail(read_trail(edited, ExportFormat.CSV))] == ["edited"]
+
+    @pytest.mark.parametrize("fmt", list(ExportFormat))
+    def test_cellpath_audit_verify_finds_a_changed_meaning(
+        self, tmp_path: Path, fmt: ExportFormat
+    ) -> None:
+        entries = trail(2).audit
+        text = to_csv(PATHWAY, entries) if fmt is ExportFormat.CSV else to_jsonl(PATHWAY, entries)
+        path = tmp_path / f"trail.{fmt.value}"
+        path.write_text(text, encoding="utf-8", newline="")
+        assert CliRunner().invoke(audit_app, ["verify", str(path)]).exit_code == 0
+        path.write_text(text.replace("administered", "approved"), encoding="utf-8", newline="")
+        result = CliRunner().invoke(audit_app, ["verify", str(path)])
+        assert result.exit_code == 1 and "edited" in result.output, result.output
 
 
 class TestClientsCoSign:
