@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from signin.hospital_login import HospitalLogin, ProviderConfig
 from signin.keys import SigningKeys
 from signin.oidc import GroupMapping
-from signin.service import AssertionService
+from signin.service import VIA_PROVIDER, AssertionService
 from signin.session_list import SessionList
 from tests.support.oidc_provider import (
     CLIENT_ID,
@@ -30,6 +30,7 @@ from tests.support.oidc_provider import (
 )
 from web.app import create_app
 from web.context import WebContext
+from web.staff_session import StaffSession
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +146,21 @@ def test_a_signature_logs_in_again_with_the_provider(web, idp: LoopbackProvider)
     back = client.get("/sign-in/reauthenticated")
     assert (back.status_code, back.headers["location"]) == (303, "/refer")
     assert "you may sign now" in client.get("/refer").text
+
+
+def test_a_provider_session_signs_with_its_fresh_login_never_a_typed_password(web, idp) -> None:
+    _, service = web
+    identity, when, fresh = service.provider.finish(  # type: ignore[union-attr]
+        *_code_for(idp, service.provider)
+    )
+    session = service.open_session(identity, authenticated_at=when, via=VIA_PROVIDER)
+    staff = StaffSession(service, session, fresh_login=fresh)
+    assert staff.via_provider and staff.signing("typed password").credential == fresh
+    assert StaffSession(service, session).signing("typed password").credential is None
+
+
+def _code_for(idp: LoopbackProvider, hospital):
+    url, pending = hospital.start("http://testserver/sign-in/callback", reauthenticate=True)
+    approved = httpx.get(url, follow_redirects=False)
+    code = parse_qs(urlsplit(approved.headers["location"]).query)["code"][0]
+    return code, pending, "http://testserver/sign-in/callback"
