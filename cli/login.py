@@ -17,6 +17,7 @@ says who acts: the signed-in person does (docs/security.md).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -113,8 +114,11 @@ def login(
 
 
 def logout() -> None:
-    """Sign out (forget the cached session)."""
+    """Sign out: end the session in the sign-in service's list and forget it here."""
     settings = Settings.from_env()
+    with contextlib.suppress(Refusal, ActorKeyConfigError, ValueError):
+        service = local_sign_in(settings)
+        service.sign_out(cached_session(settings, service).token)
     console.print("signed out." if forget_session(settings) else "you were not signed in.")
 
 

@@ -92,7 +92,8 @@ def save_session(settings: Settings, session: Session) -> Path:
 
 
 def forget_session(settings: Settings) -> bool:
-    """Sign out: remove the cached token; whether there was one."""
+    """Remove the cached token (``AssertionService.sign_out`` ends the session itself);
+    whether there was one."""
     path = session_path(settings)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

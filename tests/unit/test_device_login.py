@@ -129,6 +129,11 @@ def test_cellpath_login_with_the_provider_caches_a_session(
     assert ended.exit_code == 0, ended.output
     refused = CliRunner().invoke(app, ["sessions", "revoke", session.session_id], env=env)
     assert refused.exit_code == 2 and "no open session" in refused.output
+    # logging out ends the session in the list too, not only the cached file
+    assert CliRunner().invoke(app, ["login", "--provider"], env=env).exit_code == 0
+    assert CliRunner().invoke(app, ["logout"], env=env).exit_code == 0
+    listed = CliRunner().invoke(app, ["sessions", "list", "--json"], env=env)
+    assert listed.output.strip() == "[]"
 
 
 def test_an_unmapped_person_gets_no_cli_session(env: dict[str, str], idp: LoopbackProvider):
