@@ -26,6 +26,9 @@ from models.actions import person_key
 from models.refusals import Refusal
 from models.signin_policy import SignInPolicy
 
+#: past this many counted accounts and addresses, the ones without recent failures are dropped
+_FORGET_AFTER = 10_000
+
 
 class SignInThrottled(Refusal):
     """Too many failed sign-ins: paused for a while."""
@@ -74,9 +77,17 @@ class SignInThrottle:
     def failed(self, actor: str, address: str | None) -> None:
         now = self.clock()
         with self._lock:
+            if len(self._by_account) + len(self._by_address) > _FORGET_AFTER:
+                self._forget_old(now)
             self._by_account[person_key(actor)].append(now)
             if address:
                 self._by_address[address].append(now)
+
+    def _forget_old(self, now: datetime) -> None:
+        """Drop the counts whose window has passed (a guesser of many IDs fills memory)."""
+        for counts in (self._by_account, self._by_address):
+            for key in [k for k, failures in counts.items() if not self._recent(failures, now)]:
+                del counts[key]
 
     def succeeded(self, actor: str) -> None:
         with self._lock:

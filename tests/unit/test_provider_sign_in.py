@@ -41,7 +41,7 @@ def idp() -> Iterator[LoopbackProvider]:
 
 @pytest.fixture(autouse=True)
 def _fresh_knobs(idp: LoopbackProvider) -> None:
-    idp.groups = ["CELLPATH-NURSES-A", "Everyone"]
+    idp.groups, idp.username = ["CELLPATH-NURSES-A", "Everyone"], "n.bernard"
     idp.forge, idp.foreign_issuer, idp.logged_in_at = False, None, None
 
 
@@ -146,6 +146,11 @@ def test_a_signature_logs_in_again_with_the_provider(web, idp: LoopbackProvider)
     back = client.get("/sign-in/reauthenticated")
     assert (back.status_code, back.headers["location"]) == (303, "/refer")
     assert "you may sign now" in client.get("/refer").text
+    # someone else logging in at this computer does not sign for her
+    idp.username = "t.moreau"
+    through_provider(client, "/sign-in/reauthenticate?back=/refer")
+    client.get("/sign-in/reauthenticated")
+    assert "not &#39;n.bernard&#39;: sign it yourself" in client.get("/refer").text
 
 
 def test_a_provider_session_signs_with_its_fresh_login_never_a_typed_password(web, idp) -> None:

@@ -183,6 +183,7 @@ async def reauthenticated(request: Request, staff: Staff) -> Response:
         await asyncio.to_thread(hospital.reauthenticate, staff.actor, id_token, now)
     except Refusal as err:
         log.info("re-authentication refused", rule=err.rule)
+        request.session.pop(FRESH_LOGIN, None)
         notice(request, err.message)
     else:
         request.session[FRESH_LOGIN] = id_token
