@@ -28,6 +28,7 @@ from signin.device_login import (
 from signin.hospital_login import HospitalLogin, ProviderConfig
 from signin.local import cached_session, local_sign_in
 from signin.oidc import GroupMapping, IdTokenRefused
+from signin.provider_http import ProviderUnavailable
 from signin.service import VIA_DEVICE
 from tests.support.oidc_provider import (
     CLIENT_ID,
@@ -161,3 +162,14 @@ def test_a_provider_session_signs_with_a_fresh_id_token_only(
         service.assert_action(session.token, **args)
     with pytest.raises(IdTokenRefused):
         service.assert_action(session.token, credential="a typed password", **args)
+
+
+def test_a_half_configured_or_plain_http_provider_is_refused_clearly(tmp_path: Path) -> None:
+    assert ProviderConfig.from_settings(Settings()) is None
+    with pytest.raises(ValueError, match="needs CELLPATH_OIDC_CLIENT_ID"):
+        ProviderConfig.from_settings(Settings(oidc_issuer="https://idp.test"))
+    (tmp_path / "groups.yaml").write_text(MAPPING)
+    mapping = GroupMapping.load(tmp_path / "groups.yaml")
+    remote = HospitalLogin(ProviderConfig("http://idp.example.org", CLIENT_ID, None, mapping))
+    with pytest.raises(ProviderUnavailable, match="not https"):
+        remote.metadata()
