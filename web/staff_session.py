@@ -94,8 +94,9 @@ class StaffSession:
 
 
 def begin(request: Request, session: Session) -> None:
-    """Start a signed-in session: a fresh cookie (nothing kept from before sign-in)."""
-    request.session.clear()
+    """Start a signed-in session: a fresh cookie (nothing kept from before sign-in; a
+    session it held is ended)."""
+    end(request)
     request.session[TOKEN] = session.token
     request.session[SEEN] = context_of(request).clock()
 
