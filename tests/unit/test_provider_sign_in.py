@@ -169,3 +169,21 @@ def _code_for(idp: LoopbackProvider, hospital):
     approved = httpx.get(url, follow_redirects=False)
     code = parse_qs(urlsplit(approved.headers["location"]).query)["code"][0]
     return code, pending, "http://testserver/sign-in/callback"
+
+
+def test_keys_the_provider_rotated_to_are_fetched_again(web, idp: LoopbackProvider) -> None:
+    from joserfc.jwk import ECKey
+
+    client, service = web
+    assert through_provider(client).status_code == 200  # the provider's keys are now cached
+    old = idp.key
+    idp.key = ECKey.generate_key("P-256", parameters={"kid": "idp-2"})
+    try:
+        # fetched a moment ago: a token naming an unknown key is refused, not a new fetch
+        assert through_provider(TestClient(client.app, follow_redirects=False)).status_code == 401
+        service.provider._keys_fetched -= 120  # type: ignore[union-attr]  # a while later
+        again = TestClient(client.app, follow_redirects=False)
+        assert through_provider(again).status_code == 200
+        assert again.get("/refer").status_code == 200
+    finally:
+        idp.key = old
