@@ -1,5 +1,6 @@
-"""The sign-in policy: how many wrong passwords are tolerated, and for how long, each number
-with its source.
+"""The sign-in policy: how many wrong passwords are tolerated, and for how long; how long a
+provider login may take and how often its keys are fetched again; how long ended sessions
+stay listed — each number with its source.
 
 Usage::
 
@@ -25,7 +26,14 @@ from models.sources import Sourced, source
 class SignInPolicy(Sourced):
     """Limits on failed password sign-ins (local accounts and service accounts)."""
 
-    NUMBERS = ("max_failures_per_account", "max_failures_per_address", "failure_window")
+    NUMBERS = (
+        "max_failures_per_account",
+        "max_failures_per_address",
+        "failure_window",
+        "provider_login_within",
+        "provider_keys_refetch_after",
+        "ended_sessions_kept",
+    )
     ROW_SOURCE = False
     DEFAULT_SOURCES = {
         "max_failures_per_account": source(
@@ -39,8 +47,21 @@ class SignInPolicy(Sourced):
         "failure_window": source(
             "assumption: 15 minutes, the web app's idle timeout; long enough to stop guessing"
         ),
+        "provider_login_within": source(
+            "assumption: time to type a password and a second factor at the provider"
+        ),
+        "provider_keys_refetch_after": source(
+            "assumption: a rotation is picked up within a minute; forged tokens cannot make "
+            "cellpath hammer the provider"
+        ),
+        "ended_sessions_kept": source(
+            "assumption: a day, to see who was signed out or revoked today; no longer needed"
+        ),
     }
 
     max_failures_per_account: int = Field(default=5, ge=1, le=100)
     max_failures_per_address: int = Field(default=20, ge=1, le=10_000)
     failure_window: Duration = Field(default=timedelta(minutes=15))
+    provider_login_within: Duration = Field(default=timedelta(minutes=10))
+    provider_keys_refetch_after: Duration = Field(default=timedelta(minutes=1))
+    ended_sessions_kept: Duration = Field(default=timedelta(days=1))

@@ -32,11 +32,10 @@ from pydantic import BaseModel, ConfigDict
 
 from models.actor import StaffIdentity
 from models.settings import Settings
+from models.signin_policy import SignInPolicy
 from signin.oidc import GroupMapping, IdTokenRefused, OidcProvider
 from signin.provider_http import ProviderUnavailable, get_json, post_form
 
-#: the provider's keys are fetched again at most this often when a token names an unknown one
-KEY_REFRESH_SECONDS = 60.0
 _NEEDED = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 T = TypeVar("T")
 
@@ -106,11 +105,13 @@ class HospitalLogin:
         config: ProviderConfig,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy: SignInPolicy | None = None,
         get: Callable[[str], dict[str, Any]] = get_json,
         post: Callable[..., tuple[int, dict[str, Any]]] = post_form,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.policy = policy or SignInPolicy()
         self.get = get
         self.post = post
         self._lock = threading.Lock()
@@ -169,7 +170,8 @@ class HospitalLogin:
         except IdTokenRefused:
             if not self._names_unknown_key(provider, id_token):
                 raise
-            if time.monotonic() - self._keys_fetched < KEY_REFRESH_SECONDS:
+            refetch_after = self.policy.provider_keys_refetch_after.total_seconds()
+            if time.monotonic() - self._keys_fetched < refetch_after:
                 raise
             return check(self._provider(refresh=True))
 

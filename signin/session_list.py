@@ -22,16 +22,15 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from models.actions import person_key
+from models.signin_policy import SignInPolicy
 
 SESSIONS_FILE = "sessions.db"
-#: ended sessions are kept this long for ``cellpath sessions list --all``, then dropped
-KEEP_ENDED = timedelta(days=1)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -72,8 +71,10 @@ def _dt(value: float | None) -> datetime | None:
 class SessionList:
     """Open sessions by ID, in a SQLite file shared by the processes of one sign-in host."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, policy: SignInPolicy | None = None) -> None:
         self.path = path
+        #: ended sessions stay for ``cellpath sessions list --all`` this long, then go
+        self.keep_ended = (policy or SignInPolicy()).ended_sessions_kept
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             with contextlib.suppress(FileExistsError):
@@ -94,7 +95,7 @@ class SessionList:
         with self._db() as db:
             db.execute(
                 "DELETE FROM sessions WHERE expires_at < ?",
-                (_ts(session.opened_at - KEEP_ENDED),),
+                (_ts(session.opened_at - self.keep_ended),),
             )
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, NULL)",

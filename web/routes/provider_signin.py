@@ -41,8 +41,6 @@ router = APIRouter()
 log = structlog.get_logger("cellpath.web")
 Staff = Annotated[StaffSession, Depends(current_staff)]
 
-#: a login must come back from the provider within this many seconds
-LOGIN_SECONDS = 600
 _PENDING, _FRESH = "pending", "fresh"
 
 
@@ -68,12 +66,18 @@ def _signer(context: WebContext) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(context.secret_key, salt="cellpath-provider-login")
 
 
+def _login_seconds(context: WebContext) -> int:
+    """How long a login may take at the provider (``SignInPolicy.provider_login_within``)."""
+    assert context.hospital is not None
+    return int(context.hospital.policy.provider_login_within.total_seconds())
+
+
 def _keep(response: Response, request: Request, kind: str, value: dict[str, Any]) -> None:
     context = context_of(request)
     response.set_cookie(
         context.login_cookie_name,
         _signer(context).dumps({kind: value}),
-        max_age=LOGIN_SECONDS,
+        max_age=_login_seconds(context),
         path="/",
         httponly=True,
         samesite="lax",
@@ -87,7 +91,7 @@ def _kept(request: Request, kind: str) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        data = _signer(context).loads(raw, max_age=LOGIN_SECONDS)
+        data = _signer(context).loads(raw, max_age=_login_seconds(context))
     except BadSignature:
         return None
     value = data.get(kind) if isinstance(data, dict) else None
