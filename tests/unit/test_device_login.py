@@ -173,3 +173,10 @@ def test_a_half_configured_or_plain_http_provider_is_refused_clearly(tmp_path: P
     remote = HospitalLogin(ProviderConfig("http://idp.example.org", CLIENT_ID, None, mapping))
     with pytest.raises(ProviderUnavailable, match="not https"):
         remote.metadata()
+
+
+def test_the_documented_mapping_file_loads_and_gives_every_role() -> None:
+    example = Path(__file__).parents[2] / "docs" / "examples" / "signin-groups.yaml"
+    mapping = GroupMapping.load(example)
+    granted = {role for grant in mapping.groups.values() for role in grant.roles}
+    assert granted == set(Role)
