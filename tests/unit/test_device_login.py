@@ -180,3 +180,32 @@ def test_the_documented_mapping_file_loads_and_gives_every_role() -> None:
     mapping = GroupMapping.load(example)
     granted = {role for grant in mapping.groups.values() for role in grant.roles}
     assert granted == set(Role)
+
+
+def test_a_cli_signature_in_a_provider_session_logs_in_there_again(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.login import SignedIn
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    service = local_sign_in(settings)
+    identity, when, _ = await_device_login(
+        service.provider,  # type: ignore[arg-type]
+        start_device_login(service.provider),  # type: ignore[arg-type]
+        sleep=Waits(),
+    )
+    session = service.open_session(identity, authenticated_at=when, via=VIA_DEVICE)
+    signed = SignedIn(service, session, "n.bernard", Role.CTU_TECHNICIAN)
+    token = signed.sign("pathway-centre-a-X-1", "thaw_product", "u-2")
+    assert "log in again" in capsys.readouterr().err
+    signer = verify_assertion(
+        token,
+        service.keys.public_ring(),
+        now=datetime.now(UTC),
+        pathway_id="pathway-centre-a-X-1",
+        action="thaw_product",
+        update_id="u-2",
+    )
+    assert signer.actor == "n.bernard" and signer.meaning
