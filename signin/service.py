@@ -262,10 +262,26 @@ class AssertionService:
                     f"Sending '{action}' is an electronic signature: enter your password "
                     "again (or sign in again with the hospital login) to sign it."
                 )
-            checker = self.authenticator
-            if session.via != VIA_PASSWORD and self.provider is not None:
-                checker = self.provider  # signed in at the hospital: log in there again
-            confirmed = checker.reauthenticate(session.identity.actor, credential, now)
+            confirmed = self._reauthenticated(session, credential, now)
             claims["meaning"] = meaning
             claims["auth_time"] = to_numeric_date(confirmed)
         return self.keys.sign(ASSERTION_TYPE, claims)
+
+    def _reauthenticated(self, session: Session, credential: str, now: datetime) -> datetime:
+        """When the signer proved who they are again: a fresh provider login for people who
+        signed in there; else the password, its wrong guesses counted like a sign-in's (a
+        stolen session cannot guess the password through signatures)."""
+        actor = session.identity.actor
+        if session.via != VIA_PASSWORD and self.provider is not None:
+            return self.provider.reauthenticate(actor, credential, now)
+        if self.throttle is not None:
+            self.throttle.check(actor, None)
+        try:
+            confirmed = self.authenticator.reauthenticate(actor, credential, now)
+        except SignInRefused:
+            if self.throttle is not None:
+                self.throttle.failed(actor, None)
+            raise
+        if self.throttle is not None:
+            self.throttle.succeeded(actor)
+        return confirmed

@@ -62,6 +62,16 @@ class TestThrottle:
         clock.now += timedelta(minutes=15)
         assert service.sign_in("n.bernard", dev.passwords["n.bernard"]).identity.actor
 
+    def test_wrong_passwords_at_signatures_count_too(self, dev) -> None:
+        service = dev.service()
+        session = service.sign_in("n.bernard", dev.passwords["n.bernard"])
+        args = {"pathway_id": "pathway-centre-a-X-1", "action": "infuse", "update_id": "u"}
+        for _ in range(5):
+            with pytest.raises(SignInRefused):
+                service.assert_action(session.token, credential="guess", **args)
+        with pytest.raises(SignInThrottled):
+            service.assert_action(session.token, credential=dev.passwords["n.bernard"], **args)
+
     def test_one_address_guessing_many_accounts_is_paused(self, dev) -> None:
         throttle = SignInThrottle(SignInPolicy(max_failures_per_address=3))
         service = AssertionService(dev.keys, authenticator=dev.accounts, throttle=throttle)
