@@ -31,14 +31,13 @@ from temporalio.client import Client
 from cli.action_fields import a_or_an, check_details, ordered, show_allowed_actions
 from cli.app import State, console, err_console, fail, print_json, report, run
 from cli.inputs import ECHO_LIMIT, check_pathway_id, echo, load_mapping, read_text
-from cli.login import BY_REMOVED, SecondPerson, signed_in
+from cli.login import BY_REMOVED, CosignerOption, signed_in
 from cli.records import list_closed
 from cli.rendering import print_pathways, print_show, receipt_document, show_document
 from client import pathways, records
 from client.connection import connect
 from client.diagrams import FORMATS, DiagramToolMissing, render
 from client.errors import ActionRefused, OperationError
-from client.signing import sign_action
 from models.actions import EVENT_PAYLOADS
 from models.contracts import CENTRE_ID
 from models.protocol import Therapy
@@ -184,15 +183,7 @@ def act(
     help_events: Annotated[
         bool, typer.Option("--help-events", help="List what ROLE may do now, with the details.")
     ] = False,
-    cosigner: Annotated[
-        str | None,
-        typer.Option(
-            "--cosigner",
-            metavar="STAFF-ID",
-            help="The second person of a two-person action (MDTM decision, bedside check): "
-            "their password is asked, and they co-sign it (verified).",
-        ),
-    ] = None,
+    cosigner: CosignerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Send a staff action to a pathway (or list what is possible now: --help-events)."""
@@ -227,12 +218,7 @@ def act(
     if reason:
         payload["reason"] = reason
     payload = check_details(event, payload)
-    second = SecondPerson(me.service, cosigner) if cosigner else None
-    # the password again for a signature, then the co-signer's for a co-signature
-    key, payload = sign_action(
-        payload, me, workflow_id=pathway, event=event, update_id=update_id, cosigner=second
-    )
-    assert key is not None
+    key, payload = me.signed(payload, pathway, event, update_id, cosigner)
 
     async def go() -> Any:
         client = await connect()

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import typing
 import uuid
+from collections.abc import Mapping
 from typing import Any
+
+from models.cosignature import named_others
 
 
 class ActionSigner(typing.Protocol):
@@ -60,3 +63,15 @@ def sign_action(
             pathway_id=workflow_id, event=event, update_id=update_id
         )
     return update_id, signed
+
+
+def cosigner_among(
+    event: str, data: dict[str, Any], signers: Mapping[str, object]
+) -> CoSigner | None:
+    """Among ``signers`` (by staff ID: the demo's service accounts), the one who co-signs
+    ``event`` with ``data``: the other person the two-person action names; else ``None``."""
+    for person in named_others(event, data, str(data.get("actor", ""))):
+        signer = signers.get(person)
+        if isinstance(signer, CoSigner):
+            return signer
+    return None

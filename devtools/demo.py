@@ -32,11 +32,10 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
-from client.signing import ActionSigner, CoSigner
+from client.signing import ActionSigner, cosigner_among
 from devtools.demo_answers import CONSENTED, FIT, HOSPITALISED, SIGNED, Ago, resolve
 from devtools.demo_eligibility import GRADE_2_CRS, HISTORY, TREATED, answered, referral_facts
 from devtools.demo_preparation import recorded_tasks
-from models.cosignature import named_others
 from models.protocol import Protocol, Therapy
 from models.referral import Binome, Referral
 
@@ -318,17 +317,6 @@ def demo_protocol(case: Case, seconds_per_day: float) -> Protocol:
     return base.compressed(seconds_per_day=seconds_per_day, floor=DEMO_FLOOR)
 
 
-def second_person(
-    event: str, data: dict[str, Any], signers: dict[str, ActionSigner]
-) -> CoSigner | None:
-    """The demo account that co-signs a two-person action: the other person it names."""
-    for person in named_others(event, data, str(data["actor"])):
-        signer = signers.get(person)
-        if isinstance(signer, CoSigner):
-            return signer
-    return None
-
-
 async def seed_case(
     client: Client,
     case: Case,
@@ -363,7 +351,7 @@ async def seed_case(
         data = {**answered(step.event, protocol), **data}
         try:
             signer = (signers or {}).get(data["actor"])
-            cosigner = second_person(step.event, data, signers or {})
+            cosigner = cosigner_among(step.event, data, signers or {})
             await pathways.act(
                 client, referral.pathway_id, step.event, data, signer=signer, cosigner=cosigner
             )

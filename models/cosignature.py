@@ -45,6 +45,8 @@ from models.roles import Role, roles_allowed
 
 #: what a co-signature means: the second person verified what the first one did
 COSIGN_MEANING = "verified"
+#: the fields of a staff action that prove who signed it, never recorded as its details
+SIGNATURE_FIELDS = frozenset({"assertion", "cosignature"})
 _COSIGNATURE = "The second person's signature (co-signature)"
 _NOTHING = "nothing was changed"
 

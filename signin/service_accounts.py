@@ -74,13 +74,13 @@ class SessionSigner:
             raise ReauthenticationRequired(
                 f"{self.actor} must enter their password again to co-sign '{event}'."
             )
-        now = self.service.clock()
-        confirmed = self.service.authenticator.reauthenticate(
-            self.actor, self.reauthenticate(event), now
-        )
-        return self.service.cosign(
-            self.session.identity,
-            authenticated_at=confirmed,
+        if self.renew is not None and self.service.clock() >= (
+            self.session.expires_at - RENEW_BEFORE
+        ):
+            self.session = self.renew()
+        return self.service.cosign_session(
+            self.session.token,
+            self.reauthenticate(event),
             pathway_id=pathway_id,
             action=event,
             update_id=update_id,

@@ -31,10 +31,10 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.actions import SIGNATURE_FIELDS, StaffAction, person_key
+    from models.actions import StaffAction, person_key
     from models.actor import AssertionRefused, VerifiedActor, verify_assertion
     from models.audit import CURRENT_CHAIN
-    from models.cosignature import cosigned_role, verify_cosignature
+    from models.cosignature import SIGNATURE_FIELDS, cosigned_role, verify_cosignature
     from models.signed_action import check_sender, check_signer_named, signed_claims
     from models.trusted_signers import trusted_signers
     from workflows.updates import current_update_id, rejection

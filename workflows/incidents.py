@@ -25,7 +25,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from models.actions import SIGNATURE_FIELDS, StaffAction
+    from models.actions import StaffAction
+    from models.cosignature import SIGNATURE_FIELDS
     from models.incident import Incident, IncidentKind
     from models.record import AuditEntry, PathwayRecord
     from states import errors

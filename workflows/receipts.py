@@ -24,7 +24,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.actions import SIGNATURE_FIELDS, StaffAction, parse_action
+from models.actions import StaffAction, parse_action
+from models.cosignature import SIGNATURE_FIELDS
 from models.pathway import ActionReceipt
 from models.record import AuditEntry
 from states.errors import UpdateIdReused

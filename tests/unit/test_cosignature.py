@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from cli.audit import audit_app
 from client.audit import ExportFormat, read_trail, to_csv, to_jsonl, verify_trail
-from client.signing import sign_action
-from devtools.demo import second_person
+from client.signing import cosigner_among, sign_action
 from models.actions import parse_action
 from models.actor import (
     AssertionExpired,
@@ -295,13 +294,13 @@ class TestClientsCoSign:
     """The demo's service accounts (and any ``SessionSigner``) co-sign as the second person
     the action names; a co-signature goes through ``sign_action`` like the assertion."""
 
-    def test_the_demo_finds_and_uses_the_second_person(self, signed) -> None:
+    def test_the_demo_finds_and_uses_the_cosigner_among(self, signed) -> None:
         service, pw = signed
         accounts = {p: service_account(service, p, pw[p]) for p in ("n.bernard", "dr.roux")}
         data = {"actor": "n.bernard", "role": "nurse", **INFUSION}
-        second = second_person("infuse", data, dict(accounts))
+        second = cosigner_among("infuse", data, dict(accounts))
         assert second is accounts["dr.roux"]
-        assert second_person("record_fever", data, dict(accounts)) is None
+        assert cosigner_among("record_fever", data, dict(accounts)) is None
         update_id, sent = sign_action(
             data,
             accounts["n.bernard"],
