@@ -118,6 +118,12 @@ audit_entries = Table(
     Column("hash", HASH, nullable=False),
     # what an electronic signature meant (migration 0003); None for other actions
     Column("meaning", String(40)),
+    # the second person of a two-person action and the audit chain version (migration
+    # 0004, models/cosignature.py, models/audit.py); None on rows written before: version 1
+    Column("cosigner_sealed", LargeBinary),
+    Column("cosigner_role", String(40)),
+    Column("cosigner_meaning", String(40)),
+    Column("chain", Integer),
 )
 
 incidents = Table(

@@ -23,10 +23,12 @@ from pathlib import Path
 from fastapi import Request
 from temporalio.client import Client
 
+from signin.hospital_login import HospitalLogin
 from signin.service import AssertionService
 
 #: the session cookie's name; ``__Host-`` (Secure, path /, no domain) when behind HTTPS
 COOKIE = "cellpath_session"
+LOGIN_COOKIE = "cellpath_login"
 SECRET_FILE = "web-session.key"
 
 
@@ -40,6 +42,8 @@ class WebContext:
     secure_cookies: bool = False
     #: seconds since the epoch, for the idle timeout (tests move it)
     clock: Callable[[], float] = time.time
+    #: the hospital's identity provider; None: local accounts (the dev stack)
+    hospital: HospitalLogin | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:
@@ -50,6 +54,11 @@ class WebContext:
     @property
     def cookie_name(self) -> str:
         return f"__Host-{COOKIE}" if self.secure_cookies else COOKIE
+
+    @property
+    def login_cookie_name(self) -> str:
+        """The cookie that carries a provider login from its start to its callback."""
+        return f"__Host-{LOGIN_COOKIE}" if self.secure_cookies else LOGIN_COOKIE
 
 
 def context_of(request: Request) -> WebContext:

@@ -36,7 +36,7 @@ from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Dri
 from worker import build_worker
 from workflows import search
 from workflows.centre_gate import CENTRE_GATE_PATCH
-from workflows.identity import SIGNER_PATCH
+from workflows.identity import COSIGN_PATCH, SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
 from workflows.lean_runs import LEAN_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
@@ -49,6 +49,7 @@ PATCHES = {
     PREPARATION_PATCH,
     REGISTRY_PATCH,
     SIGNER_PATCH,
+    COSIGN_PATCH,
     CENTRE_GATE_PATCH,
     REFUSAL_PATCH,
     PRODUCT_PATCH,

@@ -36,7 +36,7 @@ class TestMigrations:
     def test_upgrade_from_empty(self, database_url: str) -> None:
         assert current_revision(database_url) is None
         store.upgrade(database_url)
-        assert current_revision(database_url) == "0003_signature_meaning"
+        assert current_revision(database_url) == "0004_cosignature"
         store.upgrade(database_url)
         engine = store.make_engine(database_url)
         try:
