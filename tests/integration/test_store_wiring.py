@@ -29,7 +29,7 @@ from devtools.devserver import DevServer
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol
 from tests.support.centre_driver import runs_of
-from tests.support.cli_support import Cli, cli_env, worker_logs_off_stdout
+from tests.support.cli_support import Cli, cli_env
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
 from tests.support.signing import TEST_SIGNERS
 from tests.support.waiting import eventually
@@ -204,8 +204,7 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
             # M12 ends the first run once its facts are written: the rest goes to the second.
             await eventually(ran_anew, timeout=60, interval=0.2, what="the follow-up year")
             await go("start_long_term_follow_up", ARD)
-            with worker_logs_off_stdout():  # the pathway escalates while the CLI reads
-                await reads_whole_while_open(cli, client, handle.id, tmp_path / "open.jsonl")
+            await reads_whole_while_open(cli, client, handle.id, tmp_path / "open.jsonl")
             await go("record_death", ARD, reason="unrelated cardiac arrest")
             await handle.result()
             assert len(await runs_of(client, handle.id)) == 2
