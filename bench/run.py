@@ -49,6 +49,7 @@ from bench.processes import WorkerProcess, connect, dev_server, pycache_dir
 from bench.report import machine, update_docs, write_results
 from bench.rest import rest_scenario
 from bench.scenarios import chart_scenario, history_scenario
+from bench.signing import bench_sign_in
 
 
 async def _timed(results: dict[str, Any], name: str, work: Awaitable[Any]) -> Any:
@@ -77,6 +78,7 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
     with tempfile.TemporaryDirectory(prefix="cellpath-bench-") as tmpdir:
         tmp = Path(tmpdir)
         if wanted & {"latency", "throughput", "history"}:
+            signing = bench_sign_in(tmp / "sign-in")
             async with dev_server(tmp, "drive") as server:
                 client = await connect(server)
                 worker = WorkerProcess(
@@ -85,6 +87,7 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
                     cellpath_queue="bench-cellpath",
                     bare_queue="bench-bare",
                     pycache=pycache_dir(config, tmp),
+                    actor_key_file=signing.public_keys,
                 )
                 await worker.start()
                 stack = Stack(
@@ -94,6 +97,7 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
                     "bench-cellpath",
                     "bench-bare",
                     bench_protocol(config.seconds_per_day),
+                    signing,
                 )
                 try:
                     log("warm-up: one pathway of each kind ...")
