@@ -51,6 +51,17 @@ from bench.rest import rest_scenario
 from bench.scenarios import chart_scenario, history_scenario
 from bench.signing import bench_sign_in
 
+FAILED_RUN_LOGS = HERE / "failed-run-logs"
+
+
+def keep_logs(tmp: Path, log: Callable[[str], None]) -> None:
+    """A failed run's server and worker logs, kept out of its temporary directory."""
+    shutil.rmtree(FAILED_RUN_LOGS, ignore_errors=True)
+    FAILED_RUN_LOGS.mkdir(parents=True)
+    for found in tmp.glob("*.log"):
+        shutil.copy(found, FAILED_RUN_LOGS / found.name)
+    log(f"logs of the failed run in {FAILED_RUN_LOGS}")
+
 
 async def _timed(results: dict[str, Any], name: str, work: Awaitable[Any]) -> Any:
     started = time.monotonic()
@@ -68,6 +79,8 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
         "config": asdict(config),
         "scenarios": {},
         "seconds": {},
+        # Every action signed by its client and verified by the cellpath worker.
+        "signed": True,
     }
     scenarios = results["scenarios"]
     if "chart" in wanted:
@@ -149,6 +162,10 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
                         scenarios["history"] = await _timed(
                             results, "history", history_scenario(config, *histories)
                         )
+                except BaseException:
+                    worker.stop()
+                    keep_logs(tmp, log)
+                    raise
                 finally:
                     worker.stop()
                 results["escalations_while_driving"] = worker.escalations
