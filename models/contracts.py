@@ -30,6 +30,7 @@ NOTIFY_FALLBACK = "notify_fallback"
 NOTIFY_CENTRE_PATHWAYS = "notify_centre_pathways"
 # The pathway's facts written to the record store (activities/record_store.py).
 KEEP_RECORDS = "keep_records"
+KEEP_CENTRE_RECORDS = "keep_centre_records"
 
 # Where the worker polls and the client sends, unless CELLPATH_TASK_QUEUE says otherwise.
 DEFAULT_TASK_QUEUE = "cellpath-pathways"
