@@ -1,5 +1,7 @@
-"""A centre workflow continues as new without losing its record: evidence, audit trail,
-alerts and the update IDs it has applied all carry into the next run.
+"""A centre workflow continues as new without losing its record: its evidence, watches and
+the update IDs it has applied carry into the next run, and its audit trail goes to the
+record store first (patch ``centre-lean-runs``): the next run carries the chain's head, and
+the whole trail, read back from the store and the workflow, verifies.
 
 Runs its own dev server (``ShortHistoryServer``) that suggests continue-as-new after a few
 dozen events, since the centre continues as new only when Temporal suggests it.
@@ -17,9 +19,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from client.centres import record_evidence
+from client.centre_trail import centre_trail
+from client.centres import centre_view, record_evidence
+from client.records import open_reader
 from devtools.devserver import free_port
 from models.contracts import centre_workflow_id
+from store.centre_trail import CentreTrailStore
 from tests.support.centre_driver import (
     PHARMACIST,
     STOCK,
@@ -62,12 +67,17 @@ async def test_the_next_run_carries_the_whole_record(short_client: Client) -> No
         after = await current_record(client, centre_id)
 
         assert after.run == before.run == 2
-        assert after.centre == before.centre and after.audit == before.audit
-        assert after.alerts == before.alerts and after.watches == before.watches
+        assert after.centre == before.centre and after.watches == before.watches
+        assert after.alerts == before.open_alerts()
         assert after.version == before.version and after.opened_at == before.opened_at
-        recorded = [e.data["doses_on_site"] for e in after.audit]
-        assert recorded == counts and len(counts) >= 2
-        assert [e.seq for e in after.audit] == list(range(1, len(counts) + 1))
+        # The first run's entries were written to the store before it continued as new.
+        head = (before.audit_head_seq, before.audit_head_hash)
+        assert (after.audit_head_seq, after.audit_head_hash) == head
+        assert after.stored_audit_seq == len(counts) and len(counts) >= 2
+        reader = open_reader()
+        stored = CentreTrailStore(reader.engine, reader.sealer).audit(centre_id)
+        assert [e.data["doses_on_site"] for e in stored] == counts
+        assert stored == before.audit
 
         # A click from the first run, delivered again, is recognised as applied.
         again = await record_evidence(
@@ -88,6 +98,11 @@ async def test_the_next_run_carries_the_whole_record(short_client: Client) -> No
         assert not fresh.duplicate and fresh.seq == len(counts) + 1
         await at_rest(client, workflow_id)
         final = await current_record(client, centre_id)
-        assert len(final.audit) == len(counts) + 1 and final.version > after.version
+        assert final.audit_head_seq == len(counts) + 1 and final.version > after.version
         assert await runs_of(client, workflow_id) == [first, second]
+        # The whole trail: the first run's from the store, the new entry from the workflow.
+        trail = await centre_trail(await centre_view(client, centre_id), reader=reader)
+        assert [e.seq for e in trail.audit] == list(range(1, len(counts) + 2))
+        assert trail.problems == [] and trail.stored[0] == len(counts) and trail.live[0] == 1
+        assert "record store" in trail.said()
         await client.get_workflow_handle(workflow_id).terminate("test over")
