@@ -65,6 +65,7 @@ SLOW_FIRST = (
     "tests/integration/test_cli.py",
     "tests/integration/test_store_wiring.py",
     "tests/integration/test_web_browser.py",
+    "tests/integration/test_web_closed_pathway.py",
     "tests/integration/test_withdrawal_workflow.py",
 )
 
