@@ -17,6 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from argon2 import PasswordHasher
+from pydantic import SecretStr
 from temporalio.client import Client
 
 import store
@@ -84,7 +85,7 @@ async def test_a_deleted_closed_pathway_is_read_from_the_store(
         signin=AssertionService(dev.keys, authenticator=dev.accounts),
         task_queue=task_queue,
         secret_key=secrets.token_urlsafe(40),
-        records=open_reader(Settings(encryption_keys=encryption_codec.ring.to_spec())),
+        records=open_reader(Settings(encryption_keys=SecretStr(encryption_codec.ring.to_spec()))),
     )
     protocol = load_protocol(protocol_path("msc-systemic-sclerosis")).compressed(
         seconds_per_day=0.02, floor=timedelta(seconds=5)
