@@ -58,9 +58,7 @@ def chain_centre_entry(prev_hash: str, entry: CentreAuditEntry) -> str:
     return digest.hexdigest()
 
 
-def verify_centre_chain(
-    entries: Sequence[CentreAuditEntry], centre_id: str
-) -> list[ChainProblem]:
+def verify_centre_chain(entries: Sequence[CentreAuditEntry], centre_id: str) -> list[ChainProblem]:
     """Every problem in a centre's trail, in order; ``[]`` when it is intact."""
     problems: list[ChainProblem] = []
     prev_hash, prev_seq = centre_genesis(centre_id), 0
