@@ -66,6 +66,7 @@ SLOW_FIRST = (
     "tests/integration/test_store_wiring.py",
     "tests/integration/test_web_browser.py",
     "tests/integration/test_web_closed_pathway.py",
+    "tests/integration/test_centre_continue_as_new.py",
     "tests/integration/test_withdrawal_workflow.py",
 )
 

@@ -9,6 +9,7 @@ dozen events, since the centre continues as new only when Temporal suggests it.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.support.centre_driver import (
     play_centre,
     runs_of,
 )
+from tests.support.cli_support import Cli, cli_env
 from tests.support.waiting import at_rest
 from worker import build_worker
 from workflows.centre import CentreWorkflow
@@ -41,18 +43,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest_asyncio.fixture
-async def short_client(tmp_path: Path) -> AsyncIterator[Client]:
+async def short_server(tmp_path: Path) -> AsyncIterator[ShortHistoryServer]:
     server = ShortHistoryServer(port=free_port(), log_file=tmp_path / "server.log")
     server.start()
     try:
         await server.wait_ready()
-        yield await Client.connect(server.address, data_converter=pydantic_data_converter)
+        yield server
     finally:
         server.stop()
 
 
-async def test_the_next_run_carries_the_whole_record(short_client: Client) -> None:
-    client = short_client
+async def test_the_next_run_carries_what_is_open_and_the_store_the_rest(
+    short_server: ShortHistoryServer, tmp_path: Path
+) -> None:
+    client = await Client.connect(short_server.address, data_converter=pydantic_data_converter)
     centre_id = f"can{uuid.uuid4().hex[:10]}"
     workflow_id = centre_workflow_id(centre_id)
     task_queue = f"tq-{uuid.uuid4()}"
@@ -105,4 +109,18 @@ async def test_the_next_run_carries_the_whole_record(short_client: Client) -> No
         assert [e.seq for e in trail.audit] == list(range(1, len(counts) + 2))
         assert trail.problems == [] and trail.stored[0] == len(counts) and trail.live[0] == 1
         assert "record store" in trail.said()
+        # `cellpath centres show` shows the whole trail and says what it read.
+        cli = Cli(
+            cli_env(
+                short_server.address,
+                task_queue,
+                tmp_path / "state",
+                CELLPATH_DATABASE_URL=os.environ["CELLPATH_DATABASE_URL"],
+            )
+        )
+        shown = await cli("centres", "show", centre_id, "--json")
+        assert shown.code == 0, shown
+        doc = shown.json()
+        assert [e["seq"] for e in doc["audit"]] == [e.seq for e in trail.audit]
+        assert doc["chain_intact"] and doc["read"].startswith(f"{len(counts)} audit entries")
         await client.get_workflow_handle(workflow_id).terminate("test over")
