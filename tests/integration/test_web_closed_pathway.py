@@ -1,7 +1,9 @@
 """The web app's Pathway page for a closed pathway whose workflow Temporal has deleted (as
 the namespace's retention does): read from the record store, it shows the state, the audit
 timeline and the incidents it showed before, says "closed — read from the record store",
-and offers no action form. Served in the test's event loop (httpx over ASGI, no browser).
+and offers no action form; the Centres page shows each centre's trail of alerts and
+evidence, saying what it read where. Served in the test's event loop (httpx over ASGI, no
+browser).
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ async def test_a_deleted_closed_pathway_is_read_from_the_store(
             assert before.status_code == 200 and "read from the record store" not in before.text
             await delete_executions(client, handle.id)
             after = await app.get(f"/pathways/{handle.id}")
+            centres = await app.get("/centres")
     finally:
         records.dispose()
 
@@ -128,3 +131,9 @@ async def test_a_deleted_closed_pathway_is_read_from_the_store(
     assert audit_rows(page) == audit_rows(before.text) and len(audit_rows(page)) >= 5
     incidents = section(page, "Incidents")
     assert "shipper log gap" in incidents and incidents == section(before.text, "Incidents")
+
+    # The Centres page shows each centre's trail and says what it read where.
+    assert centres.status_code == 200, centres.text
+    shown = centres.text.split("<h2>centre-b</h2>", 1)[1]
+    assert "read from the record store" in shown and "workflow in Temporal" in shown
+    assert "JACIE accreditation" in shown.split("<h3>Evidence audit</h3>", 1)[0]
