@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.connection import connect, connect_config, task_queue_of
 from client.errors import OperationError, TemporalUnreachable
+from client.logs import logs_off_stdout
 from models.encryption import DEV_KEY_FILE, EncryptionError
 from models.protocol import ProtocolFileError
 from models.refusals import Outcome, Refusal
@@ -141,6 +142,7 @@ def main(
     State.debug = debug
     State.timeout = timeout
     State.as_json = False
+    logs_off_stdout()
 
 
 def report(

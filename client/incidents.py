@@ -14,22 +14,16 @@ whole listing.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client
 
 from client import pathways
-from client.errors import OperationError
 from client.records import read_record
+from client.survey import survey
 from models.incident import Incident
 from store import RecordReader
-
-# Pathways asked at once when listing across pathways (the worker answers each query), and
-# how long one may take: a pathway no worker answers is named, not waited for.
-CONCURRENT_QUERIES = 16
-QUERY_TIMEOUT_SECONDS = 5.0
 
 
 def incident_row(pathway_id: str, incident: Incident) -> dict[str, Any]:
@@ -74,23 +68,9 @@ async def incidents_of(
 async def all_incidents(client: Client, *, centre: str | None = None) -> IncidentListing:
     """The incidents of every pathway that visibility lists (at ``centre``), by time."""
     listed = await pathways.list_pathways(client, pathways.list_query(centre=centre))
-    limit = asyncio.Semaphore(CONCURRENT_QUERIES)
-    unreadable: dict[str, str] = {}
-
-    async def one(pathway_id: str) -> list[dict[str, Any]]:
-        async with limit:
-            try:
-                return await asyncio.wait_for(
-                    incidents_of(client, pathway_id), QUERY_TIMEOUT_SECONDS
-                )
-            except OperationError as err:
-                unreadable[pathway_id] = err.message
-            except TimeoutError:
-                unreadable[pathway_id] = (
-                    f"no answer within {QUERY_TIMEOUT_SECONDS:g} s (no worker on its task queue?)"
-                )
-            return []
-
-    found = await asyncio.gather(*(one(row["pathway_id"]) for row in listed))
-    rows = sorted((row for rows in found for row in rows), key=lambda r: (r["at"], r["pathway_id"]))
-    return IncidentListing(rows=rows, pathways=len(listed), unreadable=unreadable)
+    found = await survey((row["pathway_id"] for row in listed), lambda p: incidents_of(client, p))
+    rows = sorted(
+        (row for rows in found.answers.values() for row in rows),
+        key=lambda r: (r["at"], r["pathway_id"]),
+    )
+    return IncidentListing(rows=rows, pathways=len(listed), unreadable=found.unanswered)

@@ -11,6 +11,17 @@ import sys
 import structlog
 
 
+def logs_off_stdout() -> None:
+    """A command's data goes to stdout (JSON, exports): log lines go to stderr.
+
+    structlog's default logger prints to stdout, so a warning from the client layer would
+    land inside ``cellpath audit export | jq``. Commands that do not run a service call this
+    first; once logging is set up (a service, a test run), it is left as it is.
+    """
+    if not structlog.is_configured():
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+
+
 def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.types.Processor = (

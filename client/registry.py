@@ -13,7 +13,6 @@ reported in ``unanswered`` rather than failing the whole list.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError
@@ -21,14 +20,12 @@ from temporalio.service import RPCError
 
 from client.errors import BadInput
 from client.pathways import iso, pathway_handle, refusal_from_rpc
+from client.survey import survey
 from models.contracts import PATHWAY_WORKFLOW
 from models.registry_export import FormView
 from workflows.pathway import PathwayWorkflow
 
-# Pathways asked at once: each query replays the pathway on a worker without it cached.
-CONCURRENT_QUERIES = 16
 DUE = ("due", "overdue")
-QUERY_WAIT = 10.0  # seconds a pathway has to answer before it is listed as unanswered
 
 
 def running_query(task_queue: str, centre: str | None = None) -> str:
@@ -56,22 +53,9 @@ async def forms_due(
     """``{"forms": [rows…], "unanswered": [pathway IDs]}``, rows by due date, for the
     running pathways on ``task_queue``."""
     ids = [wf.id async for wf in client.list_workflows(running_query(task_queue, centre))]
-    gate = asyncio.Semaphore(CONCURRENT_QUERIES)
-
-    async def one(pathway_id: str) -> tuple[str, list[FormView] | None]:
-        async with gate:
-            try:
-                forms = await asyncio.wait_for(pathway_forms(client, pathway_id), QUERY_WAIT)
-            except Exception:  # noqa: BLE001 - one silent pathway must not hide the others
-                return pathway_id, None
-            return pathway_id, forms
-
+    found = await survey(sorted(set(ids)), lambda pid: pathway_forms(client, pid))
     rows: list[dict[str, Any]] = []
-    unanswered: list[str] = []
-    for pathway_id, views in await asyncio.gather(*(one(i) for i in sorted(set(ids)))):
-        if views is None:
-            unanswered.append(pathway_id)
-            continue
+    for pathway_id, views in found.answers.items():
         for view in views:
             if view.status in DUE and (view.status == "overdue" or not overdue_only):
                 rows.append(
@@ -86,7 +70,7 @@ async def forms_due(
                     }
                 )
     rows.sort(key=lambda r: (r["due_at"] or "", r["pathway_id"], r["form"]))
-    return {"forms": rows, "unanswered": unanswered}
+    return {"forms": rows, "unanswered": list(found.unanswered)}
 
 
 async def export(client: Client, pathway_id: str, form: str) -> dict[str, Any]:

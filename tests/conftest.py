@@ -14,6 +14,7 @@ the actor and role it names (tests/support/signing.py), so tests keep writing
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import structlog
 from hypothesis import settings
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -38,6 +40,12 @@ from worker import build_worker
 # terminal (80 columns by default), and which test imports the CLI first depends on how the
 # files are shared out between xdist workers: fix the width the CLI tests assert against.
 os.environ["COLUMNS"] = "200"
+
+# structlog's default logger prints to whatever sys.stdout is at the moment: while a CLI
+# test's CliRunner has swapped it, an in-process worker's log line (an escalation, "records
+# kept") would land inside the command's captured JSON. Every log line of the run goes to
+# the real stderr (pytest still captures it per test).
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__))
 
 # Every worker the tests build writes the record store (worker.open_records): one SQLite
 # file per test process, never a developer's .cellpath/records.db, upgraded once here.

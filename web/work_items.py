@@ -10,7 +10,6 @@ Usage::
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,15 +17,11 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 
 from client import pathways
-from client.errors import OperationError
-from client.incidents import QUERY_TIMEOUT_SECONDS
+from client.survey import survey
 from models.action_fields import ANY_TIME
 from models.pathway import AllowedActions, DeadlineView
 from models.roles import Role
 from web.pathway_view import state_name
-
-# Queries to the worker at once: a page asks every open pathway at the person's centres.
-_AT_ONCE = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,16 +72,13 @@ async def _ask(
     return views, allowed
 
 
-async def _one(
-    client: Client, row: dict[str, object], roles: Sequence[Role], gate: asyncio.Semaphore
-) -> tuple[list[DueItem], list[OpenItem]] | None:
+def _items(
+    row: dict[str, object],
+    roles: Sequence[Role],
+    views: list[DeadlineView],
+    allowed: list[tuple[Role, AllowedActions]],
+) -> tuple[list[DueItem], list[OpenItem]]:
     pid = str(row["pathway_id"])
-    async with gate:
-        try:
-            # A few seconds each: a pathway no worker answers is named, not waited for.
-            views, allowed = await asyncio.wait_for(_ask(client, pid, roles), QUERY_TIMEOUT_SECONDS)
-        except (OperationError, TimeoutError):
-            return None
     now = datetime.now(UTC)
     due = [
         DueItem(
@@ -110,16 +102,15 @@ async def _one(
 
 
 async def my_work(client: Client, roles: Sequence[Role], centres: Sequence[str]) -> MyWork:
-    rows = await pathways.list_pathways(client, centre_query(centres))
-    gate = asyncio.Semaphore(_AT_ONCE)
-    answers = await asyncio.gather(*(_one(client, row, roles, gate) for row in rows))
+    rows = {
+        str(row["pathway_id"]): row
+        for row in await pathways.list_pathways(client, centre_query(centres))
+    }
+    found = await survey(rows, lambda pid: _ask(client, pid, roles))
     due: list[DueItem] = []
     opened: list[OpenItem] = []
-    unanswered: list[str] = []
-    for row, answer in zip(rows, answers, strict=True):
-        if answer is None:
-            unanswered.append(str(row["pathway_id"]))
-            continue
-        due.extend(answer[0])
-        opened.extend(answer[1])
-    return MyWork(due_first(due), opened, unanswered)
+    for pid, (views, allowed) in found.answers.items():
+        more_due, more_open = _items(rows[pid], roles, views, allowed)
+        due.extend(more_due)
+        opened.extend(more_open)
+    return MyWork(due_first(due), opened, list(found.unanswered))

@@ -18,7 +18,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +49,6 @@ from tests.support.cli_support import (
     Cli,
     ErrorDoc,
     cli_env,
-    worker_logs_off_stdout,
 )
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
 from tests.support.signing import TEST_SIGNERS
@@ -248,14 +247,13 @@ async def stages(
     centre = load_centre(
         CENTRE_DIR / "centre-a.yaml", now=datetime.now(UTC), time_scale=policy.time_scale
     ).model_copy(update={"id": f"bad-{uuid.uuid4().hex[:10]}"})
-    with worker_logs_off_stdout():
-        async with build_worker(client, module_queue, actor_keys=TEST_SIGNERS):
-            assert await start_centre(client, centre, policy, task_queue=module_queue)
-            built = Stages(client, module_queue, centre.id)
-            try:
-                yield built
-            finally:
-                await built.close()
+    async with build_worker(client, module_queue, actor_keys=TEST_SIGNERS):
+        assert await start_centre(client, centre, policy, task_queue=module_queue)
+        built = Stages(client, module_queue, centre.id)
+        try:
+            yield built
+        finally:
+            await built.close()
 
 
 @pytest.fixture(scope="module")
@@ -268,12 +266,6 @@ def cli(
     keys = encryption_codec.ring.to_spec()
     state = tmp_path_factory.mktemp("bad-inputs-state")
     return Cli(cli_env(dev_server.address, module_queue, state, keys=keys))
-
-
-@pytest.fixture(autouse=True)
-def _quiet_stdout() -> Iterator[None]:
-    with worker_logs_off_stdout():
-        yield
 
 
 # ----- expanding a case into a command line -----------------------------------------------

@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,6 @@ from tests.support.cli_support import (
     field_paths,
     process,
     start_process,
-    worker_logs_off_stdout,
 )
 from tests.support.waiting import eventually
 
@@ -69,12 +67,6 @@ SIGNED = {
 # The demo centres (tests/conftest.py `demo_centres`): centre-a is ready for CAR-T and MSC,
 # centre-b not for CAR-T. This module's patients are CLI-nnn, so no other test's.
 CENTRE = "centre-a"
-
-
-@pytest.fixture(autouse=True)
-def _quiet_stdout() -> Iterator[None]:
-    with worker_logs_off_stdout():
-        yield
 
 
 @pytest.fixture

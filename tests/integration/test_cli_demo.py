@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from temporalio.client import Client
 from devtools.demo import load_cases, seed_demo
 from devtools.devserver import DevServer
 from models.referral import pathway_id
-from tests.support.cli_support import Cli, ListDoc, cli_env, worker_logs_off_stdout
+from tests.support.cli_support import Cli, ListDoc, cli_env
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.integration
 # validity keeps 6 s for its MDTM on a loaded machine (1 s a day left 2 s, and it failed),
 # and the 1-day sponsor report and 2-day quarantine review still fall overdue within seconds.
 SECONDS_PER_DAY = 3.0
-
-
-@pytest.fixture(autouse=True)
-def _quiet_stdout() -> Iterator[None]:
-    with worker_logs_off_stdout():
-        yield
 
 
 async def first_run(client: Client, workflow_id: str) -> str:

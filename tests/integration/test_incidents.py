@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,11 @@ from tests.support.cli_support import (
     IncidentsDoc,
     ShowDoc,
     cli_env,
-    worker_logs_off_stdout,
 )
 from tests.support.pathway_driver import NURSE, PHARMA, TECH, Driver, referral
 from tests.support.waiting import at_rest, eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _quiet_stdout() -> Iterator[None]:
-    with worker_logs_off_stdout():
-        yield
 
 
 async def history_has_presented(client: Client, workflow_id: str, text: str) -> bool:

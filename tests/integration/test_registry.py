@@ -6,7 +6,6 @@ export --form day-100`` reads the CRS/ICANS fields from the record."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,11 @@ from devtools.demo_answers import AE_FACTS
 from devtools.devserver import DevServer
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol
-from tests.support.cli_support import Cli, cli_env, worker_logs_off_stdout
+from tests.support.cli_support import Cli, cli_env
 from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _quiet_stdout() -> Iterator[None]:
-    with worker_logs_off_stdout():
-        yield
 
 
 @pytest.fixture

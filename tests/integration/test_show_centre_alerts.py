@@ -4,7 +4,6 @@ prerequisite leaves the list."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from models.centre_notice import CentreNotice
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol, Therapy
 from models.readiness import MissingItem, Prerequisite, TherapyReadiness
-from tests.support.cli_support import Cli, ShowDoc, cli_env, worker_logs_off_stdout
+from tests.support.cli_support import Cli, ShowDoc, cli_env
 from tests.support.pathway_driver import referral
 from tests.support.waiting import eventually
 from workflows.pathway import PathwayWorkflow
@@ -30,12 +29,6 @@ LAPSED = MissingItem(
     label="JACIE accreditation",
     reason="expired on 2026-11-30",
 )
-
-
-@pytest.fixture(autouse=True)
-def _quiet_stdout() -> Iterator[None]:
-    with worker_logs_off_stdout():
-        yield
 
 
 def told(centre: str, version: int, *missing: MissingItem) -> CentreNotice:

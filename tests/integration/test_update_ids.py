@@ -11,7 +11,6 @@ layer and through the CLI with ``--update-id``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,12 @@ from client import pathways as operations
 from models.encryption import EncryptionCodec
 from models.pathway import PathwayInput
 from models.protocol import Protocol
-from tests.support.cli_support import ActDoc, Cli, ErrorDoc, cli_env, worker_logs_off_stdout
+from tests.support.cli_support import ActDoc, Cli, ErrorDoc, cli_env
 from tests.support.pathway_driver import ARD, ago, referral, signed
 from tests.support.waiting import at_rest
 from workflows.pathway import PathwayWorkflow
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _quiet_stdout() -> Iterator[None]:
-    with worker_logs_off_stdout():
-        yield
 
 
 async def history_length(client: Client, workflow_id: str) -> int:

@@ -19,14 +19,11 @@ import re
 import subprocess
 import sys
 import typing
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import structlog
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from typer.testing import CliRunner
 
@@ -131,19 +128,6 @@ class Cli:
         )
         assert result.exit_code == 0, result.stderr
         return rest
-
-
-@contextmanager
-def worker_logs_off_stdout() -> Iterator[None]:
-    """structlog's default logger prints to whatever ``sys.stdout`` is at the moment: while
-    ``CliRunner`` has swapped it, the worker's log lines (escalations) would land in the
-    CLI's captured output. Send them to the real stderr for the test's duration."""
-    before = structlog.get_config()
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__))
-    try:
-        yield
-    finally:
-        structlog.configure(**before)
 
 
 async def process(

@@ -4,15 +4,13 @@ centre alerts; an honest empty page otherwise."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from client import pathways
-from client.errors import OperationError
-from client.incidents import CONCURRENT_QUERIES, QUERY_TIMEOUT_SECONDS
+from client.survey import survey
 from web.context import context_of
 from web.pages import page
 from web.pathway_view import incidents_of
@@ -28,19 +26,11 @@ async def incidents_page(
 ) -> Response:
     client = context_of(request).client
     listed = await pathways.list_pathways(client, centre_query(staff.centres))
-    gate = asyncio.Semaphore(CONCURRENT_QUERIES)
-    unanswered: list[str] = []
-
-    async def rows_of(pid: str) -> list[dict[str, Any]]:
-        # Asked at once, each for a few seconds: a pathway no worker answers is named on
-        # the page, not waited for.
-        async with gate:
-            try:
-                record = await asyncio.wait_for(pathways.record(client, pid), QUERY_TIMEOUT_SECONDS)
-            except (OperationError, TimeoutError):
-                unanswered.append(pid)
-                return []
-        rows: list[dict[str, Any]] = []
+    found = await survey(
+        (str(row["pathway_id"]) for row in listed), lambda pid: pathways.record(client, pid)
+    )
+    rows: list[dict[str, Any]] = []
+    for pid, record in found.answers.items():
         for incident in incidents_of(record):
             fields = {"at": incident["at"].isoformat() if incident["at"] else None,
                       "who": incident["who"], "what": incident["what"]}  # fmt: skip
@@ -57,9 +47,5 @@ async def incidents_page(
                      "fields": {"label": alert.label, "reason": alert.reason,
                                 "raised_at": alert.raised_at.isoformat()}}
                 )  # fmt: skip
-        return rows
-
-    found = await asyncio.gather(*(rows_of(str(row["pathway_id"])) for row in listed))
-    rows = [row for some in found for row in some]
-    unanswered.sort()
+    unanswered = sorted(found.unanswered)
     return page(request, "incidents.html", staff, rows=rows, unanswered=unanswered)
