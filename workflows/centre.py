@@ -130,9 +130,8 @@ class CentreWorkflow:
                 contracts.KEEP_CENTRE_RECORDS,
                 write,
                 start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(
-                    maximum_interval=timedelta(seconds=30), maximum_attempts=5
-                ),
+                # A few seconds of tries; then the run goes on and tries KEEP_RETRY later.
+                retry_policy=RetryPolicy(maximum_attempts=3),
                 summary=write.summary()[:200],
             )
         except ActivityError:

@@ -12,23 +12,33 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.centres import CentreActivities
+from activities.channels.log import LogChannel
+from activities.notifications import Notifications
 from client.centre_trail import centre_trail
-from client.centres import centre_view, record_evidence
+from client.centres import centre_policy, centre_view, record_evidence, start_centre
 from client.records import open_reader
 from devtools.devserver import free_port
+from models import contracts
+from models.centre_files import load_centre
+from models.centre_writes import CentreRecordWrite
 from models.contracts import centre_workflow_id
 from store.centre_trail import CentreTrailStore
 from tests.support.centre_driver import (
     PHARMACIST,
     STOCK,
+    SUGGEST_AFTER_EVENTS,
     ShortHistoryServer,
     current_record,
     play_centre,
@@ -42,9 +52,12 @@ from workflows.centre import CentreWorkflow
 pytestmark = pytest.mark.integration
 
 
-@pytest_asyncio.fixture
-async def short_server(tmp_path: Path) -> AsyncIterator[ShortHistoryServer]:
-    server = ShortHistoryServer(port=free_port(), log_file=tmp_path / "server.log")
+@pytest_asyncio.fixture(scope="module")
+async def short_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[ShortHistoryServer]:
+    log = tmp_path_factory.mktemp("short-history") / "server.log"
+    server = ShortHistoryServer(port=free_port(), log_file=log)
     server.start()
     try:
         await server.wait_ready()
@@ -124,3 +137,68 @@ async def test_the_next_run_carries_what_is_open_and_the_store_the_rest(
         assert [e["seq"] for e in doc["audit"]] == [e.seq for e in trail.audit]
         assert doc["chain_intact"] and doc["read"].startswith(f"{len(counts)} audit entries")
         await client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+@activity.defn(name=contracts.KEEP_CENTRE_RECORDS)
+async def store_down(write: CentreRecordWrite) -> None:
+    raise RuntimeError("the record store is unreachable (test)")
+
+
+@activity.defn(name=contracts.KEEP_RECORDS)
+async def pathway_records_unused(write: Any) -> None:
+    raise AssertionError("no pathway runs on this worker")
+
+
+async def test_a_store_that_cannot_be_written_keeps_the_run_going(
+    short_server: ShortHistoryServer,
+) -> None:
+    """The trail is never dropped: while the store cannot be written the centre stays in its
+    run (it tries again later) and goes on taking evidence."""
+    client = await Client.connect(short_server.address, data_converter=pydantic_data_converter)
+    centre_id = f"cad{uuid.uuid4().hex[:10]}"
+    workflow_id = centre_workflow_id(centre_id)
+    task_queue = f"tq-{uuid.uuid4()}"
+    centres = CentreActivities(client)
+    notifications = Notifications(LogChannel())
+    activities = [
+        notifications.notify_escalation,
+        notifications.notify_fallback,
+        centres.notify_centre_pathways,
+        store_down,
+        pathway_records_unused,
+    ]
+    async with build_worker(client, task_queue, activities=activities):
+        policy = centre_policy()
+        centre = load_centre(
+            Path("centres") / "centre-a.yaml", now=datetime.now(UTC), time_scale=policy.time_scale
+        ).model_copy(update={"id": centre_id})
+        assert await start_centre(client, centre, policy, task_queue=task_queue)
+        handle = client.get_workflow_handle(workflow_id)
+
+        async def keep_failed() -> bool:
+            events = (await handle.fetch_history()).events
+            return any(e.HasField("activity_task_failed_event_attributes") for e in events)
+
+        doses = 4
+        while not await keep_failed():
+            assert doses < 4 + SUGGEST_AFTER_EVENTS, "no store write was tried"
+            await record_evidence(
+                client,
+                centre_id,
+                "record_tocilizumab_stock",
+                {**PHARMACIST, "evidence": {**STOCK, "doses_on_site": doses}},
+            )
+            doses += 1
+            await at_rest(client, workflow_id)
+        receipt = await record_evidence(
+            client,
+            centre_id,
+            "record_tocilizumab_stock",
+            {**PHARMACIST, "evidence": {**STOCK, "doses_on_site": 1}},
+        )
+        assert receipt.seq == doses - 3 and not receipt.duplicate
+        await at_rest(client, workflow_id)
+        assert len(await runs_of(client, workflow_id)) == 1
+        record = await current_record(client, centre_id)
+        assert record.stored_audit_seq == 0 and len(record.audit) == receipt.seq
+        await handle.terminate("test over")
