@@ -73,7 +73,7 @@ BROADCAST_RETRY = timedelta(minutes=5)
 # A store write that failed every retry is tried again this long after (real time).
 KEEP_RETRY = timedelta(minutes=5)
 #: the patch that made the centre's runs lean (docs/records.md)
-LEAN_PATCH = "centre-lean-runs"
+CENTRE_LEAN_PATCH = "centre-lean-runs"
 
 
 @workflow.defn(name=contracts.CENTRE_WORKFLOW)
@@ -103,7 +103,7 @@ class CentreWorkflow:
             self._publish()
             if workflow.info().is_continue_as_new_suggested() and self._may_keep(now):
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not workflow.patched(LEAN_PATCH):
+                if not workflow.patched(CENTRE_LEAN_PATCH):
                     self.record.run += 1
                     workflow.continue_as_new(CentreInput(policy=self.policy, record=self.record))
                 if await self._keep_records():

@@ -35,7 +35,7 @@ from models.safety_rules import RULES_PATCH
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
 from worker import build_worker
 from workflows import search
-from workflows.centre import LEAN_PATCH
+from workflows.centre import CENTRE_LEAN_PATCH
 from workflows.centre_gate import CENTRE_GATE_PATCH
 from workflows.identity import SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
@@ -53,7 +53,7 @@ PATCHES = {
     REFUSAL_PATCH,
     PRODUCT_PATCH,
     RULES_PATCH,
-    LEAN_PATCH,
+    CENTRE_LEAN_PATCH,
     *RULE_PATCHES,
 }
 

@@ -18,7 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from models import contracts
 from worker import PASSTHROUGH
-from workflows.centre import LEAN_PATCH, CentreWorkflow
+from workflows.centre import CENTRE_LEAN_PATCH, CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
@@ -49,7 +49,7 @@ def test_a_lean_centre_history_writes_the_store_before_continuing() -> None:
         for e in first.events
         if e.HasField("marker_recorded_event_attributes")
     ]
-    assert any(LEAN_PATCH.encode() in m for m in markers)
+    assert any(CENTRE_LEAN_PATCH.encode() in m for m in markers)
     activities = [
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in first.events
