@@ -68,7 +68,8 @@ class PathwayView:
     def source_said(self) -> str:
         if self.closed:
             return "Closed — read from the record store (its workflow has expired from Temporal)."
-        return "Read from its workflow in Temporal."
+        said = self.source.said
+        return f"{said[:1].upper()}{said[1:]}."
 
 
 def state_name(therapy: str | None, state: str) -> str:
