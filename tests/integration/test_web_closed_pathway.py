@@ -114,7 +114,7 @@ async def test_a_deleted_closed_pathway_is_read_from_the_store(
             await signed_in(app, dev.passwords[STAFF])
 
             before = await app.get(f"/pathways/{handle.id}")
-            assert before.status_code == 200 and "read from the record store" not in before.text
+            assert before.status_code == 200 and "Closed — read from" not in before.text
             await delete_executions(client, handle.id)
             after = await app.get(f"/pathways/{handle.id}")
             centres = await app.get("/centres")
