@@ -4,6 +4,8 @@
 Usage::
 
     cellpath login n.bernard            # asks the password; the session lasts 30 min
+    cellpath login --provider           # the hospital login (device flow): open the URL shown,
+                                        # enter the code; the default when CELLPATH_OIDC_* is set
     cellpath act PATHWAY start_lymphodepletion
     cellpath act PATHWAY infuse --data @infusion.json   # asks the password again: a signature
     cellpath logout
@@ -15,19 +17,28 @@ says who acts: the signed-in person does (docs/security.md).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
-from cli.app import State, console, fail, print_json, report
+from cli.app import State, console, err_console, fail, print_json, report
 from models.actor_keys import ActorKeyConfigError
 from models.refusals import Refusal
 from models.roles import Role
 from models.settings import Settings
 from models.signatures import is_signature, meanings_for
-from signin.local import cached_session, forget_session, local_sign_in, save_session
-from signin.service import AssertionService, Session
+from signin.device_login import await_device_login, start_device_login
+from signin.hospital_login import HospitalLogin
+from signin.local import (
+    cached_session,
+    forget_session,
+    hospital_login,
+    local_sign_in,
+    save_session,
+)
+from signin.service import VIA_DEVICE, AssertionService, Session
 
 BY_REMOVED = (
     "--by no longer says who acts: sign in with `cellpath login YOUR-STAFF-ID`, then send "
@@ -42,15 +53,43 @@ def _password(settings: Settings, prompt: str) -> str:
 
 
 def login(
-    user: Annotated[str, typer.Argument(metavar="STAFF-ID", help="Your staff ID.")],
+    user: Annotated[
+        str | None,
+        typer.Argument(metavar="STAFF-ID", help="Your staff ID (a local account)."),
+    ] = None,
+    provider: Annotated[
+        bool,
+        typer.Option(
+            "--provider",
+            help="Sign in with the hospital login (device flow); the default when "
+            "CELLPATH_OIDC_ISSUER is set and no STAFF-ID is given.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Sign in with a local account (the password is asked, or CELLPATH_PASSWORD)."""
+    """Sign in: the hospital login (device flow), or a local account (the password is
+    asked, or CELLPATH_PASSWORD)."""
     State.as_json = as_json
     settings = Settings.from_env()
     try:
         service = local_sign_in(settings)
-        session = service.sign_in(user, _password(settings, f"password for {user}"))
+        hospital = hospital_login(settings)
+        if provider or (user is None and hospital is not None):
+            if hospital is None:
+                raise fail(
+                    "no hospital login is configured: set CELLPATH_OIDC_ISSUER, "
+                    "CELLPATH_OIDC_CLIENT_ID and CELLPATH_OIDC_GROUPS (docs/security.md)",
+                    kind="BadConfig",
+                )
+            grant = start_device_login(hospital)
+            _show_grant(hospital, grant.verification_uri, grant.user_code,
+                        grant.verification_uri_complete)  # fmt: skip
+            identity, when, _ = await_device_login(hospital, grant)
+            session = service.open_session(identity, authenticated_at=when, via=VIA_DEVICE)
+        elif user is None:
+            raise fail("give your staff ID: cellpath login YOUR-STAFF-ID")
+        else:
+            session = service.sign_in(user, _password(settings, f"password for {user}"))
     except Refusal as err:
         raise report(err) from None
     except (ActorKeyConfigError, ValueError) as err:
@@ -75,9 +114,37 @@ def login(
 
 
 def logout() -> None:
-    """Sign out (forget the cached session)."""
+    """Sign out: end the session in the sign-in service's list and forget it here."""
     settings = Settings.from_env()
+    with contextlib.suppress(Refusal, ActorKeyConfigError, ValueError):
+        service = local_sign_in(settings)
+        service.sign_out(cached_session(settings, service).token)
     console.print("signed out." if forget_session(settings) else "you were not signed in.")
+
+
+def _show_grant(login: HospitalLogin, uri: str, code: str, complete: str | None) -> None:
+    # stderr: with --json, stdout carries exactly one JSON document
+    err_console.print(
+        f"To sign in, open {uri} and enter the code {code}"
+        + (f"\n  (or open {complete})" if complete else "")
+        + f"\nWaiting for {login.name}…",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _fresh_hospital_login(event: str) -> str:
+    """A signature by someone signed in with the hospital login: log in there again (the
+    device flow once more); its ID token is the credential."""
+    hospital = hospital_login(Settings.from_env())
+    if hospital is None:
+        raise fail("no hospital login is configured to sign with", kind="BadConfig")
+    err_console.print(f"'{event}' is an electronic signature: log in again.", markup=False)
+    grant = start_device_login(hospital)
+    _show_grant(hospital, grant.verification_uri, grant.user_code,
+                grant.verification_uri_complete)  # fmt: skip
+    return await_device_login(hospital, grant)[2]
 
 
 @dataclass(frozen=True)
@@ -94,7 +161,9 @@ class SignedIn:
         signature); exits with the reason when it cannot be had."""
         credential = None
         try:
-            if is_signature(event):
+            if is_signature(event) and self.session.via == VIA_DEVICE:
+                credential = _fresh_hospital_login(event)
+            elif is_signature(event):
                 meaning = meanings_for(event)[0]
                 credential = _password(
                     Settings.from_env(),

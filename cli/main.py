@@ -23,6 +23,7 @@ from cli.audit import audit_app
 from cli.centres import centres_app
 from cli.records import db_app, trace
 from cli.registry import registry_app
+from cli.sessions import sessions_app
 
 PATHWAYS = "Pathways"
 RUNNING = "Running cellpath"
@@ -46,6 +47,7 @@ app.add_typer(audit_app, name="audit", rich_help_panel=CENTRES_AND_AUDIT)
 app.command(rich_help_panel=CENTRES_AND_AUDIT)(trace)
 app.add_typer(db_app, name="db", rich_help_panel=RUNNING)
 app.add_typer(registry_app, name="registry", rich_help_panel=PATHWAYS)
+app.add_typer(sessions_app, name="sessions", rich_help_panel=RUNNING)
 
 __all__ = ["app"]
 

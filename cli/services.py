@@ -57,6 +57,16 @@ def codec_server(
         raise fail(str(err), kind="BadConfig") from None
 
 
+def _check_provider(settings: Settings) -> None:
+    """A half-configured hospital provider (or an unreadable mapping) stops here, exit 2."""
+    from signin.hospital_login import ProviderConfig
+
+    try:
+        ProviderConfig.from_settings(settings)
+    except ValueError as err:
+        raise fail(str(err), kind="BadConfig") from None
+
+
 def dev(
     demo: Annotated[bool, typer.Option(help="Seed the demo programme.")] = False,
 ) -> None:
@@ -66,6 +76,7 @@ def dev(
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
+    _check_provider(settings)
     companion = StackCompanion(
         "Staff web app", lambda client: serving(settings, client, console=console)
     )
@@ -91,6 +102,7 @@ def web(
     if port is not None:
         settings = settings.model_copy(update={"web_port": port})
     configure_logging(settings.log_format)
+    _check_provider(settings)
     try:
         run(serve_until_stopped(settings, console), timeout=False)
     except SignInUnavailable as err:

@@ -18,6 +18,10 @@ the CLI: ``CELLPATH_SIGNIN_KEY_FILE`` (private signing keys), ``CELLPATH_ACCOUNT
 Staff web app (``cellpath web``): ``CELLPATH_WEB_HOST``/``CELLPATH_WEB_PORT``,
 ``CELLPATH_WEB_SECRET_KEY`` (signs the session cookies; without it, a key kept in the state
 dir), ``CELLPATH_WEB_IDLE_MINUTES``, ``CELLPATH_WEB_SECURE_COOKIES`` (behind HTTPS: true).
+The hospital's identity provider (OpenID Connect): ``CELLPATH_OIDC_ISSUER``,
+``CELLPATH_OIDC_CLIENT_ID``, ``CELLPATH_OIDC_CLIENT_SECRET``, ``CELLPATH_OIDC_GROUPS`` (the
+group mapping file), ``CELLPATH_OIDC_NAME`` (shown as "Sign in with …") and
+``CELLPATH_OIDC_REDIRECT_URI`` (the web app's ``/sign-in/callback`` as registered).
 """
 
 from __future__ import annotations
@@ -72,6 +76,13 @@ class Settings(BaseModel):
     web_secret_key: SecretStr | None = None
     web_idle_minutes: float = Field(default=15, gt=0, le=480)
     web_secure_cookies: bool = False
+    # the hospital's identity provider (signin/hospital_login.py, docs/security.md)
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_groups: Path | None = None
+    oidc_name: str = "the hospital login"
+    oidc_redirect_uri: str | None = None
 
     @field_validator(
         "encryption_keys",
@@ -86,6 +97,11 @@ class Settings(BaseModel):
         "accounts_file",
         "password",
         "web_secret_key",
+        "oidc_issuer",
+        "oidc_client_id",
+        "oidc_client_secret",
+        "oidc_groups",
+        "oidc_redirect_uri",
         mode="before",
     )
     @classmethod

@@ -86,8 +86,10 @@ class AccountBook:
             if key in self.accounts:
                 raise ValueError(f"the account {account.actor!r} is listed twice")
             self.accounts[key] = account
-        # Unknown staff IDs are checked against this, so they take as long as a wrong password.
-        self._decoy = self.hasher.hash(secrets.token_urlsafe(16))
+        # Unknown staff IDs are checked against a decoy hash, so they take as long as a wrong
+        # password. Made at the first check of any ID (known or not), so the first answer
+        # does not tell either; loading the book (every `cellpath act`) costs no hash.
+        self._decoy: str | None = None
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -105,6 +107,8 @@ class AccountBook:
 
     def authenticate(self, actor: str, password: str) -> StaffIdentity:
         """The identity of ``actor`` if ``password`` is theirs; else ``SignInRefused``."""
+        if self._decoy is None:
+            self._decoy = self.hasher.hash(secrets.token_urlsafe(16))
         account = self.accounts.get(person_key(actor))
         try:
             self.hasher.verify(account.password_hash if account else self._decoy, password)

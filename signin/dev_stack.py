@@ -22,6 +22,8 @@ from signin.accounts import DEV_PASSWORDS_FILE, AccountBook, ensure_dev_accounts
 from signin.keys import SigningKeys, ensure_dev_signing_keys
 from signin.service import AssertionService
 from signin.service_accounts import SessionSigner, service_account
+from signin.session_list import SESSIONS_FILE, SessionList
+from signin.throttle import SignInThrottle
 
 
 class DemoPasswordsMissing(ValueError):
@@ -37,7 +39,13 @@ class DevSignIn:
     passwords_file: Path
 
     def service(self) -> AssertionService:
-        return AssertionService(self.keys, authenticator=self.accounts)
+        """Sessions listed in the state dir's ``sessions.db``; password sign-in throttled."""
+        return AssertionService(
+            self.keys,
+            authenticator=self.accounts,
+            sessions=SessionList(self.passwords_file.parent / SESSIONS_FILE),
+            throttle=SignInThrottle(),
+        )
 
     def demo_passwords(self) -> dict[str, str]:
         """Staff ID → password of the demo staff (from ``demo-passwords.txt``)."""

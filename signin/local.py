@@ -6,7 +6,10 @@ session of the person at this keyboard live.
 ``cellpath act`` turns it into one actor assertion per action, asking the password again for
 an electronic signature. The keys and accounts are the dev stack's (``signin.keys``,
 ``accounts.yaml`` in the state dir) unless ``CELLPATH_SIGNIN_KEY_FILE`` /
-``CELLPATH_ACCOUNTS_FILE`` say otherwise.
+``CELLPATH_ACCOUNTS_FILE`` say otherwise. Sessions are listed in ``sessions.db`` in the state
+dir (``signin.session_list``), which ``cellpath sessions`` and the web app share; with a
+hospital provider configured (``CELLPATH_OIDC_*``), ``cellpath login --provider`` signs in
+there (``signin.device_login``) and the provider re-authenticates its people's signatures.
 
 Usage::
 
@@ -25,8 +28,11 @@ from pathlib import Path
 
 from models.settings import Settings
 from signin.accounts import DEV_ACCOUNTS_FILE, AccountBook
+from signin.hospital_login import HospitalLogin, ProviderConfig
 from signin.keys import DEV_SIGNING_KEY_FILE, SigningKeys, write_private
 from signin.service import AssertionService, Session, SessionRefused
+from signin.session_list import SESSIONS_FILE, SessionList
+from signin.throttle import SignInThrottle
 
 SESSION_FILE = "session.jwt"
 
@@ -53,7 +59,24 @@ def local_sign_in(settings: Settings) -> AssertionService:
     book = AccountBook.load(
         _file(settings.accounts_file, settings, DEV_ACCOUNTS_FILE, "accounts file")
     )
-    return AssertionService(keys, authenticator=book)
+    return AssertionService(
+        keys,
+        authenticator=book,
+        provider=hospital_login(settings),
+        sessions=session_list(settings),
+        throttle=SignInThrottle(),
+    )
+
+
+def hospital_login(settings: Settings) -> HospitalLogin | None:
+    """The configured hospital provider (``CELLPATH_OIDC_*``), or None."""
+    config = ProviderConfig.from_settings(settings)
+    return HospitalLogin(config) if config else None
+
+
+def session_list(settings: Settings) -> SessionList:
+    """The sign-in service's session list, in the state dir."""
+    return SessionList(settings.state_dir / SESSIONS_FILE)
 
 
 def session_path(settings: Settings) -> Path:
@@ -69,7 +92,8 @@ def save_session(settings: Settings, session: Session) -> Path:
 
 
 def forget_session(settings: Settings) -> bool:
-    """Sign out: remove the cached token; whether there was one."""
+    """Remove the cached token (``AssertionService.sign_out`` ends the session itself);
+    whether there was one."""
     path = session_path(settings)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

@@ -14,7 +14,8 @@ Usage::
 
     provider = OidcProvider(issuer=..., client_id=..., jwks=jwks_dict,
                             mapping=GroupMapping.load(path))
-    url = provider.authorization_url(authorize_endpoint, redirect_uri, state=s, nonce=n)
+    url = provider.authorization_url(authorize_endpoint, redirect_uri, state=s, nonce=n,
+                                     code_challenge=create_s256_code_challenge(verifier))
     identity, authenticated_at = provider.sign_in(id_token, nonce=n)   # after the code flow
     service.open_session(identity, authenticated_at=authenticated_at)
 
@@ -22,8 +23,8 @@ To sign a critical action, the person logs in again with the provider
 (``authorization_url(..., reauthenticate=True)`` asks for ``prompt=login``, ``max_age=0``)
 and the fresh ID token is the ``credential`` of ``AssertionService.assert_action``.
 
-Limitations: fetching the provider's metadata and keys and exchanging the code are the web
-app's and ``cellpath login``'s part (not yet wired); this module is pure, given the keys.
+This module is pure, given the keys: fetching the provider's metadata and keys, exchanging
+the code and the device flow are ``signin.hospital_login``'s and ``signin.device_login``'s.
 """
 
 from __future__ import annotations
@@ -138,10 +139,14 @@ class OidcProvider:
         *,
         state: str,
         nonce: str,
+        code_challenge: str | None = None,
         reauthenticate: bool = False,
     ) -> str:
-        """Where to send the person's browser (authorization code flow)."""
+        """Where to send the person's browser (authorization code flow; with PKCE when
+        ``code_challenge`` is the S256 challenge of the verifier kept for the callback)."""
         extra: dict[str, Any] = {"nonce": nonce}
+        if code_challenge:
+            extra.update(code_challenge=code_challenge, code_challenge_method="S256")
         if reauthenticate:
             # Part 11 §11.200: each signing executes both components, so no single sign-on.
             extra.update(prompt="login", max_age=0)
@@ -176,8 +181,9 @@ class OidcProvider:
             ) from None
         return dict(claims)
 
-    def sign_in(self, id_token: str, *, nonce: str) -> tuple[StaffIdentity, datetime]:
-        """Who the ID token names, in cellpath's terms, and when they authenticated."""
+    def sign_in(self, id_token: str, *, nonce: str | None) -> tuple[StaffIdentity, datetime]:
+        """Who the ID token names, in cellpath's terms, and when they authenticated
+        (``nonce`` is None only for the device flow, which has none)."""
         claims = self.verify_id_token(id_token, nonce=nonce)
         when = claims.get("auth_time") or claims["iat"]
         return self.mapping.identity_from_claims(claims), datetime.fromtimestamp(when, UTC)

@@ -15,8 +15,15 @@ Usage::
     token = service.assert_action(session.token, pathway_id=pid, action="infuse",
                                   update_id=update_id, credential=password)   # re-asked
 
-Limitations: sessions are stateless signed tokens; signing out discards the token on the
-client side, and a stolen session token works until it expires (``SESSION_LIFETIME``).
+With a session list (``signin.session_list``), every session token names a session ID kept
+there: signing out (``sign_out``) or ``cellpath sessions revoke`` ends it at once, and a
+token whose session is revoked, expired or unknown is refused. With a throttle
+(``signin.throttle``), repeated wrong passwords pause password sign-in for the account and
+the client address. With a hospital provider (``provider``), a person who signed in there
+re-authenticates there to sign (a fresh ID token), and a local account with its password.
+
+Limitations: without a session list (tests, scripts), sessions are stateless signed tokens
+that work until they expire (``SESSION_LIFETIME``).
 """
 
 from __future__ import annotations
@@ -42,14 +49,18 @@ from models.actor import (
 )
 from models.refusals import Outcome, Refusal
 from models.signatures import is_signature, meanings_for
-from signin.accounts import AccountBook
+from signin.accounts import AccountBook, SignInRefused
 from signin.keys import SigningKeys
+from signin.session_list import OpenSession, SessionList
+from signin.throttle import SignInThrottle
 
 SESSION_TYPE = "cellpath-session+jwt"
 #: how long a sign-in lasts without signing in again
 SESSION_LIFETIME = timedelta(minutes=30)
 #: an assertion is asked for just before the action is sent
 ASSERTION_LIFETIME = timedelta(minutes=2)
+#: how a session was opened: a local password, the provider in a browser, its device flow
+VIA_PASSWORD, VIA_PROVIDER, VIA_DEVICE = "password", "provider", "device"
 
 
 class Authenticator(Protocol):
@@ -75,6 +86,9 @@ class Session(BaseModel):
     identity: StaffIdentity
     authenticated_at: datetime
     expires_at: datetime
+    #: the ID the session list keeps (the token's ``jti``)
+    session_id: str = ""
+    via: str = VIA_PASSWORD
 
 
 class AssertionService:
@@ -88,26 +102,46 @@ class AssertionService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         session_lifetime: timedelta = SESSION_LIFETIME,
         assertion_lifetime: timedelta = ASSERTION_LIFETIME,
+        provider: Authenticator | None = None,
+        sessions: SessionList | None = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.keys = keys
         self.authenticator = authenticator
+        #: the hospital provider, for people who signed in there (``signin.hospital_login``)
+        self.provider = provider
+        self.sessions = sessions
+        self.throttle = throttle
         self.clock = clock
         self.session_lifetime = session_lifetime
         self.assertion_lifetime = assertion_lifetime
         self._ring = keys.public_ring()
 
-    def sign_in(self, actor: str, password: str) -> Session:
-        """A session for a local account (``authenticator`` must be an ``AccountBook``)."""
+    def sign_in(self, actor: str, password: str, *, address: str | None = None) -> Session:
+        """A session for a local account (``authenticator`` must be an ``AccountBook``);
+        ``address``: the client's, for the throttle."""
         if not isinstance(self.authenticator, AccountBook):
             raise TypeError("password sign-in needs local accounts; use the provider's login")
-        identity = self.authenticator.authenticate(actor, password)
+        if self.throttle is not None:
+            self.throttle.check(actor, address)
+        try:
+            identity = self.authenticator.authenticate(actor, password)
+        except SignInRefused:
+            if self.throttle is not None:
+                self.throttle.failed(actor, address)
+            raise
+        if self.throttle is not None:
+            self.throttle.succeeded(actor)
         return self.open_session(identity, authenticated_at=self.clock())
 
-    def open_session(self, identity: StaffIdentity, *, authenticated_at: datetime) -> Session:
+    def open_session(
+        self, identity: StaffIdentity, *, authenticated_at: datetime, via: str = VIA_PASSWORD
+    ) -> Session:
         """A session for ``identity``, who proved it at ``authenticated_at`` (after a
         password, or after the provider's login: ``OidcProvider.sign_in``)."""
         now = self.clock()
         expires = now + self.session_lifetime
+        session_id = secrets.token_urlsafe(12)
         claims = {
             "iss": ISSUER,
             "sub": identity.actor,
@@ -115,12 +149,38 @@ class AssertionService:
             "iat": to_numeric_date(now),
             "exp": to_numeric_date(expires),
             "auth_time": to_numeric_date(authenticated_at),
-            "jti": secrets.token_urlsafe(12),
+            "jti": session_id,
+            "via": via,
         }
         token = self.keys.sign(SESSION_TYPE, claims)
+        if self.sessions is not None:
+            self.sessions.open(
+                OpenSession(
+                    session_id=session_id,
+                    actor=identity.actor,
+                    via=via,
+                    opened_at=now,
+                    expires_at=expires,
+                )
+            )
         return Session(
-            token=token, identity=identity, authenticated_at=authenticated_at, expires_at=expires
+            token=token,
+            identity=identity,
+            authenticated_at=authenticated_at,
+            expires_at=expires,
+            session_id=session_id,
+            via=via,
         )
+
+    def sign_out(self, token: str | None) -> bool:
+        """End the session ``token`` stands for (in the session list); whether it was open."""
+        try:
+            session = self.session(token)
+        except SessionRefused:
+            return False
+        if self.sessions is None:
+            return False
+        return self.sessions.revoke(session.session_id, self.clock())
 
     def session(self, token: str | None) -> Session:
         """The session ``token`` stands for, if it is ours and still open."""
@@ -137,12 +197,25 @@ class AssertionService:
             identity = StaffIdentity.model_validate(claims["identity"])
             expires = from_numeric_date(claims["exp"])
             authenticated = from_numeric_date(claims["auth_time"])
+            session_id = str(claims.get("jti", ""))
+            via = str(claims.get("via", VIA_PASSWORD))
         except (JoseError, ValueError, UnicodeError, KeyError, TypeError, ValidationError):
             raise refused from None
-        if claims.get("iss") != ISSUER or self.clock() >= expires:
+        now = self.clock()
+        if claims.get("iss") != ISSUER or now >= expires:
             raise refused
+        if self.sessions is not None and not self.sessions.is_open(session_id, now):
+            raise SessionRefused(
+                "Your session was ended (signed out, or ended by the programme lead): "
+                "sign in again."
+            )
         return Session(
-            token=token, identity=identity, authenticated_at=authenticated, expires_at=expires
+            token=token,
+            identity=identity,
+            authenticated_at=authenticated,
+            expires_at=expires,
+            session_id=session_id,
+            via=via,
         )
 
     def assert_action(
@@ -189,7 +262,26 @@ class AssertionService:
                     f"Sending '{action}' is an electronic signature: enter your password "
                     "again (or sign in again with the hospital login) to sign it."
                 )
-            confirmed = self.authenticator.reauthenticate(session.identity.actor, credential, now)
+            confirmed = self._reauthenticated(session, credential, now)
             claims["meaning"] = meaning
             claims["auth_time"] = to_numeric_date(confirmed)
         return self.keys.sign(ASSERTION_TYPE, claims)
+
+    def _reauthenticated(self, session: Session, credential: str, now: datetime) -> datetime:
+        """When the signer proved who they are again: a fresh provider login for people who
+        signed in there; else the password, its wrong guesses counted like a sign-in's (a
+        stolen session cannot guess the password through signatures)."""
+        actor = session.identity.actor
+        if session.via != VIA_PASSWORD and self.provider is not None:
+            return self.provider.reauthenticate(actor, credential, now)
+        if self.throttle is not None:
+            self.throttle.check(actor, None)
+        try:
+            confirmed = self.authenticator.reauthenticate(actor, credential, now)
+        except SignInRefused:
+            if self.throttle is not None:
+                self.throttle.failed(actor, None)
+            raise
+        if self.throttle is not None:
+            self.throttle.succeeded(actor)
+        return confirmed

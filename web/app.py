@@ -24,7 +24,7 @@ from web.context import WebContext
 from web.csrf import CsrfRefused
 from web.headers import SecurityHeaders
 from web.pages import HERE, page
-from web.routes import centres, incidents, pathway, referral, signin, work
+from web.routes import centres, incidents, pathway, provider_signin, referral, signin, work
 from web.staff_session import SignInNeeded
 
 log = structlog.get_logger("cellpath.web")
@@ -43,7 +43,7 @@ def create_app(context: WebContext) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders, hsts=context.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (signin, work, pathway, referral, centres, incidents):
+    for module in (signin, provider_signin, work, pathway, referral, centres, incidents):
         app.include_router(module.router)
 
     @app.exception_handler(SignInNeeded)

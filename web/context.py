@@ -25,11 +25,13 @@ from fastapi import Request
 from temporalio.client import Client
 
 from client.records import open_reader
+from signin.hospital_login import HospitalLogin
 from signin.service import AssertionService
 from store import RecordReader
 
 #: the session cookie's name; ``__Host-`` (Secure, path /, no domain) when behind HTTPS
 COOKIE = "cellpath_session"
+LOGIN_COOKIE = "cellpath_login"
 SECRET_FILE = "web-session.key"
 
 
@@ -45,6 +47,8 @@ class WebContext:
     clock: Callable[[], float] = time.time
     #: the record store (CELLPATH_DATABASE_URL or the state dir's), read only
     records: RecordReader = dataclasses.field(default_factory=open_reader)
+    #: the hospital's identity provider; None: local accounts (the dev stack)
+    hospital: HospitalLogin | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:
@@ -55,6 +59,11 @@ class WebContext:
     @property
     def cookie_name(self) -> str:
         return f"__Host-{COOKIE}" if self.secure_cookies else COOKIE
+
+    @property
+    def login_cookie_name(self) -> str:
+        """The cookie that carries a provider login from its start to its callback."""
+        return f"__Host-{LOGIN_COOKIE}" if self.secure_cookies else LOGIN_COOKIE
 
 
 def context_of(request: Request) -> WebContext:

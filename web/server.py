@@ -3,7 +3,8 @@
 
 Sign-in uses the local accounts and signing keys in the state dir: the dev stack makes them
 on first use (``signin.dev_stack``); ``cellpath web`` alone uses them as they are and refuses
-to start without them. uvicorn's access log is off, so no URL and no form reaches a log.
+to start without them. With ``CELLPATH_OIDC_*`` set, staff sign in with the hospital's
+provider instead (``web.routes.provider_signin``). uvicorn's access log is off, so no URL and no form reaches a log.
 
 Usage::
 
@@ -28,7 +29,8 @@ from client.records import open_reader
 from devtools.codec_server import running
 from models.settings import Settings
 from signin.dev_stack import prepare_dev_sign_in
-from signin.local import local_sign_in
+from signin.hospital_login import HospitalLogin
+from signin.local import hospital_login, local_sign_in
 from signin.service import AssertionService
 from web.app import create_app
 from web.context import WebContext, session_secret
@@ -50,6 +52,10 @@ def dev_service(settings: Settings, console: Console | None) -> AssertionService
 
 def web_context(settings: Settings, client: Client, signin: AssertionService) -> WebContext:
     configured = settings.web_secret_key.get_secret_value() if settings.web_secret_key else None
+    hospital = signin.provider if isinstance(signin.provider, HospitalLogin) else None
+    if hospital is None:
+        hospital = hospital_login(settings)
+        signin.provider = hospital  # its people re-authenticate there to sign
     return WebContext(
         client=client,
         signin=signin,
@@ -58,6 +64,7 @@ def web_context(settings: Settings, client: Client, signin: AssertionService) ->
         idle_timeout=timedelta(minutes=settings.web_idle_minutes),
         secure_cookies=settings.web_secure_cookies,
         records=open_reader(settings),
+        hospital=hospital,
     )
 
 

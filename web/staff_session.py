@@ -7,6 +7,10 @@ when the person was last seen. A request after ``idle_timeout`` without one, a t
 sign-in service no longer accepts (expired, another key) or no cookie at all sends the
 browser to the sign-in page (``SignInNeeded``).
 
+A person signed in with the hospital's provider signs with a fresh login there instead of
+a password: ``web.routes.provider_signin`` keeps that fresh ID token in the cookie
+(``FRESH_LOGIN``) and ``signing`` uses it as the signature's credential.
+
 Usage::
 
     @router.get("/")
@@ -24,11 +28,11 @@ from fastapi import Request
 from models.actor import StaffIdentity
 from models.refusals import Refusal
 from models.roles import Role
-from signin.service import AssertionService, Session
+from signin.service import VIA_PASSWORD, AssertionService, Session
 from web.context import context_of
 
 #: keys of the session cookie
-TOKEN, SEEN = "signin_token", "seen"
+TOKEN, SEEN, FRESH_LOGIN = "signin_token", "seen", "fresh_login"
 
 
 class SignInNeeded(Exception):
@@ -48,6 +52,12 @@ class StaffSession:
     #: the password re-entered for an electronic signature, and the signature's meaning
     credential: str | None = dataclasses.field(default=None, repr=False)
     meaning: str | None = None
+    #: a fresh ID token from logging in again with the provider (provider sessions only)
+    fresh_login: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def via_provider(self) -> bool:
+        return self.session.via != VIA_PASSWORD
 
     @property
     def identity(self) -> StaffIdentity:
@@ -68,6 +78,8 @@ class StaffSession:
     def signing(self, credential: str | None, meaning: str | None = None) -> StaffSession:
         """The same person, signing with ``credential`` (Part 11 §11.200: both components
         again at each signature)."""
+        if self.via_provider:
+            credential = self.fresh_login  # the provider's fresh login, not a typed password
         return dataclasses.replace(self, credential=credential or None, meaning=meaning or None)
 
     def assertion_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
@@ -82,13 +94,18 @@ class StaffSession:
 
 
 def begin(request: Request, session: Session) -> None:
-    """Start a signed-in session: a fresh cookie (nothing kept from before sign-in)."""
-    request.session.clear()
+    """Start a signed-in session: a fresh cookie (nothing kept from before sign-in; a
+    session it held is ended)."""
+    end(request)
     request.session[TOKEN] = session.token
     request.session[SEEN] = context_of(request).clock()
 
 
 def end(request: Request) -> None:
+    """Sign out: the session is revoked in the sign-in service's list, the cookie cleared."""
+    token = request.session.get(TOKEN)
+    if isinstance(token, str):
+        context_of(request).signin.sign_out(token)
     request.session.clear()
 
 
@@ -109,4 +126,7 @@ def current_staff(request: Request) -> StaffSession:
         end(request)
         raise SignInNeeded("ended") from None
     request.session[SEEN] = now
-    return StaffSession(context.signin, session)
+    fresh = request.session.get(FRESH_LOGIN)
+    return StaffSession(
+        context.signin, session, fresh_login=fresh if isinstance(fresh, str) else None
+    )

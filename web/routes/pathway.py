@@ -29,6 +29,7 @@ from models.action_fields import fill_now
 from models.actions import EVENT_PAYLOADS
 from models.refusals import Outcome, Refusal
 from models.roles import Role, roles_allowed
+from models.signatures import is_signature
 from models.validation import readable
 from states.registry import chart_class
 from web.context import context_of
@@ -36,7 +37,7 @@ from web.csrf import require_csrf
 from web.forms import FormRefused, read_form
 from web.pages import notice, page
 from web.pathway_view import check_centre, pathway_view
-from web.staff_session import StaffSession, current_staff
+from web.staff_session import FRESH_LOGIN, StaffSession, current_staff
 
 router = APIRouter()
 log = structlog.get_logger("cellpath.web")
@@ -135,6 +136,8 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
         signer = staff.signing(
             str(form.get("signature_password") or ""), str(form.get("meaning") or "")
         )
+        if is_signature(event):
+            request.session.pop(FRESH_LOGIN, None)  # a fresh provider login signs once
         receipt = await pathways.act(
             context_of(request).client,
             pathway_id,

@@ -1,7 +1,11 @@
 """Sign in with a local account, sign out.
 
-A wrong staff ID and a wrong password get the same answer (the sign-in service's); the
-session cookie is replaced at sign-in, so nothing carries over from before it.
+With a hospital provider configured the page offers "Sign in with <provider>"
+(``web.routes.provider_signin``) and no password form; otherwise (the dev stack) local
+accounts. A wrong staff ID and a wrong password get the same answer (the sign-in
+service's); too many of them, for one account or from one address, pause password sign-in
+(``signin.throttle``). The session cookie is replaced at sign-in, so nothing carries over
+from before it; signing out revokes the session in the sign-in service's list.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ ENDED = {
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request, ended: str | None = None) -> Response:
-    return page(request, "sign_in.html", None, message=ENDED.get(ended or ""))
+    return page(
+        request,
+        "sign_in.html",
+        None,
+        message=ENDED.get(ended or ""),
+        provider=context_of(request).hospital,
+    )
 
 
 @router.post("/sign-in", dependencies=[Depends(require_csrf)])
@@ -39,13 +49,20 @@ async def sign_in(
     staff_id: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
-    service = context_of(request).signin
+    context = context_of(request)
+    if context.hospital is not None:
+        return page(request, "sign_in.html", None, provider=context.hospital, status_code=401,
+                    error=f"Sign in with {context.hospital.name}.")  # fmt: skip
+    address = request.client.host if request.client else None
     try:
         # Argon2id takes a noticeable moment of CPU: off the event loop.
-        session = await asyncio.to_thread(service.sign_in, staff_id.strip(), password)
+        session = await asyncio.to_thread(
+            context.signin.sign_in, staff_id.strip(), password, address=address
+        )
     except Refusal as err:
         log.info("sign-in refused", rule=err.rule)
-        return page(request, "sign_in.html", None, error=err.message, status_code=401)
+        status = 429 if err.rule == "SignInThrottled" else 401
+        return page(request, "sign_in.html", None, error=err.message, status_code=status)
     begin(request, session)
     log.info("signed in", actor=session.identity.actor)
     return RedirectResponse("/", status_code=303)
