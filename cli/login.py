@@ -7,23 +7,26 @@ Usage::
     cellpath login --provider           # the hospital login (device flow): open the URL shown,
                                         # enter the code; the default when CELLPATH_OIDC_* is set
     cellpath act PATHWAY start_lymphodepletion
-    cellpath act PATHWAY infuse --data @infusion.json   # asks the password again: a signature
+    cellpath act PATHWAY infuse --data @infusion.json --cosigner dr.roux
+    # asks your password again (a signature), then dr.roux's (the co-signature)
     cellpath logout
 
 Scripts and the demo sign in as service accounts (a local account with the one role it
-needs) with the password in ``CELLPATH_PASSWORD`` instead of a prompt. ``--by`` no longer
-says who acts: the signed-in person does (docs/security.md).
+needs) with the password in ``CELLPATH_PASSWORD`` instead of a prompt (the co-signer's in
+``CELLPATH_COSIGNER_PASSWORD``). ``--by`` no longer says who acts: the signed-in person does
+(docs/security.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from cli.app import State, console, err_console, fail, print_json, report
+from client.signing import sign_action
 from models.actor_keys import ActorKeyConfigError
 from models.refusals import Refusal
 from models.roles import Role
@@ -39,6 +42,17 @@ from signin.local import (
     save_session,
 )
 from signin.service import VIA_DEVICE, AssertionService, Session
+
+#: ``cellpath act --cosigner``: the second person of a two-person action
+CosignerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cosigner",
+        metavar="STAFF-ID",
+        help="The second person of a two-person action (MDTM decision, bedside check): "
+        "their password is asked, and they co-sign it (verified).",
+    ),
+]
 
 BY_REMOVED = (
     "--by no longer says who acts: sign in with `cellpath login YOUR-STAFF-ID`, then send "
@@ -175,6 +189,56 @@ class SignedIn:
                 action=event,
                 update_id=update_id,
                 credential=credential,
+            )
+        except Refusal as err:
+            raise report(err) from None
+
+    def assertion_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
+        """``sign``, as the signer client/signing.py takes."""
+        return self.sign(pathway_id, event, update_id)
+
+    def signed(
+        self,
+        payload: dict[str, Any],
+        pathway: str,
+        event: str,
+        update_id: str | None,
+        cosigner: str | None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The Update ID and ``payload`` signed by this person (the password again for a
+        signature), and co-signed by ``cosigner`` (their password asked) if given."""
+        second = SecondPerson(self.service, cosigner) if cosigner else None
+        key, signed = sign_action(
+            payload, self, workflow_id=pathway, event=event, update_id=update_id, cosigner=second
+        )
+        assert key is not None  # made by sign_action: there is a signer
+        return key, signed
+
+
+@dataclass(frozen=True)
+class SecondPerson:
+    """The second person of a two-person action, at the same keyboard: their password is
+    asked (or CELLPATH_COSIGNER_PASSWORD) and the sign-in service issues their co-signature."""
+
+    service: AssertionService
+    actor: str
+
+    def cosignature_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
+        settings = Settings.from_env()
+        try:
+            if settings.cosigner_password is not None:
+                password = settings.cosigner_password.get_secret_value()
+            else:
+                password = str(
+                    typer.prompt(
+                        f"co-signature of '{event}' (verified) by {self.actor}: "
+                        f"{self.actor}'s password",
+                        hide_input=True,
+                        err=True,
+                    )
+                )
+            return self.service.cosign_with_password(
+                self.actor, password, pathway_id=pathway_id, action=event, update_id=update_id
             )
         except Refusal as err:
             raise report(err) from None

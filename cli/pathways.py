@@ -19,7 +19,6 @@ import asyncio
 import difflib
 import re
 import sys
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from temporalio.client import Client
 from cli.action_fields import a_or_an, check_details, ordered, show_allowed_actions
 from cli.app import State, console, err_console, fail, print_json, report, run
 from cli.inputs import ECHO_LIMIT, check_pathway_id, echo, load_mapping, read_text
-from cli.login import BY_REMOVED, signed_in
+from cli.login import BY_REMOVED, CosignerOption, signed_in
 from cli.records import list_closed
 from cli.rendering import print_pathways, print_show, receipt_document, show_document
 from client import pathways, records
@@ -184,6 +183,7 @@ def act(
     help_events: Annotated[
         bool, typer.Option("--help-events", help="List what ROLE may do now, with the details.")
     ] = False,
+    cosigner: CosignerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Send a staff action to a pathway (or list what is possible now: --help-events)."""
@@ -218,8 +218,7 @@ def act(
     if reason:
         payload["reason"] = reason
     payload = check_details(event, payload)
-    key = update_id or str(uuid.uuid4())
-    payload["assertion"] = me.sign(pathway, event, key)  # the password again for a signature
+    key, payload = me.signed(payload, pathway, event, update_id, cosigner)
 
     async def go() -> Any:
         client = await connect()

@@ -146,6 +146,8 @@ def audit_doc(entry: AuditEntry) -> dict[str, Any]:
         "to_state": entry.to_state,
         "data": entry.data,
         "meaning": entry.meaning,
+        "cosigner": entry.cosigner,
+        "cosigner_meaning": entry.cosigner_meaning,
     }
 
 
@@ -273,6 +275,11 @@ def print_show(doc: dict[str, Any], record: PathwayRecord, possible: list[str]) 
                 e["event"],
                 f"by {e['actor']} ({e['role']})"
                 + (f", signed: {e['meaning']}" if e.get("meaning") else "")
+                + (
+                    f", co-signed by {e['cosigner']}: {e['cosigner_meaning']}"
+                    if e.get("cosigner")
+                    else ""
+                )
                 + f" → {e['to_state']}",
             )
         out(audit)

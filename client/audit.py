@@ -30,11 +30,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from client.incidents import incident_row
-from models.audit import CHAINED_FIELDS, ChainProblem, canonical, verify_chain
+from models.audit import CHAINED_FIELDS, SIGNATURE_FIELDS, ChainProblem, canonical, verify_chain
 from models.incident import Incident
 from models.record import AuditEntry, PathwayRecord
 
-COLUMNS = ["pathway_id", *CHAINED_FIELDS, "prev_hash", "hash"]
+#: the columns of a CSV export: chain version 2's signature fields after the hashes (an
+#: export written before them, ``V1_COLUMNS``, still reads: its entries are version 1)
+V1_COLUMNS = ["pathway_id", *CHAINED_FIELDS, "prev_hash", "hash"]
+COLUMNS = [*V1_COLUMNS, *SIGNATURE_FIELDS]
 
 # A cell a spreadsheet would evaluate (=, +, -, @, tab, CR), possibly behind quotes we added.
 _FORMULA = re.compile(r"^'*[=+\-@\t\r]")
@@ -117,7 +120,7 @@ def incident_csv_rows(pathway_id: str, incidents: list[Incident]) -> list[list[s
             "prev_hash": "",
             "hash": "",
         }
-        rows.append([_guard(cells[c]) for c in COLUMNS])
+        rows.append([_guard(cells.get(c, "")) for c in COLUMNS])
     return rows
 
 
@@ -161,23 +164,27 @@ def _raw_rows(text: str, fmt: ExportFormat) -> list[tuple[int, dict[str, Any] | 
         return found
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
-    if header is None or [h.strip() for h in header] != COLUMNS:
+    columns = [h.strip() for h in header] if header is not None else []
+    if columns not in (COLUMNS, V1_COLUMNS):
         raise BadExport(f"not an audit CSV: its header must be {','.join(COLUMNS)}")
     for cells in reader:
         number = reader.line_num
         if not any(cells):
             continue
-        if len(cells) != len(COLUMNS):
-            found.append((number, f"{len(cells)} cells, expected {len(COLUMNS)}"))
+        if len(cells) != len(columns):
+            found.append((number, f"{len(cells)} cells, expected {len(columns)}"))
             continue
-        row: dict[str, Any] = dict(zip(COLUMNS, (_unguard(c) for c in cells), strict=True))
+        row: dict[str, Any] = dict(zip(columns, (_unguard(c) for c in cells), strict=True))
         try:
             row["data"] = json.loads(row["data"] or "{}")
         except json.JSONDecodeError:
             found.append((number, "its data cell is not JSON"))
             continue
-        for name in ("reason", "update_id"):
-            row[name] = row[name] or None
+        for name in ("reason", "update_id", *SIGNATURE_FIELDS):
+            if name in row:
+                row[name] = row[name] or None
+        if row.get("chain") is None:
+            row.pop("chain", None)  # written before chain versions: version 1
         found.append((number, row))
     return found
 

@@ -36,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
 from client.refused_updates import refused_before
-from client.signing import ActionSigner, sign_action
+from client.signing import ActionSigner, CoSigner, sign_action
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
 from models.pathway import ActionReceipt, AllowedActions, DeadlineView, PathwayInput
@@ -158,16 +158,19 @@ async def act(
     *,
     update_id: str | None = None,
     signer: ActionSigner | None = None,
+    cosigner: CoSigner | None = None,
 ) -> ActionReceipt:
     """Send one staff action; raise ``ActionRefused`` with the rule and the reason.
 
     With a ``signer``, the action carries its actor assertion (``data["assertion"]``), bound
-    to this pathway, event and Update ID (one is made here when none is given).
+    to this pathway, event and Update ID (one is made here when none is given); with a
+    ``cosigner``, the second person's co-signature of a two-person action
+    (``data["cosignature"]``), bound to the same.
     An ``update_id`` already used on this pathway (workflows/receipts.py) gives the original
     receipt marked ``duplicate`` when the action and its details are the same, and the
     refusal ``UpdateIdReused`` naming the action it recorded when they are not."""
     update_id, data = sign_action(
-        data, signer, workflow_id=pathway_id, event=event, update_id=update_id
+        data, signer, workflow_id=pathway_id, event=event, update_id=update_id, cosigner=cosigner
     )
     action: StaffAction | None = None
     try:

@@ -39,7 +39,7 @@ async def refused_before(
     incident = shown.incident_for_update(update_id)
     if incident is None:
         return
-    sent = action.model_dump(mode="json", exclude={"actor", "role", "assertion"})
+    sent = action.model_dump(mode="json", exclude={"actor", "role", "assertion", "cosignature"})
     if incident.event != event or incident.presented != sent:
         used = "with other details" if incident.event == event else f"for '{incident.event}'"
         raise ActionRefused(

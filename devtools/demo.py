@@ -12,7 +12,8 @@ SSC-005, cleared for its MSC infusion there, is then blocked (thaw and infusion 
 each refusal an incident) until the accreditation is renewed.
 
 On the dev stack the demo staff act as service accounts (``signers``: one local account per
-role, signin/dev_stack.py): every action carries a verified identity like anyone else's.
+role, signin/dev_stack.py): every action carries a verified identity like anyone else's, and
+a two-person action the co-signature of the other person it names.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from temporalio.client import Client
 from client import pathways
 from client.centres import load_centres
 from client.errors import ActionRefused, OperationError
-from client.signing import ActionSigner
+from client.signing import ActionSigner, cosigner_among
 from devtools.demo_answers import CONSENTED, FIT, HOSPITALISED, SIGNED, Ago, resolve
 from devtools.demo_eligibility import GRADE_2_CRS, HISTORY, TREATED, answered, referral_facts
 from devtools.demo_preparation import recorded_tasks
@@ -350,7 +351,10 @@ async def seed_case(
         data = {**answered(step.event, protocol), **data}
         try:
             signer = (signers or {}).get(data["actor"])
-            await pathways.act(client, referral.pathway_id, step.event, data, signer=signer)
+            cosigner = cosigner_among(step.event, data, signers or {})
+            await pathways.act(
+                client, referral.pathway_id, step.event, data, signer=signer, cosigner=cosigner
+            )
         except ActionRefused as err:
             if not step.refused:
                 log.warning(

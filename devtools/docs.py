@@ -299,7 +299,8 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
         ),
         "guard_binome_signed": (
             "signed by the binôme (autoimmune-disease specialist and cell-therapy specialist, "
-            "two different people), one of whom records it"
+            "two different people), one of whom records it and the other co-signs it with "
+            "their own password"
         ),
         "guard_washout_known": (
             "every stopped drug is in the protocol's washout table, stop dates not in the future"
@@ -317,7 +318,10 @@ def guard_phrases(protocol: Protocol) -> dict[str, str]:
             "the patient has been afebrile for at least "
             f"{in_words(w.afebrile_before_infusion, unit='h')}"
         ),
-        "guard_two_person_check": "the bedside identity check is done by two different people",
+        "guard_two_person_check": (
+            "the bedside identity check is done by two different people, the second "
+            "co-signing with their own password"
+        ),
         "guard_lymphodepletion_window": (
             f"{in_words(w.infusion_after_lymphodepletion_min)} to "
             f"{in_words(w.infusion_after_lymphodepletion_max)} after the end of lymphodepletion"

@@ -103,7 +103,7 @@ def field_names(model: type[BaseModel]) -> list[str]:
     return [
         n if f.is_required() else f"{n}?"
         for n, f in model.model_fields.items()
-        if n not in ("actor", "role", "reason", "assertion")
+        if n not in ("actor", "role", "reason", "assertion", "cosignature")
     ]
 
 
@@ -116,7 +116,7 @@ def fields(event: str) -> tuple[dict[str, str], dict[str, str]]:
     required: dict[str, str] = {}
     optional: dict[str, str] = {}
     for name, field in model.model_fields.items():
-        if name in ("actor", "role", "assertion"):
+        if name in ("actor", "role", "assertion", "cosignature"):
             continue
         (required if field.is_required() else optional)[name] = type_hint(field.annotation)
     return required, optional

@@ -4,8 +4,7 @@ Every action says who did it, in which role and, optionally, why. Clinical times
 differ from the moment of recording (work-up date, drug stop date, thaw time) are fields
 of the payload; everything else happens at the workflow's current time.
 
-Clinical times must carry a time zone (``2026-11-20T09:00:00+01:00`` or ``…Z``): a bare
-date-time is ambiguous across sites and is refused.
+Clinical times must carry a time zone (``2026-11-20T09:00:00+01:00``, ``…Z``): a bare one is refused.
 
 Staff IDs are compared to enforce the two-person rules (MDTM binôme, bedside check), so they
 are NFKC-normalised and written in Latin letters only: a Cyrillic "а" in "dr.mаrtin" would
@@ -125,9 +124,10 @@ class StaffAction(BaseModel):
     actor: PersonId
     role: Role
     reason: Text | None = None
-    #: the signed actor assertion (models/actor.py) the sign-in service issued for this
-    #: action; proof of who sent it, never part of the recorded details
+    #: proof of who signed, never recorded as details: the actor assertion (models/actor.py)
+    #: and a two-person action's co-signature by the second person (models/cosignature.py)
     assertion: str | None = Field(default=None, max_length=8192, repr=False)
+    cosignature: str | None = Field(default=None, max_length=8192, repr=False)
 
 
 class WorkUp(StaffAction):

@@ -46,6 +46,11 @@ from models.signatures import REAUTHENTICATION_WINDOW, is_signature, meanings_fo
 ALGORITHM = "Ed25519"
 #: the JWS ``typ`` of an actor assertion; a session token (another ``typ``) is refused
 ASSERTION_TYPE = "cellpath-actor+jwt"
+#: the JWS ``typ`` of a co-signature: the second person of a two-person action
+#: (models/cosignature.py); never accepted as anyone's own assertion, nor the reverse
+COSIGNATURE_TYPE = "cellpath-cosign+jwt"
+#: what a refusal calls the token it is about
+_ASSERTION = "The identity attached to this action"
 ISSUER = "cellpath-signin"
 #: how far the sign-in service's clock may be from the worker's
 LEEWAY = timedelta(seconds=30)
@@ -162,37 +167,41 @@ def to_numeric_date(value: datetime) -> int:
     return int(value.timestamp())
 
 
-def _forged(detail: str) -> AssertionForged:
+def _forged(detail: str, what: str = _ASSERTION) -> AssertionForged:
     return AssertionForged(
-        f"The identity attached to this action cannot be trusted ({detail}): {_SIGN_AGAIN}. "
+        f"{what} cannot be trusted ({detail}): {_SIGN_AGAIN}. "
         "If this happens again, tell the system administrator."
     )
 
 
-def _read_signed(token: str, ring: ActorKeyRing) -> tuple[str, dict[str, Any]]:
-    """The key ID and the claims of a token whose signature checks against ``ring``."""
+def _read_signed(
+    token: str, ring: ActorKeyRing, typ: str = ASSERTION_TYPE, what: str = _ASSERTION
+) -> tuple[str, dict[str, Any]]:
+    """The key ID and the claims of a token of type ``typ`` whose signature checks against
+    ``ring``."""
+    kind = "an actor assertion" if typ == ASSERTION_TYPE else "a co-signature"
     if len(token) > MAX_TOKEN_CHARS:
-        raise _forged("it is far too long to be an actor assertion")
+        raise _forged(f"it is far too long to be {kind}", what)
     try:
         header = jws.extract_compact(token.encode("ascii")).headers()
     except (JoseError, ValueError, UnicodeError):
-        raise _forged("it is not a signed assertion") from None
-    if header.get("alg") != ALGORITHM or header.get("typ") != ASSERTION_TYPE:
-        raise _forged("it is not an actor assertion signed with Ed25519")
+        raise _forged("it is not a signed assertion", what) from None
+    if header.get("alg") != ALGORITHM or header.get("typ") != typ:
+        raise _forged(f"it is not {kind} signed with Ed25519", what)
     kid = header.get("kid")
     key = ring.verification_key(kid) if isinstance(kid, str) else None
     if key is None or not isinstance(kid, str):
-        raise _forged(f"it is signed with key {kid!r}, which this system does not trust")
+        raise _forged(f"it is signed with key {kid!r}, which this system does not trust", what)
     try:
         signed = jws.deserialize_compact(token, key, algorithms=[ALGORITHM])
     except JoseError:
-        raise _forged("its signature does not match its content") from None
+        raise _forged("its signature does not match its content", what) from None
     try:
         claims = json.loads(signed.payload)
     except ValueError:
-        raise _forged("its content is unreadable") from None
+        raise _forged("its content is unreadable", what) from None
     if not isinstance(claims, dict):
-        raise _forged("its content is unreadable")
+        raise _forged("its content is unreadable", what)
     return kid, claims
 
 
@@ -208,6 +217,33 @@ def verify_assertion(
 ) -> VerifiedActor:
     """The identity ``token`` proves for sending ``action`` to ``pathway_id`` as Update
     ``update_id`` at ``now``; raises an ``AssertionRefused`` subclass otherwise."""
+    return verify_signed(
+        token,
+        ring,
+        pathway_id=pathway_id,
+        action=action,
+        update_id=update_id,
+        now=now,
+        leeway=leeway,
+    )
+
+
+def verify_signed(
+    token: str | None,
+    ring: ActorKeyRing,
+    *,
+    pathway_id: str,
+    action: str,
+    update_id: str,
+    now: datetime,
+    leeway: timedelta = LEEWAY,
+    typ: str = ASSERTION_TYPE,
+    what: str = _ASSERTION,
+    meanings: tuple[str, ...] | None = None,
+) -> VerifiedActor:
+    """``verify_assertion`` for a token of type ``typ`` (an assertion, or a co-signature:
+    models/cosignature.py), named ``what`` in the refusals; ``meanings`` replaces the
+    meanings the action's signature may carry."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone (workflow.now() does)")
     if not token or not token.strip():
@@ -215,47 +251,45 @@ def verify_assertion(
             "This action carries no signed identity: sign in (cellpath login, or the web app) "
             "and send it again; nothing was changed."
         )
-    kid, raw = _read_signed(token.strip(), ring)
+    kid, raw = _read_signed(token.strip(), ring, typ, what)
     try:
         claims = AssertionClaims.model_validate(raw)
     except ValidationError:
-        raise _forged("its content is not an actor assertion") from None
+        raise _forged("its content is not an actor assertion", what) from None
     if claims.iss != ISSUER:
-        raise _forged(f"it was issued by {claims.iss!r}, not by the cellpath sign-in service")
+        raise _forged(f"it was issued by {claims.iss!r}, not by the cellpath sign-in service", what)
     issued, expires = from_numeric_date(claims.iat), from_numeric_date(claims.exp)
     if expires - issued > MAX_LIFETIME:
-        raise _forged("it claims to hold for longer than any action assertion may")
+        raise _forged("it claims to hold for longer than any action assertion may", what)
     starts = from_numeric_date(claims.nbf) if claims.nbf is not None else issued
     if now + leeway < max(starts, issued):
         raise AssertionNotYetValid(
-            f"The identity attached to this action is dated in the future "
+            f"{what} is dated in the future "
             f"({issued:%H:%M:%S} UTC): check the clock of the computer that signed it, then "
             f"{_SIGN_AGAIN}."
         )
     if now - leeway >= expires:
         minutes = max(1, round((now - expires).total_seconds() / 60))
         raise AssertionExpired(
-            f"The identity attached to this action expired {minutes} min ago "
-            f"(at {expires:%H:%M:%S} UTC): {_SIGN_AGAIN}."
+            f"{what} expired {minutes} min ago (at {expires:%H:%M:%S} UTC): {_SIGN_AGAIN}."
         )
     if claims.pathway != pathway_id:
         raise AssertionForAnotherPathway(
-            f"The identity attached to this action was signed for another pathway "
+            f"{what} was signed for another pathway "
             f"({claims.pathway}), not {pathway_id}: {_SIGN_AGAIN}."
         )
     if claims.action != action:
         raise AssertionForAnotherAction(
-            f"The identity attached to this action was signed for '{claims.action}', not "
-            f"'{action}': {_SIGN_AGAIN}."
+            f"{what} was signed for '{claims.action}', not '{action}': {_SIGN_AGAIN}."
         )
     if claims.update != update_id:
         raise AssertionReplayed(
-            "The identity attached to this action was signed for another request (it was "
+            f"{what} was signed for another request (it was "
             f"copied from an action already sent, or sent twice): {_SIGN_AGAIN}."
         )
     authenticated = from_numeric_date(claims.auth_time) if claims.auth_time is not None else None
-    if is_signature(action):
-        check_signature(action, claims.meaning, authenticated, issued)
+    if meanings is not None or is_signature(action):
+        check_signature(action, claims.meaning, authenticated, issued, meanings)
     return VerifiedActor(
         identity=StaffIdentity(
             actor=claims.sub, name=claims.name, roles=claims.roles, centres=claims.centres
@@ -272,10 +306,15 @@ def verify_assertion(
 
 
 def check_signature(
-    action: str, meaning: str | None, authenticated: datetime | None, issued: datetime
+    action: str,
+    meaning: str | None,
+    authenticated: datetime | None,
+    issued: datetime,
+    meanings: tuple[str, ...] | None = None,
 ) -> None:
-    """Refuse an electronic signature without an allowed meaning or a fresh password."""
-    allowed = meanings_for(action)
+    """Refuse an electronic signature without an allowed meaning (``meanings``, else the
+    action's) or a fresh password."""
+    allowed = meanings if meanings is not None else meanings_for(action)
     if meaning not in allowed:
         raise ReauthenticationRequired(
             f"Sending '{action}' is an electronic signature and must say what it means "

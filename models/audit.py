@@ -6,10 +6,17 @@ Usage::
     problems = verify_chain(entries, pathway_id)   # [] when the chain is intact
     problems = verify_chain(entries, pathway_id, head="3f2a…")  # and it ends where expected
 
-Each entry's ``hash`` is ``sha256(prev_hash + "\\n" + canonical JSON of its chained
-fields)``; ``prev_hash`` is the hash of the entry before it, and the first entry links to
+Each entry's ``hash`` is ``sha256(version + "\\n" + prev_hash + "\\n" + canonical JSON of
+its chained fields)``; ``prev_hash`` is the hash of the entry before it, and the first entry links to
 ``genesis_hash(pathway_id)``. An edited entry no longer matches its hash; a removed, inserted
 or reordered one breaks a link or the ``seq`` numbering.
+
+Two chain versions link into one chain: an entry says which sealed it (``AuditEntry.chain``).
+Version 1 covers ``CHAINED_FIELDS``; version 2 (entries written since the co-signature,
+patch ``cosign-verified-second-person``) also covers ``chain`` itself, the signature's
+``meaning`` and the co-signer (``cosigner``, ``cosigner_role``, ``cosigner_meaning``): a
+meaning changed from "verified" to "approved" no longer matches its hash. Version-1 entries
+verify as before; an entry relabelled as version 1 no longer matches its version-2 hash.
 
 Limitations: a chain has no secret. Someone who rewrites an entry *and every hash after it*,
 or cuts entries off the end, leaves a consistent chain: compare the head with an anchor kept
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from models.record import AuditEntry
 
 CHAIN_VERSION = "cellpath-audit-v1"
+#: the chain version new entries are sealed with
+CURRENT_CHAIN = 2
 #: The fields an entry's hash covers. Fixed, so a field added to AuditEntry later does not
 #: change the hashes of entries already recorded (a new field needs a new chain version).
 CHAINED_FIELDS = (
@@ -43,6 +52,12 @@ CHAINED_FIELDS = (
     "to_state",
     "data",
 )
+#: What version 2 adds: who signed as what, and the second person of a two-person action.
+SIGNATURE_FIELDS = ("chain", "meaning", "cosigner", "cosigner_role", "cosigner_meaning")
+_VERSIONS = {
+    1: (CHAIN_VERSION, CHAINED_FIELDS),
+    2: ("cellpath-audit-v2", CHAINED_FIELDS + SIGNATURE_FIELDS),
+}
 
 
 def genesis_hash(pathway_id: str) -> str:
@@ -51,18 +66,25 @@ def genesis_hash(pathway_id: str) -> str:
 
 
 def canonical(entry: AuditEntry) -> bytes:
-    """The chained fields as canonical JSON (sorted keys, no spaces, UTF-8)."""
-    fields: dict[str, Any] = entry.model_dump(mode="json", include=set(CHAINED_FIELDS))
+    """The chained fields of the entry's chain version as canonical JSON (sorted keys, no
+    spaces, UTF-8)."""
+    _, chained = _VERSIONS.get(entry.chain, _VERSIONS[1])
+    fields: dict[str, Any] = entry.model_dump(mode="json", include=set(chained))
     # An export through CSV cannot tell an empty text from a missing one: hash them alike.
-    for name in ("reason", "update_id"):
-        fields[name] = fields.get(name) or None
+    for name in ("reason", "update_id", *SIGNATURE_FIELDS[1:]):
+        if name in fields:
+            fields[name] = fields.get(name) or None
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def chain_entry(prev_hash: str, entry: AuditEntry) -> str:
-    """The hash of ``entry`` linked to ``prev_hash`` (hex SHA-256)."""
+    """The hash of ``entry`` linked to ``prev_hash`` (hex SHA-256), by its chain version."""
+    if entry.chain not in _VERSIONS:
+        # An unknown version seals nothing: such an entry always shows as edited.
+        return ""
+    version, _ = _VERSIONS[entry.chain]
     digest = hashlib.sha256()
-    digest.update(f"{CHAIN_VERSION}\n{prev_hash}\n".encode())
+    digest.update(f"{version}\n{prev_hash}\n".encode())
     digest.update(canonical(entry))
     return digest.hexdigest()
 

@@ -47,6 +47,14 @@ class AuditEntry(BaseModel):
     #: what an electronic signature meant ("approved", "verified", "administered"...),
     #: from the verified actor assertion (models/signatures.py); None for other actions
     meaning: str | None = None
+    #: the second person of a two-person action, from their co-signature
+    #: (models/cosignature.py): staff ID, the role they co-signed in, and its meaning
+    cosigner: str | None = None
+    cosigner_role: Role | None = None
+    cosigner_meaning: str | None = None
+    #: the audit chain version that sealed this entry (models/audit.py): 1 hashes neither
+    #: meanings nor co-signer; 2 (entries written since the co-signature) hashes both
+    chain: int = 1
 
 
 class DeadlineStatus(StrEnum):

@@ -70,6 +70,8 @@ class Settings(BaseModel):
     signin_key_file: Path | None = None
     accounts_file: Path | None = None
     password: SecretStr | None = None
+    #: the second person's password for a co-signature (``cellpath act --cosigner``)
+    cosigner_password: SecretStr | None = None
     # the staff web app (web/, docs/security.md "The staff web app")
     web_host: str = "127.0.0.1"
     web_port: int = 8090
@@ -96,6 +98,7 @@ class Settings(BaseModel):
         "signin_key_file",
         "accounts_file",
         "password",
+        "cosigner_password",
         "web_secret_key",
         "oidc_issuer",
         "oidc_client_id",

@@ -14,6 +14,9 @@ Usage::
                                   update_id=update_id)
     token = service.assert_action(session.token, pathway_id=pid, action="infuse",
                                   update_id=update_id, credential=password)   # re-asked
+    # the second person of a two-person action, on the same form or prompt
+    cosig = service.cosign_with_password("dr.roux", her_password, pathway_id=pid,
+                                         action="infuse", update_id=update_id)
 
 With a session list (``signin.session_list``), every session token names a session ID kept
 there: signing out (``sign_out``) or ``cellpath sessions revoke`` ends it at once, and a
@@ -41,12 +44,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from models.actor import (
     ALGORITHM,
     ASSERTION_TYPE,
+    COSIGNATURE_TYPE,
     ISSUER,
     ReauthenticationRequired,
     StaffIdentity,
     from_numeric_date,
     to_numeric_date,
 )
+from models.cosignature import COSIGN_MEANING, cosignature_rule
 from models.refusals import Outcome, Refusal
 from models.signatures import is_signature, meanings_for
 from signin.accounts import AccountBook, SignInRefused
@@ -266,6 +271,97 @@ class AssertionService:
             claims["meaning"] = meaning
             claims["auth_time"] = to_numeric_date(confirmed)
         return self.keys.sign(ASSERTION_TYPE, claims)
+
+    def cosign(
+        self,
+        identity: StaffIdentity,
+        *,
+        authenticated_at: datetime,
+        pathway_id: str,
+        action: str,
+        update_id: str,
+    ) -> str:
+        """A co-signature (models/cosignature.py) by ``identity``, the second person of a
+        two-person action, who proved who they are at ``authenticated_at`` (their password
+        just now, or a fresh login with the provider): meaning "verified", bound to the same
+        pathway, action and Update ID as the signer's assertion."""
+        if cosignature_rule(action) is None:
+            raise ReauthenticationRequired(f"'{action}' is not a two-person action.")
+        now = self.clock()
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "sub": identity.actor,
+            "name": identity.name,
+            "roles": [str(role) for role in identity.roles],
+            "centres": list(identity.centres),
+            "iat": to_numeric_date(now),
+            "exp": to_numeric_date(now + self.assertion_lifetime),
+            "pathway": pathway_id,
+            "action": action,
+            "update": update_id,
+            "meaning": COSIGN_MEANING,
+            "auth_time": to_numeric_date(authenticated_at),
+            "jti": secrets.token_urlsafe(12),
+        }
+        return self.keys.sign(COSIGNATURE_TYPE, claims)
+
+    def cosign_with_password(
+        self,
+        actor: str,
+        password: str,
+        *,
+        pathway_id: str,
+        action: str,
+        update_id: str,
+        address: str | None = None,
+    ) -> str:
+        """``cosign`` for a local account whose password is given now (on the signer's form
+        or prompt); a wrong staff ID or password is refused, and counted, like a sign-in."""
+        if not isinstance(self.authenticator, AccountBook):
+            raise ReauthenticationRequired(
+                "Here staff sign in with the hospital login: the second person co-signs by "
+                "signing in again with it, not with a password typed on this form; nothing "
+                "was changed."
+            )
+        if self.throttle is not None:
+            self.throttle.check(actor, address)
+        try:
+            identity = self.authenticator.authenticate(actor, password)
+        except SignInRefused:
+            if self.throttle is not None:
+                self.throttle.failed(actor, address)
+            raise
+        if self.throttle is not None:
+            self.throttle.succeeded(actor)
+        return self.cosign(
+            identity,
+            authenticated_at=self.clock(),
+            pathway_id=pathway_id,
+            action=action,
+            update_id=update_id,
+        )
+
+    def cosign_session(
+        self,
+        session_token: str | None,
+        credential: str,
+        *,
+        pathway_id: str,
+        action: str,
+        update_id: str,
+    ) -> str:
+        """``cosign`` by the person signed in under ``session_token``, who re-authenticates
+        now with ``credential`` (their password, or a fresh provider login if they signed in
+        there)."""
+        session = self.session(session_token)
+        confirmed = self._reauthenticated(session, credential, self.clock())
+        return self.cosign(
+            session.identity,
+            authenticated_at=confirmed,
+            pathway_id=pathway_id,
+            action=action,
+            update_id=update_id,
+        )
 
     def _reauthenticated(self, session: Session, credential: str, now: datetime) -> datetime:
         """When the signer proved who they are again: a fresh provider login for people who

@@ -10,6 +10,8 @@ Usage::
 
     signer = service_account(service, "n.bernard", password)    # a service account
     await pathways.act(client, pathway_id, "infuse", data, signer=signer)
+    # dr.roux's account co-signs the bedside check she took part in (models/cosignature.py)
+    await pathways.act(client, pathway_id, "infuse", data, signer=nurse, cosigner=roux)
 
 A service account is a local account like any other, with the one role it needs: it can do
 no more than a person holding that role (docs/security.md).
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from models.actor import ReauthenticationRequired
 from models.signatures import is_signature
 from signin.service import AssertionService, Session
 
@@ -62,6 +65,25 @@ class SessionSigner:
             action=event,
             update_id=update_id,
             credential=credential,
+        )
+
+    def cosignature_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
+        """This person's co-signature ("verified") of a two-person action another sends:
+        their password again (or the provider's login), like any signature."""
+        if self.reauthenticate is None:
+            raise ReauthenticationRequired(
+                f"{self.actor} must enter their password again to co-sign '{event}'."
+            )
+        if self.renew is not None and self.service.clock() >= (
+            self.session.expires_at - RENEW_BEFORE
+        ):
+            self.session = self.renew()
+        return self.service.cosign_session(
+            self.session.token,
+            self.reauthenticate(event),
+            pathway_id=pathway_id,
+            action=event,
+            update_id=update_id,
         )
 
 

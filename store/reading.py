@@ -180,10 +180,11 @@ class RecordReader:
 
     def _audit_entry(self, row: Row[Any]) -> AuditEntry:
         unseal = self.sealer.unseal
+        sealed = ("actor_sealed", "reason_sealed", "update_id_sealed", "data_sealed")
         return AuditEntry(
-            **_plain(
-                row._mapping, "actor_sealed", "reason_sealed", "update_id_sealed", "data_sealed"
-            ),
+            **_plain(row._mapping, *sealed, "cosigner_sealed", "chain"),
+            chain=row.chain or 1,  # rows written before chain versions: version 1
+            cosigner=unseal(row.cosigner_sealed, str) if row.cosigner_sealed else None,
             actor=unseal(row.actor_sealed, str),
             reason=unseal(row.reason_sealed),
             update_id=unseal(row.update_id_sealed),

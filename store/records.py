@@ -109,6 +109,10 @@ class RecordStore:
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
                 "meaning": e.meaning,
+                "cosigner_sealed": seal(e.cosigner) if e.cosigner is not None else None,
+                "cosigner_role": e.cosigner_role.value if e.cosigner_role else None,
+                "cosigner_meaning": e.cosigner_meaning,
+                "chain": e.chain,
             }
             for e in entries
         ]

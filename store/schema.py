@@ -118,6 +118,12 @@ audit_entries = Table(
     Column("hash", HASH, nullable=False),
     # what an electronic signature meant (migration 0003); None for other actions
     Column("meaning", String(40)),
+    # the second person of a two-person action and the audit chain version (migration
+    # 0004, models/cosignature.py, models/audit.py); None on rows written before: version 1
+    Column("cosigner_sealed", LargeBinary),
+    Column("cosigner_role", String(40)),
+    Column("cosigner_meaning", String(40)),
+    Column("chain", Integer),
 )
 
 incidents = Table(
@@ -196,7 +202,7 @@ closing_records = Table(
 )
 
 #: a centre's audit trail (the centre workflow's evidence entries, a hash chain per centre),
-#: written before each continue-as-new (migration 0004): unique per (centre, seq)
+#: written before each continue-as-new (migration 0005): unique per (centre, seq)
 centre_audit_entries = Table(
     "centre_audit_entries",
     metadata,

@@ -28,7 +28,7 @@ from pydantic.fields import FieldInfo
 from models.action_fields import mentions, submodel, type_hint
 
 #: fields the app fills itself: who acts comes from the session, never from the form
-SESSION_FIELDS = frozenset({"actor", "role", "assertion"})
+SESSION_FIELDS = frozenset({"actor", "role", "assertion", "cosignature"})
 DATE_TIME_HELP = "now, or ISO 8601 with a time zone (2026-03-02T09:30:00+01:00)"
 
 

@@ -25,6 +25,7 @@ from client.diagrams import event_label
 from client.records import Source, read_pathway
 from models.action_fields import ANY_TIME, fields_text, ordered
 from models.actions import EVENT_PAYLOADS
+from models.cosignature import COSIGN_MEANING, cosignature_rule
 from models.record import AuditEntry, Deadline, PathwayRecord
 from models.refusals import Outcome, Refusal
 from models.roles import Role
@@ -43,6 +44,8 @@ class ActionForm:
     fields: list[FormField]
     signature: bool
     meanings: tuple[str, ...]
+    #: the second person's co-signature (models/cosignature.py): "required", "optional", ""
+    cosign: str
     any_time: bool
     #: made when the form is drawn: a second click on the same form is the same action
     update_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
@@ -93,6 +96,7 @@ def state_words(record: PathwayRecord) -> tuple[str, list[str]]:
 
 def action_form(event: str, role: Role, any_time: bool) -> ActionForm:
     model = EVENT_PAYLOADS[event]
+    rule = cosignature_rule(event)
     return ActionForm(
         event=event,
         label=event_label(event),
@@ -100,7 +104,11 @@ def action_form(event: str, role: Role, any_time: bool) -> ActionForm:
         summary=fields_text(event),
         fields=form_fields(model),
         signature=is_signature(event),
-        meanings=meanings_for(event),
+        # "verified" is the second person's meaning when the action is co-signed
+        meanings=tuple(
+            m for m in meanings_for(event) if not (rule and rule.required and m == COSIGN_MEANING)
+        ),
+        cosign="" if rule is None else ("required" if rule.required else "optional"),
         any_time=any_time,
     )
 

@@ -93,6 +93,29 @@ class StaffSession:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class SecondPerson:
+    """The second person of a two-person action, at the same ward computer: their staff ID
+    and password typed on the signer's form; the sign-in service issues their co-signature
+    (models/cosignature.py). Nothing of it is kept after the request."""
+
+    service: AssertionService
+    actor: str
+    credential: str = dataclasses.field(repr=False)
+    #: the browser's address: wrong passwords are counted like a sign-in's
+    address: str | None = None
+
+    def cosignature_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
+        return self.service.cosign_with_password(
+            self.actor,
+            self.credential,
+            pathway_id=pathway_id,
+            action=event,
+            update_id=update_id,
+            address=self.address,
+        )
+
+
 def begin(request: Request, session: Session) -> None:
     """Start a signed-in session: a fresh cookie (nothing kept from before sign-in; a
     session it held is ended)."""

@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models.actions import StaffAction
+    from models.cosignature import SIGNATURE_FIELDS
     from models.incident import Incident, IncidentKind
     from models.record import AuditEntry, PathwayRecord
     from states import errors
@@ -49,7 +50,7 @@ PRODUCT_DEVIATIONS = {
 
 def presented(action: StaffAction) -> dict[str, object]:
     """What the action was sent with: its details, never the actor assertion."""
-    return action.model_dump(mode="json", exclude={"actor", "role", "assertion"})
+    return action.model_dump(mode="json", exclude={"actor", "role", *SIGNATURE_FIELDS})
 
 
 def log_refusal(

@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from states.registry import CHARTS
     from states.withdrawal import safety_follow_up_deadlines
     from workflows.centre_gate import CENTRE_GATE_PATCH, check_centre, follow_centre
-    from workflows.identity import recorded_signer, verify_sender, verify_two_person_signer
+    from workflows.identity import audit_fields, verify_sender, verify_two_person_signer
     from workflows.incidents import (
         PRODUCT_PATCH,
         REFUSAL_PATCH,
@@ -213,19 +213,16 @@ class PathwayWorkflow:
                 log_refusal(self.record, event, action, err, now=now, update_id=update_id)
                 self._changed = True
             raise rejection(err) from err
-        actor, meaning = recorded_signer(action)
         entry = AuditEntry(
             seq=len(self.record.audit) + 1,
             at=now,
             event=event,
-            actor=actor,
             role=action.role,
-            meaning=meaning,
             reason=action.reason,
             update_id=update_id,
             from_state=from_state,
             to_state=self.chart.leaf,
-            data=action.model_dump(mode="json", exclude={"actor", "role", "reason", "assertion"}),
+            **audit_fields(event, action),
         )
         self.record.append_audit(entry)
         if product_deviation(entry) is not None and workflow.patched(PRODUCT_PATCH):

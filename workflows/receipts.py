@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.actions import StaffAction, parse_action
+from models.cosignature import SIGNATURE_FIELDS
 from models.pathway import ActionReceipt
 from models.record import AuditEntry
 from states.errors import UpdateIdReused
@@ -45,12 +46,14 @@ def same_action(entry: AuditEntry, event: str, action: StaffAction) -> bool:
         return False
     try:
         return parse_action(event, recorded_details(entry)) == action.model_copy(
-            update={"assertion": None}
+            update={"assertion": None, "cosignature": None}
         )
     except (KeyError, ValidationError):
         # Recorded under an older payload schema: compare what each says, as JSON.
         recorded = {k: v for k, v in recorded_details(entry).items() if v is not None}
-        return recorded == action.model_dump(mode="json", exclude_none=True, exclude={"assertion"})
+        return recorded == action.model_dump(
+            mode="json", exclude_none=True, exclude=set(SIGNATURE_FIELDS)
+        )
 
 
 def _utc(value: datetime) -> str:

@@ -11,7 +11,7 @@ compressed protocols, and a centre whose evidence updates carry it into a second
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
 ``centre-full``, ``centre-lean`` (the same on the centre's lean runs), ``preparation-tasks``,
-``preparation-registry``, ``identity-signed``, ``deviations-incidents``,
+``preparation-registry``, ``identity-signed``, ``cosign-cart``, ``deviations-incidents``,
 ``deviations-centre-gate``, ``deviations-monitoring``, ``safety-cart``
 (tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``: a CAR-T pathway
 writing the record store) beside the others. The workers write a throwaway
@@ -20,7 +20,8 @@ record store.
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
 signs every action (tests/support/signing.py): its history holds the assertions and the
 ``identity-signed-actor`` patch marker, and replays without any key (handlers read the
-claims the validators verified).
+claims the validators verified). ``cosign-cart`` likewise, with the second person's
+co-signatures and the ``cosign-verified-second-person`` patch marker.
 """
 
 from __future__ import annotations
@@ -337,6 +338,23 @@ async def play_signed(client: Client, task_queue: str) -> str:
     return handle.id
 
 
+async def play_cosigned(client: Client, task_queue: str) -> str:
+    """A CAR-T pathway whose two-person actions are co-signed by the second person (the MDTM
+    decision by the binôme, the bedside check at infusion: models/cosignature.py), its audit
+    entries sealed by chain version 2; recorded once infused (then terminated: withdrawn
+    after infusion, the pathway would stay open for its safety follow-up)."""
+    real = load_default_protocol(Therapy.CAR_T)
+    protocol = real.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    handle = await operations.refer(
+        client, referral("HIS-015"), task_queue=task_queue, protocol=protocol
+    )
+    go = Driver(client, handle.id, protocol)
+    await go.to_infusion()
+    await at_rest(client, handle.id)
+    await handle.terminate("history recorded")
+    return handle.id
+
+
 async def play_incidents(client: Client, task_queue: str) -> str:
     """The deviation log: a bag refused at receipt (an incident, nothing else changes), the
     same Update ID sent again, a quarantine, a release, then the patient withdraws."""
@@ -446,6 +464,7 @@ SCENARIOS = {
     "centre-full": play_centre_runs,
     "safety-cart": play_safety,
     "identity-signed": play_signed,
+    "cosign-cart": play_cosigned,
     "preparation-tasks": play_preparation,
     "preparation-registry": play_registry,
     "deviations-incidents": play_incidents,
@@ -458,7 +477,7 @@ SCENARIOS = {
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full", "centre-lean"}
 # Scenarios played with verified identities (a signing client, a worker with a key ring).
-SIGNED_SCENARIOS = {"identity-signed"}
+SIGNED_SCENARIOS = {"identity-signed", "cosign-cart"}
 
 
 async def write_runs(client: Client, workflow_id: str, name: str, out: Path) -> list[Path]:

@@ -45,6 +45,7 @@ from tests.support.cli_support import (
     process,
     start_process,
 )
+from tests.support.signing import ensure_account
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -168,7 +169,9 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         # The README's work-up file: the date and the exclusion checklist.
         work_up = yaml.safe_load((DOCS.parent / "examples" / "work-up.yaml").read_text())
         await act(me, p, "record_work_up", (), **work_up)
-        await act(me, p, "approve_at_mdtm", (), **SIGNED)
+        # dr.roux, the other half of the binôme, co-signs with her own password
+        ensure_account(Path(cli.env["CELLPATH_STATE_DIR"]), "dr.roux", "cell_therapy_specialist")
+        await act(me, p, "approve_at_mdtm", ("--cosigner", "dr.roux"), **SIGNED)
         await act(me, p, "record_consent", (), **CONSENTED)
         # The preparation tasks that gate leukapheresis and lymphodepletion (README's walk).
         for task, details in PREPARED:
@@ -204,7 +207,12 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
 
         await eventually(thawed, timeout=2 * spd + 10, what="thaw window open")
         infused = await act(
-            cli, p, "infuse", NURSE, bag_coi_id="COI-CLI-101", checked_by=["n.bernard", "dr.roux"]
+            cli,
+            p,
+            "infuse",
+            (*NURSE, "--cosigner", "dr.roux"),
+            bag_coi_id="COI-CLI-101",
+            checked_by=["n.bernard", "dr.roux"],
         )
         assert infused.state == "inpatient" and infused.seq == 15 + len(PREPARED)
 
@@ -224,6 +232,8 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
         meanings = {a.event: a.meaning for a in shown.audit}
         assert meanings["infuse"] == "administered" and meanings["thaw_product"] == "thawed"
         assert meanings["receive_product"] == "received"
+        infusion = next(a for a in shown.audit if a.event == "infuse")
+        assert (infusion.cosigner, infusion.cosigner_meaning) == ("dr.roux", "verified")
         assert meanings["start_lymphodepletion"] is None
         assert "discharge" in shown.allowed
         discharge = [d for d in shown.deadlines if d.key == "discharge"]

@@ -37,7 +37,7 @@ from worker import build_worker
 from workflows import search
 from workflows.centre import CENTRE_LEAN_PATCH
 from workflows.centre_gate import CENTRE_GATE_PATCH
-from workflows.identity import SIGNER_PATCH
+from workflows.identity import COSIGN_PATCH, SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 from workflows.rules_in_force import RULE_PATCHES
@@ -49,6 +49,7 @@ PATCHES = {
     PREPARATION_PATCH,
     REGISTRY_PATCH,
     SIGNER_PATCH,
+    COSIGN_PATCH,
     CENTRE_GATE_PATCH,
     REFUSAL_PATCH,
     PRODUCT_PATCH,

@@ -27,7 +27,7 @@ from models.protocol import Protocol
 from signin.keys import SigningKeys
 from tests.support.cli_support import Cli, cli_env
 from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral, signed
-from tests.support.signing import TEST_SIGNING_KEYS, sign_as
+from tests.support.signing import TEST_SIGNING_KEYS, cosign_as, sign_as
 from tests.support.waiting import at_rest
 from workflows.centre import CentreWorkflow
 
@@ -252,8 +252,19 @@ async def test_a_signature_records_its_meaning_and_needs_a_fresh_password(
             event="approve_at_mdtm",
             update_id="s-3",
         )
+        # co-signed by dr.roux, the other half of the binôme (tests/integration/
+        # test_identity_cosign.py: the co-signature's own faults)
+        second = cosign_as(
+            "dr.roux",
+            ["cell_therapy_specialist"],
+            workflow_id=handle.id,
+            event="approve_at_mdtm",
+            update_id="s-3",
+        )
         await plain.execute_update(
-            "approve_at_mdtm", {**ARD, **signed(cart_protocol), "assertion": token}, id="s-3"
+            "approve_at_mdtm",
+            {**ARD, **signed(cart_protocol), "assertion": token, "cosignature": second},
+            id="s-3",
         )
         entry = (await operations.record(client, handle.id)).audit[-1]
         assert (entry.event, entry.actor, entry.meaning) == (

@@ -135,6 +135,20 @@ class TestTamperEvidence:
         assert stored is not None
         assert [(p.seq, p.kind) for p in stored.verify()] == [(2, "edited")]
 
+    def test_changed_signature_meaning_is_detected(self, records: store.RecordStore) -> None:
+        """Chain version 2 seals what a signature meant and who co-signed it."""
+        pathway = store_pathway(records, "LUP-001", lot="LOT-1")
+        with records.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execute(text("DROP TRIGGER audit_entries_no_update"))
+            else:
+                conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            conn.execute(text("UPDATE audit_entries SET meaning = 'rejected' WHERE seq = 3"))
+            conn.execute(text("UPDATE audit_entries SET cosigner_role = 'nurse' WHERE seq = 4"))
+        stored = records.reader.pathway(pathway.pathway_id)
+        assert stored is not None
+        assert [(p.seq, p.kind) for p in stored.verify()] == [(3, "edited"), (4, "edited")]
+
 
 class TestTrace:
     """The look-back question: which pathways touched this lot, bag or COI, and when."""

@@ -37,7 +37,7 @@ class TestMigrations:
     def test_upgrade_from_empty(self, database_url: str) -> None:
         assert current_revision(database_url) is None
         store.upgrade(database_url)
-        assert current_revision(database_url) == head_revision() == "0004_centre_records"
+        assert current_revision(database_url) == head_revision() == "0005_centre_records"
         store.upgrade(database_url)
         engine = store.make_engine(database_url)
         try:

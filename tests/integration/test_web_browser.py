@@ -225,6 +225,9 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
             await page.fill(f"{mdtm} [name=attendees]", json.dumps(ATTENDEES))
             await page.fill(f"{mdtm} [name=rationale]", "refractory disease")
             await page.fill(f"{mdtm} input[name=signature_password]", password)
+            # dr.roux, the other half of the binôme, co-signs on the same form
+            await page.fill(f"{mdtm} input[name=cosigner_id]", "dr.roux")
+            await page.fill(f"{mdtm} input[name=cosigner_password]", app.passwords["dr.roux"])
             await page.locator(f"{mdtm} button[type=submit]").click()
             if password == "not-my-password":
                 await expect(page.locator(".refusal")).to_contain_text("Wrong staff ID or password")
@@ -239,4 +242,7 @@ async def test_no_session_redirects_to_sign_in_and_a_form_without_csrf_is_refuse
         await expect(page.locator(".notice")).to_contain_text("Recorded: Approve at MDTM")
         shown = await operations.record(client, handle.id)
         assert [e.event for e in shown.audit] == ["record_work_up", "approve_at_mdtm"]
+        decision = shown.audit[-1]
+        assert (decision.actor, decision.meaning) == ("dr.martin", "approved")
+        assert (decision.cosigner, decision.cosigner_meaning) == ("dr.roux", "verified")
         await context.close()

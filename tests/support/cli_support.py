@@ -277,6 +277,8 @@ class AuditDoc(Strict):
     to_state: str
     data: dict[str, Any]
     meaning: str | None
+    cosigner: str | None
+    cosigner_meaning: str | None
 
 
 class CentreAlertDoc(Strict):

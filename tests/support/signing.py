@@ -7,7 +7,9 @@ keep writing ``{"actor": "n.bernard", "role": "nurse", ...}``, the session clien
 role and has no ``assertion`` gets one, issued by the real sign-in service
 (``signin.service.AssertionService``) for that person in that one role, for that workflow,
 action and Update ID (made here when the caller gave none); electronic signatures
-re-authenticate with the test service's secret.
+re-authenticate with the test service's secret. A two-person action that must be co-signed
+(models/cosignature.py) and has no ``cosignature`` also gets one, by the other person it
+names, in the roles a second person needs (``cosign_as``).
 
 The fault tests send through a client *without* the interceptor (``plain_client``), or
 give an ``assertion`` of their own, which is left as it is.
@@ -17,6 +19,8 @@ Usage::
     Client.connect(address, interceptors=[SigningInterceptor()])
     build_worker(client, queue, actor_keys=TEST_SIGNERS)
     token = sign_as("n.bernard", "nurse", workflow_id=..., event=..., update_id=...)
+    second = cosign_as("dr.roux", ["cell_therapy_specialist"], workflow_id=..., event=...,
+                       update_id=...)
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from temporalio.client import (
 from models.actions import EVENT_PAYLOADS, person_key
 from models.actor import StaffIdentity
 from models.centre_actions import CENTRE_EVENTS
+from models.cosignature import cosignature_rule, cosigner_roles, named_others
 from models.refusals import Refusal
 from models.roles import Role
 from signin.accounts import AccountBook
@@ -83,6 +88,42 @@ def sign_as(
     )
 
 
+def cosign_as(
+    actor: str,
+    roles: list[str] | list[Role] | set[Role],
+    *,
+    workflow_id: str,
+    event: str,
+    update_id: str,
+    service: AssertionService = TEST_SIGN_IN,
+) -> str:
+    """A co-signature ("verified") by ``actor`` holding ``roles``, from the test sign-in
+    service, who re-authenticated just now."""
+    identity = StaffIdentity(actor=actor, roles=tuple(sorted(Role(r) for r in roles)))
+    return service.cosign(
+        identity,
+        authenticated_at=service.clock(),
+        pathway_id=workflow_id,
+        action=event,
+        update_id=update_id,
+    )
+
+
+def auto_cosignature(
+    event: str, data: dict[str, Any], *, workflow_id: str, update_id: str
+) -> str | None:
+    """The co-signature a test's two-person action gets when it brings none: by the first
+    other person it names, in the roles a second person needs."""
+    rule = cosignature_rule(event)
+    if rule is None or not rule.required or "cosignature" in data:
+        return None
+    others = named_others(event, data, str(data["actor"]))
+    if not others:
+        return None
+    roles = cosigner_roles(event, data, others[0])
+    return cosign_as(others[0], roles, workflow_id=workflow_id, event=event, update_id=update_id)
+
+
 def signable(update: str, args: Any) -> dict[str, Any] | None:
     """The payload to sign, if this Update is a staff action naming a valid actor and role
     and carrying no assertion; else ``None`` (the workflow refuses it as it is)."""
@@ -113,7 +154,13 @@ class _Signing(OutboundInterceptor):
                 event=input.update,
                 update_id=input.update_id,
             )
-            input.args = [{**data, "assertion": token}]
+            signed = {**data, "assertion": token}
+            second = auto_cosignature(
+                input.update, data, workflow_id=input.id, update_id=input.update_id
+            )
+            if second is not None:
+                signed["cosignature"] = second
+            input.args = [signed]
         return await super().start_workflow_update(input)
 
 
@@ -146,6 +193,7 @@ def cli_sign_in_env(state_dir: Path) -> dict[str, str]:
         "CELLPATH_SIGNIN_KEY_FILE": str(keys),
         "CELLPATH_ACCOUNTS_FILE": str(accounts),
         "CELLPATH_PASSWORD": TEST_PASSWORD,
+        "CELLPATH_COSIGNER_PASSWORD": TEST_PASSWORD,
     }
 
 

@@ -53,7 +53,9 @@ def facts(pseudonym: str, protocol: ProtocolVersion, *, disease: str = "lupus") 
 
 
 def audit_chain(pathway: PathwayFacts, *, count: int = 4, secret: str = "") -> list[AuditEntry]:
-    """``count`` chained entries; ``secret`` goes into each entry's reason and data."""
+    """``count`` chained entries; ``secret`` goes into each entry's reason and data. From the
+    third on they are sealed by audit chain version 2, as signatures co-signed by dr.roux
+    (a pathway that crossed the co-signature patch)."""
     record = PathwayRecord(
         pathway_id=pathway.pathway_id,
         pseudonym=pathway.pseudonym,
@@ -77,6 +79,17 @@ def audit_chain(pathway: PathwayFacts, *, count: int = 4, secret: str = "") -> l
                 from_state=f"s{seq - 1}",
                 to_state=f"s{seq}",
                 data={"note": secret, "slot_at": (T0 + timedelta(days=seq)).isoformat()},
+                **(
+                    {
+                        "chain": 2,
+                        "meaning": "approved",
+                        "cosigner": f"dr.roux {secret}".strip(),
+                        "cosigner_role": Role.CELL_THERAPY_SPECIALIST,
+                        "cosigner_meaning": "verified",
+                    }
+                    if seq >= 3
+                    else {}
+                ),
             )
         )
     return record.audit

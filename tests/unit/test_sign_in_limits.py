@@ -72,6 +72,16 @@ class TestThrottle:
         with pytest.raises(SignInThrottled):
             service.assert_action(session.token, credential=dev.passwords["n.bernard"], **args)
 
+    def test_wrong_cosigner_passwords_count_too(self, dev) -> None:
+        """The second person's password on a two-person form is guessed no more freely."""
+        service = dev.service()
+        args = {"pathway_id": "pathway-centre-a-X-1", "action": "infuse", "update_id": "u"}
+        for _ in range(5):
+            with pytest.raises(SignInRefused):
+                service.cosign_with_password("dr.roux", "guess", address="10.0.0.9", **args)
+        with pytest.raises(SignInThrottled):
+            service.cosign_with_password("dr.roux", dev.passwords["dr.roux"], **args)
+
     def test_one_address_guessing_many_accounts_is_paused(self, dev) -> None:
         throttle = SignInThrottle(SignInPolicy(max_failures_per_address=3))
         service = AssertionService(dev.keys, authenticator=dev.accounts, throttle=throttle)

@@ -17,13 +17,14 @@ def by_name(model) -> dict:
 class TestFormFields:
     """One field per model field; who acts comes from the session, never the form."""
 
-    def test_every_action_has_a_form_without_actor_role_or_assertion(self) -> None:
+    def test_every_action_has_a_form_without_actor_role_or_signatures(self) -> None:
+        session = {"actor", "role", "assertion", "cosignature"}
         for event, model in EVENT_PAYLOADS.items():
             names = {f.name for f in form_fields(model)}
-            assert not names & {"actor", "role", "assertion"}, event
+            assert not names & session, event
             # A nested part (an observation's CRS findings) is flattened: crs.temperature_c.
             parts = {name.split(".")[0] for name in names}
-            assert parts == set(model.model_fields) - {"actor", "role", "assertion"}, event
+            assert parts == set(model.model_fields) - session, event
 
     def test_an_observation_form_has_optional_parts_with_nothing_preselected(self) -> None:
         fields = by_name(EVENT_PAYLOADS["record_observation"])

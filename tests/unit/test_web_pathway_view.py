@@ -44,8 +44,12 @@ def test_a_record_without_an_incident_log_has_no_incidents() -> None:
 
 
 def test_a_signature_form_asks_for_its_meaning() -> None:
+    form = action_form("thaw_product", Role.NURSE, any_time=False)
+    assert form.signature and form.meanings[0] == "thawed" and "verified" in form.meanings
+    assert form.cosign == "optional"
+    # "verified" is the second person's co-signature of a two-person action, on the form
     form = action_form("infuse", Role.NURSE, any_time=False)
-    assert form.signature and form.meanings[0] == "administered" and "verified" in form.meanings
+    assert form.signature and form.meanings == ("administered",) and form.cosign == "required"
     assert not action_form("start_lymphodepletion", Role.NURSE, any_time=False).signature
 
 

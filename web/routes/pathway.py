@@ -37,7 +37,7 @@ from web.csrf import require_csrf
 from web.forms import FormRefused, read_form
 from web.pages import notice, page
 from web.pathway_view import check_centre, pathway_view
-from web.staff_session import FRESH_LOGIN, StaffSession, current_staff
+from web.staff_session import FRESH_LOGIN, SecondPerson, StaffSession, current_staff
 
 router = APIRouter()
 log = structlog.get_logger("cellpath.web")
@@ -138,6 +138,17 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
         )
         if is_signature(event):
             request.session.pop(FRESH_LOGIN, None)  # a fresh provider login signs once
+        second = str(form.get("cosigner_id") or "").strip()
+        cosigner = (
+            SecondPerson(
+                staff.service,
+                second,
+                str(form.get("cosigner_password") or ""),
+                address=request.client.host if request.client else None,
+            )
+            if second
+            else None
+        )
         receipt = await pathways.act(
             context_of(request).client,
             pathway_id,
@@ -145,6 +156,7 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
             data,
             update_id=_update_id(form.get("update_id")),
             signer=signer,
+            cosigner=cosigner,
         )
     except ValidationError as err:
         refusal: Refusal = _Refused(
@@ -163,7 +175,9 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
     status = 422 if refusal.outcome is Outcome.BAD_INPUT else 409
     # The refused form keeps what was typed (never the password): correct it, send again.
     posted = {
-        k: v for k, v in form.items() if isinstance(v, str) and k not in ("signature_password",)
+        k: v
+        for k, v in form.items()
+        if isinstance(v, str) and k not in ("signature_password", "cosigner_password")
     }
     return await show(
         request, staff, pathway_id, refusal=refusal, posted=posted, status_code=status

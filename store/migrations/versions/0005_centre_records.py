@@ -4,8 +4,8 @@ carries through continue-as-new (its earlier runs' entries and resolved alerts).
 Append-only like every table of 0001 (a trigger refuses UPDATE and DELETE, and TRUNCATE on
 PostgreSQL, whose trigger function 0001 created).
 
-Revision ID: 0004_centre_records
-Revises: 0003_signature_meaning
+Revision ID: 0005_centre_records
+Revises: 0004_cosignature
 Create Date: 2026-12-02
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from store.schema import UTCDateTime
 
-revision: str = "0004_centre_records"
-down_revision: str | Sequence[str] | None = "0003_signature_meaning"
+revision: str = "0005_centre_records"
+down_revision: str | Sequence[str] | None = "0004_cosignature"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
