@@ -69,9 +69,9 @@ def build_worker(
     """The worker of ``task_queue``; with ``actor_keys``, its workflows refuse staff actions
     whose signed actor assertion is missing or does not verify against them. ``activities``
     replace the notification and centre activities (tests register their own); the record
-    store's ``keep_records`` and ``keep_centre_records`` are always registered, on
-    ``records`` or else the configured store (``open_records``), unless ``activities`` name
-    their own ``keep_records``."""
+    store's ``keep_records``, ``fetch_protocol_version`` and ``keep_centre_records`` are
+    always registered, on ``records`` or else the configured store (``open_records``), unless
+    ``activities`` name their own ``keep_records``."""
     trust_signers(task_queue, actor_keys)
     if activities is None:
         notifications = Notifications(channel_from_env())
@@ -85,7 +85,12 @@ def build_worker(
         records = records or open_records(client, Settings.from_env())
         keeping = RecordKeeping(records)
         centre_keeping = CentreRecordKeeping(records)
-        activities = [*activities, keeping.keep_records, centre_keeping.keep_centre_records]
+        activities = [
+            *activities,
+            keeping.keep_records,
+            keeping.fetch_protocol,
+            centre_keeping.keep_centre_records,
+        ]
     return Worker(
         client,
         task_queue=task_queue,

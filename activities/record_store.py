@@ -1,9 +1,10 @@
-"""Writing a pathway's facts to the record store: the ``keep_records`` activity.
+"""Writing a pathway's facts to the record store (the ``keep_records`` activity), and
+reading back the protocol version a lean run names (``fetch_protocol_version``).
 
 Usage (worker)::
 
     keeping = RecordKeeping(RecordStore.open(url, codec=codec))
-    Worker(..., activities=[keeping.keep_records, ...])
+    Worker(..., activities=[keeping.keep_records, keeping.fetch_protocol, ...])
 
 The workflow sends only what the store does not hold yet (models/record_writes.py); this
 writes it, parents first: the protocol version and the pathway's row (first write), the audit
@@ -27,8 +28,10 @@ from typing import Protocol, TypeVar
 
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from models import contracts
+from models.carried import ProtocolRef, content_hash, packed_body
 from models.record_writes import RecordsKept, RecordWrite
 from store.facts import Incident, Outcome, PathwayFacts, ProtocolVersion
 from store.records import RecordStore
@@ -62,6 +65,28 @@ class RecordKeeping:
             **kept.model_dump(),
         )
         return kept
+
+    @activity.defn(name=contracts.FETCH_PROTOCOL)
+    async def fetch_protocol(self, ref: ProtocolRef) -> bytes:
+        """The protocol version ``ref`` names, as the pathway's first write stored it,
+        compressed. A version the store lacks, or whose content does not hash to ``ref``,
+        fails for good: a run never picks up another protocol than its pathway's."""
+        found = await asyncio.to_thread(self.records.reader.protocol_version, ref.content_hash)
+        if found is None or found.protocol_id != ref.protocol_id:
+            raise ApplicationError(
+                f"The record store holds no protocol version {ref.content_hash[:12]}… of "
+                f"{ref.protocol_id}; the pathway cannot go on without it.",
+                type="ProtocolVersionMissing",
+                non_retryable=True,
+            )
+        if content_hash(found.body) != ref.content_hash:
+            raise ApplicationError(
+                f"The stored protocol version {ref.content_hash[:12]}… does not hash to its "
+                "key (edited in the store?); the pathway cannot go on with it.",
+                type="ProtocolVersionAltered",
+                non_retryable=True,
+            )
+        return packed_body(found.body)
 
     def write(self, write: RecordWrite) -> RecordsKept:
         records, pid, run = self.records, write.pathway_id, write.run

@@ -178,8 +178,16 @@ async def warm_up(stack: Stack) -> tuple[list[WorkflowHistory], list[WorkflowHis
     """One pathway of each kind: warms the worker, yields the bare plan and the histories."""
     protocol = stack.protocol
     steps = cart_steps(protocol)
+    # Its runs as in real time, one per follow-up year: the history scenario's pathway.
     wid, run_id = await drive_cellpath(
-        stack.client, stack.cellpath_queue, protocol, steps, "BEN-000000", "bench-warm", Tally()
+        stack.client,
+        stack.cellpath_queue,
+        protocol,
+        steps,
+        "BEN-000000",
+        "bench-warm",
+        Tally(),
+        runs_apart=True,
     )
     cellpath = await run_histories(stack.client, wid, run_id)
     stack.plan = wake_plan(cellpath)

@@ -23,6 +23,8 @@ THROUGHPUT_RATIO_MIN = 0.9
 LATENCY_RATIO_MAX = 1.2
 RSS_GROWTH_MAX_MB = 100
 EVENTS_PER_RUN_MAX = 2000
+# issue 13: a 15-year pathway's history bytes within 3x the bare baseline's
+HISTORY_BYTES_RATIO_MAX = 3.0
 CHART_US_MAX = 100
 
 

@@ -28,6 +28,7 @@ from client import pathways as operations
 from devtools.demo import PEOPLE
 from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED, resolve
 from devtools.demo_eligibility import eligibility_for, no_exclusions
+from models.durations import YEAR
 from models.protocol import Protocol, Therapy, load_default_protocol
 from models.referral import Binome, Referral
 
@@ -203,8 +204,13 @@ async def drive_cellpath(
     pseudonym: str,
     centre: str,
     tally: Tally,
+    *,
+    runs_apart: bool = False,
 ) -> tuple[str, str]:
-    """One pathway from referral to its end; returns (workflow ID, first run ID)."""
+    """One pathway from referral to its end; returns (workflow ID, first run ID).
+    ``runs_apart``: after each follow-up year's visit, wait for the run it ends to continue
+    as new, as a year in real time would (16 runs; on the compressed clock the next actions
+    would otherwise land in the run still writing its records, and runs merge)."""
     handle = await operations.refer(
         client,
         referral(pseudonym, centre),
@@ -214,8 +220,18 @@ async def drive_cellpath(
         check_centre=False,
     )
 
+    yearly = {v.label for v in protocol.visits if v.at >= YEAR * protocol.time_scale}
+    latest = client.get_workflow_handle(handle.id)
+
     async def send(event: str, data: dict[str, Any]) -> Any:
-        return await operations.act(client, handle.id, event, data)
+        run = (await latest.describe()).run_id if runs_apart else None
+        receipt = await operations.act(client, handle.id, event, data)
+        if run is not None and event == "record_visit" and data.get("visit") in yearly:
+            for _ in range(600):
+                if (await latest.describe()).run_id != run:
+                    break
+                await asyncio.sleep(0.05)
+        return receipt
 
     await _play(steps, protocol, f"COI-{pseudonym}", send, tally)
     await handle.result()
@@ -291,6 +307,35 @@ COUNTED = {
 }
 
 
+def billable_actions(histories: list[WorkflowHistory]) -> int:
+    """The Temporal Cloud actions a workflow's histories show (docs.temporal.io/cloud/actions):
+    a run started (the first, and each continue-as-new), a timer started, an Update, a
+    signal received, an activity attempt started, a search attribute upsert, a side-effect
+    or local-activity marker (patch markers are not counted). Queries and refused Updates are
+    billed too but leave no event (the bench sends none of the first)."""
+    count = 0
+    for history in histories:
+        for event in history.events:
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+                name = event.marker_recorded_event_attributes.marker_name
+                count += name != "core_patch"
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                count += max(1, event.activity_task_started_event_attributes.attempt)
+            else:
+                count += kind in BILLED
+    return count
+
+
+BILLED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+}
+
+
 def history_counts(histories: list[WorkflowHistory]) -> dict[str, Any]:
     """Events per run and what they are, over every run of one workflow."""
     per_run = [len(h.events) for h in histories]
@@ -309,5 +354,6 @@ def history_counts(histories: list[WorkflowHistory]) -> dict[str, Any]:
         "events_total": sum(per_run),
         "bytes_max": max(sizes),
         "bytes_total": sum(sizes),
+        "billable_actions": billable_actions(histories),
         **totals,
     }

@@ -22,6 +22,7 @@ from bench.comparison import ratio
 from bench.config import (
     CHART_US_MAX,
     EVENTS_PER_RUN_MAX,
+    HISTORY_BYTES_RATIO_MAX,
     LATENCY_RATIO_MAX,
     RSS_GROWTH_MAX_MB,
     THROUGHPUT_RATIO_MIN,
@@ -154,6 +155,25 @@ def markdown(results: dict[str, Any]) -> str:
         row(
             f"| | replay of the largest run (ms) | {rep['cellpath']:.1f} | {rep['bare']:.1f} | "
             f"{h['ratio']['replay']:.2f} | — | |"
+        )
+        hr = h["ratio"]
+        row(
+            f"| | history bytes per pathway (KB) | {c['bytes_total'] / 1024:.0f} | "
+            f"{b['bytes_total'] / 1024:.0f} | {hr['bytes_total']:.2f} | "
+            f"≤ {HISTORY_BYTES_RATIO_MAX:g}× bare | {_met(h['bytes_met'])} |"
+        )
+        row(
+            f"| | events per pathway | {c['events_total']} | {b['events_total']} | "
+            f"{hr['events_total']:.2f} | — | |"
+        )
+        row(
+            f"| | billable Temporal actions per pathway | {c['billable_actions']} | "
+            f"{b['billable_actions']} | {hr['billable_actions']:.2f} | — | |"
+        )
+        st = h["store"]
+        row(
+            f"| | record store write time per pathway (ms; {st['writes']} writes, the "
+            f"slowest {st['write_ms_max']:.0f} ms) | {st['write_ms']:.0f} | — | — | — | |"
         )
     if "chart" in s:
         ch = s["chart"]

@@ -8,6 +8,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -19,10 +20,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from bench.bare import BareWorkflow
 from bench.chart import chart_cost
 from bench.comparison import ratio
-from bench.config import CHART_US_MAX, EVENTS_PER_RUN_MAX, Config
+from bench.config import CHART_US_MAX, EVENTS_PER_RUN_MAX, HISTORY_BYTES_RATIO_MAX, Config
 from bench.pathways import (
     history_counts,
 )
+from bench.store_writes import store_write_time
 from worker import PASSTHROUGH
 from workflows.pathway import PathwayWorkflow
 
@@ -61,14 +63,23 @@ async def history_scenario(
         "cellpath": await replay_ms(PathwayWorkflow, largest["cellpath"], config.replays),
         "bare": await replay_ms(BareWorkflow, largest["bare"], config.replays),
     }
+    c, b = counts["cellpath"], counts["bare"]
+    bytes_ratio = ratio(c["bytes_total"], b["bytes_total"])
     return {
-        "cellpath": counts["cellpath"],
-        "bare": counts["bare"],
+        "cellpath": c,
+        "bare": b,
         "replay_largest_run_ms": replay,
+        # the store's time for the pathway's keep_records writes (bench/store_writes.py)
+        "store": await asyncio.to_thread(store_write_time, cellpath),
         "ratio": {
-            "events_max": ratio(counts["cellpath"]["events_max"], counts["bare"]["events_max"]),
+            "events_max": ratio(c["events_max"], b["events_max"]),
             "replay": ratio(replay["cellpath"], replay["bare"]),
+            "bytes_total": bytes_ratio,
+            "events_total": ratio(c["events_total"], b["events_total"]),
+            "billable_actions": ratio(c["billable_actions"], b["billable_actions"]),
         },
+        "bytes_target": f"history bytes per pathway <= {HISTORY_BYTES_RATIO_MAX}x bare",
+        "bytes_met": bytes_ratio <= HISTORY_BYTES_RATIO_MAX,
         "parity": {
             name: [counts["cellpath"][name], counts["bare"][name]]
             for name in ("runs", "updates", "timers")

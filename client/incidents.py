@@ -20,7 +20,7 @@ from typing import Any
 from temporalio.client import Client
 
 from client import pathways
-from client.records import read_record
+from client.records import open_reader, read_record, whole_record
 from client.survey import survey
 from models.incident import Incident
 from store import RecordReader
@@ -59,7 +59,7 @@ async def incidents_of(
     """The incidents of one pathway (raises the client's refusals, e.g. PathwayNotFound);
     with a record store ``reader``, of a closed pathway whose workflow has expired too."""
     if reader is None:
-        record = await pathways.record(client, pathway_id)
+        record, _ = await whole_record(await pathways.record(client, pathway_id))
     else:
         record, _ = await read_record(client, pathway_id, reader=reader)
     return [incident_row(record.pathway_id, i) for i in record.incidents]
@@ -68,7 +68,10 @@ async def incidents_of(
 async def all_incidents(client: Client, *, centre: str | None = None) -> IncidentListing:
     """The incidents of every pathway that visibility lists (at ``centre``), by time."""
     listed = await pathways.list_pathways(client, pathways.list_query(centre=centre))
-    found = await survey((row["pathway_id"] for row in listed), lambda p: incidents_of(client, p))
+    reader = open_reader()  # earlier runs' incidents of lean pathways (whole_record)
+    found = await survey(
+        (row["pathway_id"] for row in listed), lambda p: incidents_of(client, p, reader=reader)
+    )
     rows = sorted(
         (row for rows in found.answers.values() for row in rows),
         key=lambda r: (r["at"], r["pathway_id"]),

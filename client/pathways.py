@@ -36,6 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from client.centres import centre_ready_for
 from client.errors import ActionRefused, BadInput, OperationError, PathwayNotFound
 from client.refused_updates import refused_before
+from client.run_starting import once_started
 from client.signing import ActionSigner, CoSigner, sign_action
 from models.actions import StaffAction, parse_action
 from models.contracts import PATHWAY_WORKFLOW
@@ -182,6 +183,18 @@ async def act(
             f"The details of '{event}' are not valid: {readable(err)}.", kind="MalformedAction"
         ) from None
     handle = pathway_handle(client, pathway_id)
+    # Refused before anything changed while a new run reads its protocol: sent again.
+    return await once_started(lambda: _send(handle, pathway_id, event, data, action, update_id))
+
+
+async def _send(
+    handle: WorkflowHandle[Any, Any],
+    pathway_id: str,
+    event: str,
+    data: dict[str, Any],
+    action: StaffAction | None,
+    update_id: str | None,
+) -> ActionReceipt:
     try:
         if update_id and (prior := await earlier_receipt(handle, update_id)) is not None:
             if isinstance(prior, WorkflowUpdateFailedError):
@@ -291,14 +304,18 @@ async def deadlines(client: Client, pathway_id: str) -> list[DeadlineView]:
 async def preparation(client: Client, pathway_id: str) -> list[TaskView]:
     """The pathway's preparation tasks (open, due later, done); empty before they existed."""
     try:
-        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.preparation)
+        return await once_started(
+            lambda: pathway_handle(client, pathway_id).query(PathwayWorkflow.preparation)
+        )
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
 
 
 async def allowed_actions(client: Client, pathway_id: str, role: Role | None) -> AllowedActions:
     try:
-        return await pathway_handle(client, pathway_id).query(PathwayWorkflow.allowed_actions, role)
+        return await once_started(
+            lambda: pathway_handle(client, pathway_id).query(PathwayWorkflow.allowed_actions, role)
+        )
     except RPCError as err:
         raise refusal_from_rpc(err, pathway_id) from None
 

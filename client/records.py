@@ -13,7 +13,9 @@ Usage::
 
 A pathway is read from Temporal first: an open one lives only there (the store has it up
 to its last write), and a closed one answers the same from both while the namespace's
-retention keeps it. Once Temporal says it has no such workflow, the store's closing record
+retention keeps it. An open pathway that ran lean (its workflow carries only its current run's audit
+entries and incidents) is joined with its earlier runs' from the store (``whole_record``,
+``Source.BOTH``). Once Temporal says it has no such workflow, the store's closing record
 answers (``status`` ``COMPLETED``, nothing allowed); a pathway in neither is
 ``PathwayNotFound``. Store calls block, so they run in a thread.
 """
@@ -34,6 +36,7 @@ from client import pathways
 from client.errors import OperationError, PathwayNotFound
 from models.audit import ChainProblem
 from models.encryption import codec_from_settings
+from models.incident import Incident
 from models.pathway import AllowedActions
 from models.preparation import TaskView
 from models.record import PathwayRecord
@@ -53,12 +56,18 @@ STORED_STATUS = "COMPLETED"
 class Source(StrEnum):
     TEMPORAL = "temporal"
     STORE = "store"
+    #: an open pathway that ran lean: its workflow, and its earlier runs' entries in the store
+    BOTH = "temporal+store"
 
     @property
     def said(self) -> str:
         return {
             Source.TEMPORAL: "read from its workflow in Temporal",
             Source.STORE: "read from the record store (its workflow has expired from Temporal)",
+            Source.BOTH: (
+                "read from its workflow in Temporal, with its earlier runs' audit entries and "
+                "incidents from the record store"
+            ),
         }[self]
 
 
@@ -114,6 +123,32 @@ async def _from_store(call: Any, *args: Any, **kwargs: Any) -> Any:
         ) from err
 
 
+async def whole_record(
+    record: PathwayRecord, reader: RecordReader | None = None
+) -> tuple[PathwayRecord, Source]:
+    """An open pathway's record with its whole audit trail and deviation log: the workflow
+    carries only its current run's (a lean run, ``record.earlier``), the store holds the
+    earlier runs' (written before each continue-as-new). Joined by seq; an entry in both
+    is the workflow's. A record that carries everything is returned as it is."""
+    if record.earlier is None:
+        return record, Source.TEMPORAL
+    stored = await stored_pathway(reader or open_reader(), record.pathway_id)
+    carried = {e.seq for e in record.audit}
+    audit = [e for e in stored.audit if e.seq not in carried] + record.audit
+    known = {i.seq for i in record.incidents}
+    incidents = [
+        Incident.model_validate(i.data) for i in stored.incidents if i.seq not in known
+    ] + record.incidents
+    whole = record.model_copy(
+        update={
+            "audit": sorted(audit, key=lambda e: e.seq),
+            "incidents": sorted(incidents, key=lambda i: i.seq),
+            "earlier": None,
+        }
+    )
+    return whole, Source.BOTH
+
+
 async def read_pathway(client: Client, pathway_id: str, *, reader: RecordReader) -> PathwayRead:
     """The record, status and events possible now, from Temporal or else the store."""
     found = await asyncio.gather(
@@ -136,9 +171,8 @@ async def read_pathway(client: Client, pathway_id: str, *, reader: RecordReader)
     record, status, allowed, tasks = found
     assert isinstance(record, PathwayRecord) and isinstance(allowed, AllowedActions)
     assert not isinstance(status, BaseException) and isinstance(tasks, list)
-    return PathwayRead(
-        record, status.name if status else None, allowed.events, Source.TEMPORAL, tasks
-    )
+    record, source = await whole_record(record, reader)
+    return PathwayRead(record, status.name if status else None, allowed.events, source, tasks)
 
 
 async def read_record(
@@ -146,9 +180,10 @@ async def read_record(
 ) -> tuple[PathwayRecord, Source]:
     """Only the record (an audit export, a diagram), from Temporal or else the store."""
     try:
-        return await pathways.record(client, pathway_id), Source.TEMPORAL
+        live = await pathways.record(client, pathway_id)
     except PathwayNotFound as missing:
         return await _closing_record(reader, pathway_id, missing), Source.STORE
+    return await whole_record(live, reader)
 
 
 async def stored_pathway(reader: RecordReader, pathway_id: str) -> StoredPathway:

@@ -30,6 +30,9 @@ NOTIFY_FALLBACK = "notify_fallback"
 NOTIFY_CENTRE_PATHWAYS = "notify_centre_pathways"
 # The pathway's facts written to the record store (activities/record_store.py).
 KEEP_RECORDS = "keep_records"
+# A lean run's protocol version, by content hash, from the record store.
+FETCH_PROTOCOL = "fetch_protocol_version"
+# A centre's audit entries and alerts written to the record store (activities/centre_records.py).
 KEEP_CENTRE_RECORDS = "keep_centre_records"
 
 # Where the worker polls and the client sends, unless CELLPATH_TASK_QUEUE says otherwise.

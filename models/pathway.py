@@ -1,44 +1,73 @@
 """Inputs, results and views of the pathway workflow.
 
 ``PathwayInput`` starts a run: either a new ``Referral`` or the ``PathwayRecord`` carried by
-continue-as-new, and always the ``Protocol`` the pathway follows (so the workflow never
-reads a file).
+continue-as-new, and the ``Protocol`` the pathway follows (so the workflow never reads a
+file) or, for a lean run, its ``ProtocolRef`` (ID and content hash: the run fetches that
+version from the record store, workflows/lean_runs.py).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     Field,
+    SerializerFunctionWrapHandler,
     ValidatorFunctionWrapHandler,
+    WrapSerializer,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
+from models.carried import ProtocolRef, pack, unpack
 from models.protocol import Protocol, protocol_from_input
 from models.record import AuditEntry, Deadline, PathwayRecord
 from models.referral import Referral
 from models.roles import Role
 
 
+def _packed_protocol(value: Protocol | None, handler: SerializerFunctionWrapHandler) -> Any:
+    return None if value is None else pack(handler(value))
+
+
 class PathwayInput(BaseModel):
-    protocol: Protocol
+    #: packed in history (~26 KB → ~6 KB); an input written before still loads
+    protocol: Annotated[Protocol | None, WrapSerializer(_packed_protocol, when_used="json")] = None
     referral: Referral | None = None
     record: PathwayRecord | None = None
+    #: a lean run's protocol, by reference (instead of ``protocol``)
+    protocol_ref: ProtocolRef | None = None
 
     @field_validator("protocol", mode="wrap")
     @classmethod
-    def _shared(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Protocol:
+    def _shared(cls, value: Any, validate: ValidatorFunctionWrapHandler) -> Protocol | None:
         # Every run of every pathway decodes its protocol; a worker keeps one copy of each.
-        return protocol_from_input(value, validate)
+        return None if value is None else protocol_from_input(unpack(value), validate)
+
+    @field_validator("record", mode="before")
+    @classmethod
+    def _unpacked(cls, value: Any) -> Any:
+        return unpack(value)
+
+    @field_serializer("record", mode="wrap")
+    def _compact(self, record: PathwayRecord | None, handler: SerializerFunctionWrapHandler) -> Any:
+        # A lean run's record is packed without its defaults (~9 KB → ~2 KB of history
+        # twice per run; `cellpath show` reads it); inputs of other runs are unchanged.
+        if record is None or self.protocol_ref is None:
+            return handler(record)
+        return pack(record.model_dump(mode="json", exclude_defaults=True))
 
     @model_validator(mode="after")
     def _one_source(self) -> PathwayInput:
         if (self.referral is None) == (self.record is None):
             raise ValueError("give either a referral or a carried record")
+        if (self.protocol is None) == (self.protocol_ref is None):
+            raise ValueError("give either a protocol or a protocol reference")
+        if self.protocol_ref is not None and self.record is None:
+            raise ValueError("a protocol reference continues a carried record")
         return self
 
 

@@ -1,7 +1,10 @@
 """The pathway record: the single source of truth carried by a pathway workflow.
 
 The chart's configuration lives here (``configuration``, ``history``), so a run restores its
-chart from the record, and continue-as-new carries the record whole.
+chart from the record. Continue-as-new carries it whole, or (a lean run, models/carried.py)
+without what earlier runs wrote to the record store: ``earlier`` then holds the audit
+chain's head and the number of incidents stored, and ``audit``/``incidents`` only the
+recent ones.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from models.audit import chain_entry, genesis_hash
+from models.carried import EarlierRuns
 from models.centre_notice import CentreAlert, CentreView
 from models.eligibility import EligibilityFacts
 from models.grading_record import GradingRecord
@@ -220,6 +224,9 @@ class PathwayRecord(BaseModel):
     # models/registry_forms.py); None on a pathway started before each was tracked
     preparation: PreparationRecord | None = None
     registry: RegistryRecord | None = None
+    # what earlier runs left in the record store and this record does not carry (lean
+    # runs, models/carried.py); None: the audit trail and the incidents are whole here
+    earlier: EarlierRuns | None = None
 
     @property
     def d0(self) -> datetime | None:
@@ -249,9 +256,28 @@ class PathwayRecord(BaseModel):
     def overdue(self) -> bool:
         return any(d.status is DeadlineStatus.OVERDUE for d in self.deadlines)
 
+    @property
+    def audit_seq(self) -> int:
+        """The seq of the trail's last entry, carried or left in the store (0: none)."""
+        if self.audit:
+            return self.audit[-1].seq
+        return self.earlier.audit_seq if self.earlier else 0
+
+    @property
+    def audit_head(self) -> str:
+        """The hash the next entry links to (the genesis hash before the first entry)."""
+        if self.audit:
+            return self.audit[-1].hash
+        return self.earlier.audit_hash if self.earlier else genesis_hash(self.pathway_id)
+
+    @property
+    def incident_count(self) -> int:
+        """How many incidents the deviation log holds, carried or left in the store."""
+        return (self.earlier.incidents if self.earlier else 0) + len(self.incidents)
+
     def append_audit(self, entry: AuditEntry) -> AuditEntry:
         """Link ``entry`` to the last entry of the trail (hash chain), then append it."""
-        entry.prev_hash = self.audit[-1].hash if self.audit else genesis_hash(self.pathway_id)
+        entry.prev_hash = self.audit_head
         entry.hash = chain_entry(entry.prev_hash, entry)
         self.audit.append(entry)
         return entry

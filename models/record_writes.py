@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel
 
+from models.carried import PACKED
 from models.protocol import Protocol, Therapy
 from models.record import AdverseEventRecord, AuditEntry, PathwayRecord, StoredMark
 from models.referral import Binome
@@ -57,7 +58,8 @@ class Opening(BaseModel):
     age_band: str | None = None
     binome: Binome
     referred_at: datetime
-    protocol: Protocol
+    #: packed in the activity's input (models.carried.PACKED: ~35 KB of history → ~7 KB)
+    protocol: Annotated[Protocol, *PACKED]
 
     @classmethod
     def of(cls, record: PathwayRecord, protocol: Protocol) -> Opening:
@@ -80,8 +82,8 @@ class Closing(BaseModel):
     #: the audit chain's last entry when it closed (0 and the genesis hash: no entry)
     head_seq: int
     head_hash: str
-    #: the record with an empty ``audit``
-    record: PathwayRecord
+    #: the record with an empty ``audit`` (packed in history)
+    record: Annotated[PathwayRecord, *PACKED]
 
 
 class RecordWrite(BaseModel):
@@ -91,7 +93,8 @@ class RecordWrite(BaseModel):
     opening: Opening | None = None
     #: the chain-of-identity ID the product events before it in this write name
     coi_id: str | None = None
-    audit: list[AuditEntry] = []
+    #: packed in history: the entries' data is most of a write's bytes
+    audit: Annotated[list[AuditEntry], *PACKED] = []
     adverse_events: list[AdverseEventRecord] = []
     incidents: list[IncidentFact] = []
     closing: Closing | None = None

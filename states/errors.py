@@ -49,6 +49,12 @@ class UnknownEvent(PathwayError):
     pass
 
 
+class RunStarting(PathwayError):
+    """The pathway's next run is fetching its protocol version from the record store (a
+    moment at each follow-up year, workflows/lean_runs.py): nothing changed; the client
+    sends the action again."""
+
+
 class ActionNotAllowedNow(PathwayError):
     pass
 

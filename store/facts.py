@@ -10,8 +10,6 @@ pathway, a trace, a closed pathway).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from models.audit import ChainProblem, verify_chain
+from models.carried import content_hash, protocol_body
 from models.protocol import Protocol, Therapy
 from models.record import AdverseEventRecord, AuditEntry
 from models.referral import Binome
@@ -35,18 +34,13 @@ class ProtocolVersion(BaseModel):
 
     @classmethod
     def of(cls, protocol: Protocol, *, version: str = "1") -> ProtocolVersion:
-        body = protocol.model_dump(mode="json")
+        body = protocol_body(protocol)
         return cls(
             protocol_id=protocol.id, version=version, content_hash=content_hash(body), body=body
         )
 
     def protocol(self) -> Protocol:
         return Protocol.model_validate(self.body)
-
-
-def content_hash(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class PathwayFacts(BaseModel):

@@ -98,16 +98,34 @@ class RecordReader:
 
     def closing_record(self, pathway_id: str) -> PathwayRecord | None:
         """The record of a closed pathway as its workflow last held it, with the audit trail
-        rebuilt from the stored entries; None while the pathway has not closed."""
+        rebuilt from the stored entries (and, for a pathway that ran lean, its deviation
+        log from the stored incidents); None while the pathway has not closed."""
         table = schema.closing_records
         with self.engine.connect() as conn:
             row = conn.execute(select(table).where(table.c.pathway_id == pathway_id)).first()
             if row is None:
                 return None
             audit = _rows(conn, schema.audit_entries, pathway_id)
+            incidents = _rows(conn, schema.incidents, pathway_id)
         body = self.sealer.unseal(row.record_sealed, dict)
-        return PathwayRecord.model_validate(
-            {**body, "audit": [self._audit_entry(r) for r in audit]}
+        whole: dict[str, Any] = {**body, "audit": [self._audit_entry(r) for r in audit]}
+        if body.get("earlier") is not None:
+            whole["incidents"] = [self.sealer.unseal(r.data_sealed, dict) for r in incidents]
+            whole["earlier"] = None
+        return PathwayRecord.model_validate(whole)
+
+    def protocol_version(self, content_hash: str) -> ProtocolVersion | None:
+        """The protocol version stored under ``content_hash``, if any."""
+        table = schema.protocol_versions
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.content_hash == content_hash)).first()
+        if row is None:
+            return None
+        return ProtocolVersion(
+            protocol_id=row.protocol_id,
+            version=row.version,
+            content_hash=row.content_hash,
+            body=json.loads(row.body),
         )
 
     def stored_seqs(self, table: str, pathway_id: str) -> set[int]:

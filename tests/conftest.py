@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,6 +33,7 @@ from client.centres import load_centres
 from devtools.devserver import DevServer, free_port
 from models.encryption import EncryptionCodec, KeyRing, data_converter
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from store import RecordReader
 from tests.support.signing import TEST_SIGNERS, SigningInterceptor
 from worker import build_worker
 
@@ -99,6 +100,15 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="session")
 def encryption_codec() -> EncryptionCodec:
     return EncryptionCodec(KeyRing.generate(f"test-{uuid.uuid4().hex[:8]}"))
+
+
+@pytest.fixture(scope="session")
+def store_reader(encryption_codec: EncryptionCodec) -> Iterator[RecordReader]:
+    """The record store the tests' workers write, read with their key (an open pathway's
+    earlier runs are there: client/records.py ``whole_record``)."""
+    records = store.RecordStore.open(os.environ["CELLPATH_DATABASE_URL"], codec=encryption_codec)
+    yield records.reader
+    records.dispose()
 
 
 @pytest_asyncio.fixture(scope="session")

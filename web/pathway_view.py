@@ -170,6 +170,8 @@ async def pathway_view(
     roles: tuple[Role, ...],
     centres: tuple[str, ...],
 ) -> PathwayView:
+    # An open pathway's whole trail (earlier runs' entries from the store, lean runs), or a
+    # closed one from the store once its workflow has expired.
     read = await read_pathway(client, pathway_id, reader=reader)
     record = read.record
     check_centre(record, centres)

@@ -39,7 +39,7 @@ def current_details(record: PathwayRecord, protocol: Protocol | None = None) -> 
     if record.incidents:
         last = record.incidents[-1]
         lines.append(
-            f"**Deviation log:** {len(record.incidents)} incident(s); last "
+            f"**Deviation log:** {record.incident_count} incident(s); last "
             f"#{last.seq} at {when_text(last.at)}, {last.actor} ({last.role.value}): "
             f"{last.describe()}"
         )

@@ -64,7 +64,7 @@ def log_refusal(
 ) -> Incident:
     """Append the incident of ``action`` refused by ``refusal`` to the deviation log."""
     incident = Incident(
-        seq=len(record.incidents) + 1,
+        seq=record.incident_count + 1,
         at=now,
         kind=IncidentKind.REFUSED,
         event=event,
@@ -105,7 +105,7 @@ def log_product_deviation(record: PathwayRecord, entry: AuditEntry) -> Incident 
         return None
     rule, message = found
     incident = Incident(
-        seq=len(record.incidents) + 1,
+        seq=record.incident_count + 1,
         at=entry.at,
         kind=IncidentKind.PRODUCT,
         event=entry.event,

@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre_notice import CentreNotice
     from models.durations import YEAR
-    from models.eligibility import EligibilityFacts
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -46,12 +45,11 @@ with workflow.unsafe.imports_passed_through():
     from models.record import AuditEntry, PathwayRecord
     from models.registry_export import FormView, export_form, form_views
     from models.roles import Role, roles_allowed
-    from models.safety_rules import CURRENT, LEGACY, RULES_PATCH
     from states import errors
     from states.base import PathwayChart
     from states.deadlines import escalate_due, reconcile
     from states.grade_escalation import follow_grades, notified
-    from states.migrations import CHART_VERSIONS, migrate
+    from states.migrations import migrate
     from states.preparation import task_views
     from states.registry import CHARTS
     from states.withdrawal import safety_follow_up_deadlines
@@ -65,10 +63,12 @@ with workflow.unsafe.imports_passed_through():
         log_refusal,
         product_deviation,
     )
+    from workflows.lean_runs import fetch_protocol, next_run
     from workflows.notify import notify_with_fallback
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
     from workflows.record_keeping import WriteCause, keep_records, keep_records_due
+    from workflows.referral_record import new_record
     from workflows.rules_in_force import rules_in_force
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
@@ -78,46 +78,29 @@ with workflow.unsafe.imports_passed_through():
 # (continue-as-new) that their history did not end.
 LEGACY_YEAR = timedelta(days=365)
 YEAR_PATCH = "follow-up-year-365.25d"
+STARTING = (
+    "The pathway is starting its next follow-up year (its protocol is being read from the "
+    "record store): nothing was changed. Send the action again in a moment."
+)
 
 
 def _always() -> bool:
     return True
 
 
-def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
-    referral = data.referral
-    assert referral is not None
-    codes = referral.disease_codes
-    return PathwayRecord(
-        pathway_id=workflow_id,
-        pseudonym=referral.pseudonym,
-        centre=referral.centre,
-        therapy=referral.therapy,
-        disease=referral.disease,
-        age_band=referral.age_band,
-        protocol_id=data.protocol.id,
-        binome=referral.binome,
-        referred_at=workflow.now(),
-        eligibility=EligibilityFacts(
-            disease=getattr(data.protocol.disease_for(codes), "name", None) if codes else None,
-            severity=referral.severity,
-            prior_treatments=list(referral.prior_treatments),
-        ),
-        chart_version=CHART_VERSIONS[referral.therapy],
-        # Decided once, at referral: a replayed pathway keeps the rules it was referred under.
-        safety_rules=CURRENT if workflow.patched(RULES_PATCH) else LEGACY,
-    )
-
-
 @workflow.defn(name=contracts.PATHWAY_WORKFLOW)
 class PathwayWorkflow:
     @workflow.init
     def __init__(self, data: PathwayInput) -> None:
-        self.protocol: Protocol = data.protocol
+        # None in a lean run until run() has fetched it (workflows/lean_runs.py).
+        self._protocol: Protocol | None = data.protocol
         self.record: PathwayRecord = data.record or new_record(workflow.info().workflow_id, data)
         # Rules added since the first recorded histories, as this run reached them.
         self._rules = rules_in_force()
-        self._chart, self._unreadable = self._open_chart()
+        self._chart: PathwayChart | None = None
+        self._unreadable: ApplicationError | None = None
+        if self._protocol is not None:
+            self._chart, self._unreadable = self._open_chart()
         self._changed = False
         self._visibility = Visibility()
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
@@ -125,8 +108,10 @@ class PathwayWorkflow:
         # What an observation's CRS/ICANS grade sets off, to be sent at once by the run loop.
         self._grade_alerts: list[Escalation] = []
         # Follow-up years recorded when this run started: a new one ends the run.
-        self._yearly_visits = self._visits_a_year_or_more_after_d0()
-        self._years_at_start = self._follow_up_years()
+        self._yearly_visits: frozenset[str] = frozenset()
+        self._years_at_start = 0
+        if self._protocol is not None:
+            self._count_years()
         if data.record is None:
             # Arm the first deadlines here, not in run(): an Update can be handled in the
             # first activation, before run() starts, and must find them armed.
@@ -136,6 +121,12 @@ class PathwayWorkflow:
 
     @workflow.run
     async def run(self, data: PathwayInput) -> PathwayOutcome:
+        if self._protocol is None:
+            # A lean run: its protocol version from the store (actions wait: RunStarting).
+            assert data.protocol_ref is not None
+            self._protocol = await fetch_protocol(data.protocol_ref)
+            self._chart, self._unreadable = self._open_chart()
+            self._count_years()
         if self._unreadable is not None:
             # Fails the run for good: a workflow task retried would fail the same way.
             raise self._unreadable
@@ -160,7 +151,7 @@ class PathwayWorkflow:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
-                workflow.continue_as_new(PathwayInput(protocol=self.protocol, record=self.record))
+                workflow.continue_as_new(next_run(self.record, self.protocol, data.protocol_ref))
         await workflow.wait_condition(workflow.all_handlers_finished)
         await keep_records(self.record, self.protocol, WriteCause.CLOSED)
         self._publish()
@@ -172,10 +163,15 @@ class PathwayWorkflow:
         )
 
     @property
+    def protocol(self) -> Protocol:
+        if self._protocol is None:
+            raise rejection(errors.RunStarting(STARTING))
+        return self._protocol
+
+    @property
     def chart(self) -> PathwayChart:
         if self._chart is None:
-            assert self._unreadable is not None
-            raise self._unreadable
+            raise self._unreadable or rejection(errors.RunStarting(STARTING))
         return self._chart
 
     def _open_chart(self) -> tuple[PathwayChart | None, ApplicationError | None]:
@@ -214,7 +210,7 @@ class PathwayWorkflow:
                 self._changed = True
             raise rejection(err) from err
         entry = AuditEntry(
-            seq=len(self.record.audit) + 1,
+            seq=self.record.audit_seq + 1,
             at=now,
             event=event,
             role=action.role,
@@ -379,6 +375,10 @@ class PathwayWorkflow:
         if yearly != due_after(LEGACY_YEAR) and not workflow.patched(YEAR_PATCH):
             return due_after(LEGACY_YEAR)
         return yearly
+
+    def _count_years(self) -> None:
+        self._yearly_visits = self._visits_a_year_or_more_after_d0()
+        self._years_at_start = self._follow_up_years()
 
     def _follow_up_years(self) -> int:
         return sum(1 for label in self.record.visits if label in self._yearly_visits)

@@ -31,7 +31,6 @@ from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from models import contracts
-    from models.audit import head_hash
     from models.protocol import Protocol
     from models.record import PathwayRecord, StoredMark
     from models.record_writes import (
@@ -64,7 +63,7 @@ def writes_due_now(record: PathwayRecord) -> WriteCause | None:
     """Why the store must have something at once: an incident of the deviation log, or an
     infusion, that it does not hold yet; None when nothing is urgent."""
     mark = record.stored or StoredMark()
-    if len(record.incidents) > mark.incidents:
+    if record.incident_count > mark.incidents:
         return WriteCause.INCIDENT
     if any(e.event in WRITE_AT_ONCE for e in record.audit if e.seq > mark.audit_seq):
         return WriteCause.INFUSION
@@ -83,6 +82,11 @@ def incident_facts(record: PathwayRecord) -> list[IncidentFact]:
         )
         for i in record.incidents
     ]
+
+
+def carried_from(record: PathwayRecord) -> int:
+    """How many incidents earlier runs left in the store that the record no longer carries."""
+    return record.earlier.incidents if record.earlier else 0
 
 
 def pending_write(
@@ -106,7 +110,8 @@ def pending_write(
         coi_id=record.product.coi_id,
         audit=audit,
         adverse_events=record.adverse_events[mark.adverse_events if mark else 0 :],
-        incidents=list(incidents[mark.incidents if mark else 0 :]),
+        # The carried deviation log starts after the incidents earlier runs left stored.
+        incidents=list(incidents[(mark.incidents if mark else 0) - carried_from(record) :]),
     )
     if cause is WriteCause.CLOSED:
         after = write.mark_after(mark)
@@ -114,8 +119,8 @@ def pending_write(
             closed_at=workflow.now(),
             outcome=record.outcome or "ended",
             final_state=record.state,
-            head_seq=record.audit[-1].seq if record.audit else 0,
-            head_hash=head_hash(record.audit, record.pathway_id),
+            head_seq=record.audit_seq,
+            head_hash=record.audit_head,
             # The record as the closed workflow keeps it, store mark included.
             record=record.model_copy(update={"audit": [], "stored": after}),
         )

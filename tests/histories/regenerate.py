@@ -10,11 +10,12 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``centre-lean`` (the same on the centre's lean runs), ``preparation-tasks``,
-``preparation-registry``, ``identity-signed``, ``cosign-cart``, ``deviations-incidents``,
-``deviations-centre-gate``, ``deviations-monitoring``, ``safety-cart``
-(tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``: a CAR-T pathway
-writing the record store) beside the others. The workers write a throwaway
+``centre-full``, ``centre-lean`` (the same on the centre's lean runs, patch
+``centre-lean-runs``), ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
+``cosign-cart``, ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
+``safety-cart`` (tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``:
+a CAR-T pathway writing the record store, ``lean-cart``: the full CAR-T pathway whose runs
+continue lean, patch ``lean-runs``) beside the others. The workers write a throwaway
 record store.
 
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
@@ -472,6 +473,7 @@ SCENARIOS = {
     "deviations-monitoring": play_monitoring,
     "eligibility-full": play_eligibility,
     "store-cart": play_store,
+    "lean-cart": play_cart,
     "centre-lean": play_centre_lean,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).

@@ -83,6 +83,20 @@ class TestEveryScenarioRuns:
         assert history["parity"]["updates"][0] == history["parity"]["updates"][1]
         assert positive(history["replay_largest_run_ms"]["cellpath"])
         assert history["cellpath"]["events_max"] == max(history["cellpath"]["events_per_run"])
+        for side in ("cellpath", "bare"):
+            counts = history[side]
+            assert counts["events_total"] == sum(counts["events_per_run"])
+            assert 0 < counts["bytes_max"] <= counts["bytes_total"]
+            # at least a start per run and an Update per staff action
+            assert counts["billable_actions"] >= counts["runs"] + counts["updates"]
+        for key in ("bytes_total", "events_total", "billable_actions"):
+            assert positive(history["ratio"][key])
+        assert isinstance(history["bytes_met"], bool) and "3" in history["bytes_target"]
+        store = history["store"]
+        # a write at the infusion, at each run's end, at the close
+        assert store["writes"] >= history["parity"]["runs"][0]
+        assert positive(store["write_ms"]) and 0 < store["write_ms_max"] <= store["write_ms"]
+        assert store["retry_ms"] >= 0
 
     def test_chart_cost_and_its_baseline(self, results: dict[str, Any]) -> None:
         chart = results["scenarios"]["chart"]
@@ -103,8 +117,9 @@ class TestReport:
         assert written["scenarios"]["throughput"] == results["scenarios"]["throughput"]
         assert (tmp_path / "results.md").read_text() == table == markdown(results)
         rows = [line for line in table.splitlines() if line.startswith("| ")]
-        # header, throughput 3, latency 2, rest 3 (RSS, RSS per cached workflow, DB), history 2, chart 2
-        assert len(rows) == 1 + 3 + 2 + 3 + 2 + 2
+        # header, throughput 3, latency 2, rest 3 (RSS, RSS per cached workflow, DB),
+        # history 6 (events per run, replay, bytes, events, actions, store time), chart 2
+        assert len(rows) == 1 + 3 + 2 + 3 + 6 + 2
         for number in ("1.", "2.", "3.", "4.", "5."):
             assert any(row.startswith(f"| {number}") for row in rows)
 

@@ -39,6 +39,7 @@ from workflows.centre import CENTRE_LEAN_PATCH
 from workflows.centre_gate import CENTRE_GATE_PATCH
 from workflows.identity import COSIGN_PATCH, SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
+from workflows.lean_runs import LEAN_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 from workflows.rules_in_force import RULE_PATCHES
 
@@ -54,6 +55,7 @@ PATCHES = {
     REFUSAL_PATCH,
     PRODUCT_PATCH,
     RULES_PATCH,
+    LEAN_PATCH,
     CENTRE_LEAN_PATCH,
     *RULE_PATCHES,
 }

@@ -11,11 +11,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from client import pathways as operations
+from client import records
 from devtools.demo_answers import AE_FACTS, FIT, ORGANS, resolve
 from models import contracts
 from models.notifications import Escalation, NotificationReceipt
 from models.pathway import PathwayOutcome
 from models.protocol import Protocol
+from store import RecordReader
 from tests.support.pathway_driver import (
     APH,
     ARD,
@@ -52,7 +54,11 @@ def capturing_notifier(sent: list[Escalation]):
 
 
 async def test_cart_pathway_runs_to_completion(
-    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+    client: Client,
+    task_queue: str,
+    running_worker,
+    cart_protocol: Protocol,
+    store_reader: RecordReader,
 ) -> None:
     protocol = fast(cart_protocol)
     async with running_worker():
@@ -90,7 +96,8 @@ async def test_cart_pathway_runs_to_completion(
         outcome = await handle.result()
         assert isinstance(outcome, PathwayOutcome)
         assert outcome.outcome == "follow-up completed"
-        record = await operations.record(client, handle.id)
+        # The whole trail: the last run's entries joined with the earlier runs' in the store.
+        record, _ = await records.read_record(client, handle.id, reader=store_reader)
         assert record.state == "completed"
         assert [e.event for e in record.audit if e.event != "record_task"][:3] == [
             "record_work_up",
@@ -261,7 +268,11 @@ async def test_met_deadline_does_not_escalate(
 
 
 async def test_follow_up_years_continue_as_new_with_the_record_intact(
-    client: Client, task_queue: str, running_worker, cart_protocol: Protocol
+    client: Client,
+    task_queue: str,
+    running_worker,
+    cart_protocol: Protocol,
+    store_reader: RecordReader,
 ) -> None:
     protocol = fast(cart_protocol)
     async with running_worker():
@@ -285,7 +296,10 @@ async def test_follow_up_years_continue_as_new_with_the_record_intact(
 
         # The run ends once its facts are in the record store (an activity): a moment later.
         await eventually(new_run, timeout=20, what="a follow-up year starts a new run")
-        after = await operations.record(client, handle.id)
+        # The new run carries the chain's head; the trail reads whole (client/records.py).
+        assert (await operations.record(client, handle.id)).earlier is not None
+        after, source = await records.read_record(client, handle.id, reader=store_reader)
+        assert source is records.Source.BOTH
         assert after.run == before.run + 1
         assert after.audit[: len(before.audit)] == before.audit
         assert after.state == "long_term" and after.product.coi_id == before.product.coi_id
@@ -293,7 +307,8 @@ async def test_follow_up_years_continue_as_new_with_the_record_intact(
         # The M12 click retried against the new run is still applied once.
         again = await operations.act(client, handle.id, "record_visit", m12, update_id="visit-m12")
         assert again.duplicate
-        assert len((await operations.record(client, handle.id)).audit) == len(after.audit)
+        again_read, _ = await records.read_record(client, handle.id, reader=store_reader)
+        assert len(again_read.audit) == len(after.audit)
         await client.get_workflow_handle(handle.id).terminate("test over")
 
 

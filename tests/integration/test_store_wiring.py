@@ -10,6 +10,7 @@ SQLite and on a throwaway PostgreSQL (tests/support/store_engines.py).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,28 @@ async def answers(cli: Cli, pathway_id: str, coi: str, export: Path) -> dict[str
     }
 
 
+async def reads_whole_while_open(cli: Cli, client: Client, pathway_id: str, export: Path) -> None:
+    """The second run is lean (its record carries the chain's head, not the first run's
+    entries): show, audit export + verify --live and incidents read the whole trail, the
+    first run's part from the store."""
+    carried = await operations.record(client, pathway_id)
+    assert carried.earlier is not None and carried.earlier.audit_seq > len(carried.audit)
+    shown = await cli("show", pathway_id, "--json")
+    assert shown.code == 0 and shown.json()["source"] == "temporal+store", shown
+    exported = await cli("audit", "export", pathway_id, "-o", str(export))
+    assert exported.code == 0 and "record store" in exported.stderr, exported
+    seqs = [json.loads(line).get("seq") for line in export.read_text().splitlines()]
+    seqs = [s for s in seqs if s is not None]
+    assert seqs == list(range(1, carried.audit[-1].seq + 1))
+    verified = await cli("audit", "verify", str(export), "--live", "--json")
+    assert verified.code == 0 and verified.json()["intact"], verified
+    logged = await cli("incidents", pathway_id, "--json")
+    assert logged.code == 0, logged
+    rules = [i["rule"] for i in logged.json()["incidents"]]
+    # The wrong bag was refused in the first run: not carried, read from the store.
+    assert rules[0] == "IdentityMismatch" and len(rules) == carried.incident_count
+
+
 async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
     client: Client,
     task_queue: str,
@@ -181,12 +204,13 @@ async def test_a_closed_pathway_answers_from_the_store_once_temporal_deleted_it(
             # M12 ends the first run once its facts are written: the rest goes to the second.
             await eventually(ran_anew, timeout=60, interval=0.2, what="the follow-up year")
             await go("start_long_term_follow_up", ARD)
+            await reads_whole_while_open(cli, client, handle.id, tmp_path / "open.jsonl")
             await go("record_death", ARD, reason="unrelated cardiac arrest")
             await handle.result()
             assert len(await runs_of(client, handle.id)) == 2
 
             before = await answers(cli, handle.id, coi, tmp_path / "before.jsonl")
-            assert before["show"]["source"] == "temporal"
+            assert before["show"]["source"] == "temporal+store"
             assert "its workflow in Temporal" in before["export_note"]
             await delete_executions(client, handle.id)
         after = await answers(cli, handle.id, coi, tmp_path / "after.jsonl")

@@ -381,7 +381,7 @@ class ShowDoc(Strict):
     allowed: list[str]
     audit: list[AuditDoc]
     audit_total: int
-    source: Literal["temporal", "store"]
+    source: Literal["temporal", "temporal+store", "store"]
     incidents: list[IncidentDoc]
     preparation: list[TaskDoc]
 

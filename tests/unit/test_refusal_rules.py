@@ -33,6 +33,7 @@ RULES = {
     "PreparationTaskOpen",  # states/preparation.py
     "ProductNotOnSite",
     "RoleNotAllowed",
+    "RunStarting",  # a lean run reading its protocol (workflows/lean_runs.py)
     "SafetyRefusal",  # the base of refusals that leave an incident
     "SeriousnessLowered",
     "StaleWorkUp",

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from client import pathways
+from client.records import open_reader, whole_record
 from client.survey import survey
+from models.record import PathwayRecord
 from web.context import context_of
 from web.pages import page
 from web.pathway_view import incidents_of
@@ -26,9 +28,13 @@ async def incidents_page(
 ) -> Response:
     client = context_of(request).client
     listed = await pathways.list_pathways(client, centre_query(staff.centres))
-    found = await survey(
-        (str(row["pathway_id"]) for row in listed), lambda pid: pathways.record(client, pid)
-    )
+    reader = open_reader()  # lean pathways' earlier runs are in the record store
+
+    async def whole(pid: str) -> PathwayRecord:
+        record, _ = await whole_record(await pathways.record(client, pid), reader)
+        return record
+
+    found = await survey((str(row["pathway_id"]) for row in listed), whole)
     rows: list[dict[str, Any]] = []
     for pid, record in found.answers.items():
         for incident in incidents_of(record):
