@@ -10,7 +10,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from models.encryption import (
 from models.protocol import Protocol
 from models.safety_rules import RULES_PATCH
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
+from tests.support.pathway_driver import fast as whole_pathway
 from worker import build_worker
 from workflows import search
 from workflows.centre import CENTRE_LEAN_PATCH
@@ -63,7 +64,7 @@ PATCHES = {
 
 def fast(protocol: Protocol) -> Protocol:
     """Compressed, but with the 90-day work-up validity (18 s) well above the test's run."""
-    return protocol.compressed(seconds_per_day=0.2, floor=timedelta(seconds=1))
+    return whole_pathway(protocol, seconds_per_day=0.2)
 
 
 def payloads_in(message: Message, path: str = "") -> Iterator[tuple[str, Payload]]:

@@ -28,16 +28,12 @@ from tests.support.pathway_driver import (
     TECH,
     Driver,
     ago,
+    fast,
     referral,
 )
 from tests.support.waiting import at_rest, eventually, once_window_opens, update_admitted
 
 pytestmark = pytest.mark.integration
-
-
-def fast(protocol: Protocol) -> Protocol:
-    """A whole pathway in seconds; hour-long windows (thaw) kept at one second."""
-    return protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
 
 
 def capturing_notifier(sent: list[Escalation]):

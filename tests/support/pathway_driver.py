@@ -17,6 +17,17 @@ from models.protocol import Protocol
 from models.referral import Binome, Referral
 from tests.support.waiting import once_window_opens
 
+#: Hour-scale windows on a compressed clock (thaw to infusion: 90 min) last this long, so
+#: that the next action arrives in time on a loaded two-core machine (at 1 s, an infusion
+#: sent right after the thaw was once too late).
+HOUR_SCALE = timedelta(seconds=5)
+
+
+def fast(protocol: Protocol, *, seconds_per_day: float = 0.02) -> Protocol:
+    """A whole pathway in seconds, hour-scale windows at ``HOUR_SCALE``."""
+    return protocol.compressed(seconds_per_day=seconds_per_day, floor=HOUR_SCALE)
+
+
 # The demo programme's synthetic staff (devtools/demo.py), by the role they act in.
 ARD, CTS, NURSE = PEOPLE["ard"], PEOPLE["cts"], PEOPLE["nurse"]
 APH, TECH, PHARMA = PEOPLE["aph"], PEOPLE["tech"], PEOPLE["pharma"]
