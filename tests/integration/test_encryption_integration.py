@@ -292,7 +292,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
             await go("start_lymphodepletion", NURSE)
             await go("complete_lymphodepletion", NURSE)
-            await go.once_open("thaw_product", TECH, bag_coi_id=coi)
+            await go.thaw(coi)
             await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
             await go(
                 "record_adverse_event",

@@ -78,7 +78,7 @@ async def test_cart_pathway_runs_to_completion(
         await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await go("start_lymphodepletion", NURSE)
         await go("complete_lymphodepletion", NURSE)
-        await go.once_open("thaw_product", TECH, bag_coi_id="COI-LUP-101")
+        await go.thaw("COI-LUP-101")
         receipt = await go(
             "infuse", NURSE, bag_coi_id="COI-LUP-101", checked_by=["n.bernard", "dr.roux"]
         )

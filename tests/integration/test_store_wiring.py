@@ -56,7 +56,7 @@ async def walk_to_infusion(go: Driver, coi: str) -> None:
     await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
     await go("start_lymphodepletion", NURSE)
     await go("complete_lymphodepletion", NURSE)
-    await go.once_open("thaw_product", TECH, bag_coi_id=coi)
+    await go.thaw(coi)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
 
 
