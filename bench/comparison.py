@@ -30,6 +30,7 @@ from bench.pathways import (
     wake_plan,
 )
 from bench.processes import WorkerProcess, cpu_seconds
+from bench.signing import BenchSigning
 from devtools.devserver import DevServer
 from models.protocol import Protocol
 
@@ -61,6 +62,8 @@ class Stack:
     cellpath_queue: str
     bare_queue: str
     protocol: Protocol
+    #: who signs the actions (the worker verifies them with its public keys)
+    signing: BenchSigning
     plan: list[list[bool]] = field(default_factory=list)
     serial: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
 
@@ -107,6 +110,7 @@ async def segment(stack: Stack, kind: str, count: int, clients: int, label: str)
                 f"BEN-{number:06d}",
                 f"bench-{label}",
                 tally,
+                stack.signing,
             )
         else:
             await drive_bare(
@@ -117,6 +121,7 @@ async def segment(stack: Stack, kind: str, count: int, clients: int, label: str)
                 protocol,
                 f"bare-{label}-{number:06d}",
                 tally,
+                stack.signing,
             )
 
     async def client_loop() -> None:
@@ -187,6 +192,7 @@ async def warm_up(stack: Stack) -> tuple[list[WorkflowHistory], list[WorkflowHis
         "BEN-000000",
         "bench-warm",
         Tally(),
+        stack.signing,
         runs_apart=True,
     )
     cellpath = await run_histories(stack.client, wid, run_id)
@@ -197,7 +203,14 @@ async def warm_up(stack: Stack) -> tuple[list[WorkflowHistory], list[WorkflowHis
             f"{len(stack.plan)} runs, not {len(steps)}"
         )
     bid, bare_run = await drive_bare(
-        stack.client, stack.bare_queue, stack.plan, steps, protocol, "bare-warm-000000", Tally()
+        stack.client,
+        stack.bare_queue,
+        stack.plan,
+        steps,
+        protocol,
+        "bare-warm-000000",
+        Tally(),
+        stack.signing,
     )
     bare = await run_histories(stack.client, bid, bare_run)
     return cellpath, bare

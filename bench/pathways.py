@@ -3,11 +3,15 @@
 Usage::
 
     steps = cart_steps(protocol)                       # 39 staff actions, referral to Y15
-    wid, run_id = await drive_cellpath(client, tq, protocol, steps, "BEN-000001", "bench", tally)
-    wid, run_id = await drive_bare(client, tq, plan, steps, protocol, "bare-000001", tally)
+    wid, run_id = await drive_cellpath(client, tq, protocol, steps, "BEN-000001", "bench",
+                                       tally, signing)
+    wid, run_id = await drive_bare(client, tq, plan, steps, protocol, "bare-000001", tally,
+                                   signing)
 
 Both drivers send the same updates with the same payloads, one after the other as a person
-at a screen would, and time each one at the client. ``drive_cellpath`` goes through
+at a screen would, and time each one at the client. Every payload is signed (and a
+two-person action co-signed) before its timer starts (``bench/signing.py``), under the Update
+ID it is sent with: the bare twin carries the same signed payloads, undecoded. ``drive_cellpath`` goes through
 ``client.pathways`` (as the CLI does); ``drive_bare`` calls ``execute_update`` directly.
 """
 
@@ -24,6 +28,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
 from bench.bare import BareWorkflow
+from bench.signing import BenchSigning
 from client import pathways as operations
 from devtools.demo import PEOPLE
 from devtools.demo_answers import AE_FACTS, CONSENTED, FIT, SIGNED, resolve
@@ -183,7 +188,9 @@ async def _play(
     steps: list[Step],
     protocol: Protocol,
     coi: str,
-    send: Callable[[str, dict[str, Any]], Awaitable[Any]],
+    workflow_id: str,
+    signing: BenchSigning,
+    send: Callable[[str, dict[str, Any], str], Awaitable[Any]],
     tally: Tally,
 ) -> None:
     for step in steps:
@@ -191,8 +198,9 @@ async def _play(
         if wait > timedelta(0):
             await asyncio.sleep(wait.total_seconds())
         data = step.payload(datetime.now(UTC), protocol, coi)
+        update_id, data = signing.sign(workflow_id, step.event, data)
         started = time.perf_counter()
-        await send(step.event, data)
+        await send(step.event, data, update_id)
         tally.latencies.append(time.perf_counter() - started)
 
 
@@ -204,6 +212,7 @@ async def drive_cellpath(
     pseudonym: str,
     centre: str,
     tally: Tally,
+    signing: BenchSigning,
     *,
     runs_apart: bool = False,
 ) -> tuple[str, str]:
@@ -223,9 +232,10 @@ async def drive_cellpath(
     yearly = {v.label for v in protocol.visits if v.at >= YEAR * protocol.time_scale}
     latest = client.get_workflow_handle(handle.id)
 
-    async def send(event: str, data: dict[str, Any]) -> Any:
+    async def send(event: str, data: dict[str, Any], update_id: str) -> Any:
         run = (await latest.describe()).run_id if runs_apart else None
-        receipt = await operations.act(client, handle.id, event, data)
+        # Signed already: the client layer sends it under its Update ID, as the CLI does.
+        receipt = await operations.act(client, handle.id, event, data, update_id=update_id)
         if run is not None and event == "record_visit" and data.get("visit") in yearly:
             for _ in range(600):
                 if (await latest.describe()).run_id != run:
@@ -233,7 +243,7 @@ async def drive_cellpath(
                 await asyncio.sleep(0.05)
         return receipt
 
-    await _play(steps, protocol, f"COI-{pseudonym}", send, tally)
+    await _play(steps, protocol, f"COI-{pseudonym}", handle.id, signing, send, tally)
     await handle.result()
     tally.pathways += 1
     assert handle.first_execution_run_id is not None
@@ -248,18 +258,19 @@ async def drive_bare(
     protocol: Protocol,
     workflow_id: str,
     tally: Tally,
+    signing: BenchSigning,
 ) -> tuple[str, str]:
-    """The bare twin of ``drive_cellpath``: same updates, same payloads."""
+    """The bare twin of ``drive_cellpath``: same updates, same (signed) payloads."""
     handle = await client.start_workflow(
         BareWorkflow.run, args=[plan], id=workflow_id, task_queue=task_queue
     )
     # No run ID: an update follows the workflow across continue-as-new, as the CLI's does.
     latest = client.get_workflow_handle(workflow_id)
 
-    async def send(event: str, data: dict[str, Any]) -> Any:
-        return await latest.execute_update(event, data)
+    async def send(event: str, data: dict[str, Any], update_id: str) -> Any:
+        return await latest.execute_update(event, data, id=update_id)
 
-    await _play(steps, protocol, f"COI-{workflow_id[-6:]}", send, tally)
+    await _play(steps, protocol, f"COI-{workflow_id[-6:]}", workflow_id, signing, send, tally)
     await handle.result()
     tally.pathways += 1
     assert handle.first_execution_run_id is not None

@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,8 +55,11 @@ class WorkerProcess:
         cellpath_queue: str | None = None,
         bare_queue: str | None = None,
         pycache: Path | None = None,
+        actor_key_file: Path | None = None,
     ):
         self.command = [sys.executable, "-m", "bench.worker", "--address", address]
+        if actor_key_file is not None:
+            self.command += ["--actor-key-file", str(actor_key_file)]
         self.env = dict(os.environ)
         if pycache is not None:
             self.env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -67,6 +71,9 @@ class WorkerProcess:
         self.log_file = log_file
         self.process: subprocess.Popen[str] | None = None
         self.escalations = 0
+        # Everything the worker prints after "ready", read as it comes (see start()).
+        self._printed: list[str] = []
+        self._reader: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -93,6 +100,16 @@ class WorkerProcess:
             self.stop()
             tail = self.log_file.read_text(errors="replace")[-2000:]
             raise BenchError(f"the bench worker did not start ({self.log_file}):\n{tail}")
+        # Keep reading its stdout: a pipe nobody reads holds 64 KiB, and a worker whose
+        # write blocks stops answering its workflow tasks (they time out; after three
+        # attempts the server refuses Updates: "Workflow Task in failed state").
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self._printed.append(line)
 
     def rss(self) -> int:
         return proc_status(self.pid, "VmRSS")
@@ -108,11 +125,13 @@ class WorkerProcess:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
-        found = re.search(r"escalations (\d+)", out or "")
+            self.process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        found = re.search(r"escalations (\d+)", "".join(self._printed))
         self.escalations = int(found.group(1)) if found else 0
 
 

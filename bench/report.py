@@ -90,6 +90,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{m['python-statemachine']} · {m['temporal']} · load average "
         f"{m['load_average_start']} at start, {m.get('load_average_end', '?')} at end · "
         f"workers {'with' if results['config'].get('bytecode_cache') else 'without'} .pyc · "
+        f"{'actions signed, worker verifies' if results.get('signed') else 'unsigned'} · "
         f"{minutes} min {secs} s",
         "",
         "| Scenario | Measure | cellpath | bare baseline | ratio | target | met |",

@@ -49,6 +49,18 @@ from bench.processes import WorkerProcess, connect, dev_server, pycache_dir
 from bench.report import machine, update_docs, write_results
 from bench.rest import rest_scenario
 from bench.scenarios import chart_scenario, history_scenario
+from bench.signing import bench_sign_in
+
+FAILED_RUN_LOGS = HERE / "failed-run-logs"
+
+
+def keep_logs(tmp: Path, log: Callable[[str], None]) -> None:
+    """A failed run's server and worker logs, kept out of its temporary directory."""
+    shutil.rmtree(FAILED_RUN_LOGS, ignore_errors=True)
+    FAILED_RUN_LOGS.mkdir(parents=True)
+    for found in tmp.glob("*.log"):
+        shutil.copy(found, FAILED_RUN_LOGS / found.name)
+    log(f"logs of the failed run in {FAILED_RUN_LOGS}")
 
 
 async def _timed(results: dict[str, Any], name: str, work: Awaitable[Any]) -> Any:
@@ -67,6 +79,8 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
         "config": asdict(config),
         "scenarios": {},
         "seconds": {},
+        # Every action signed by its client and verified by the cellpath worker.
+        "signed": True,
     }
     scenarios = results["scenarios"]
     if "chart" in wanted:
@@ -77,6 +91,7 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
     with tempfile.TemporaryDirectory(prefix="cellpath-bench-") as tmpdir:
         tmp = Path(tmpdir)
         if wanted & {"latency", "throughput", "history"}:
+            signing = bench_sign_in(tmp / "sign-in")
             async with dev_server(tmp, "drive") as server:
                 client = await connect(server)
                 worker = WorkerProcess(
@@ -85,6 +100,7 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
                     cellpath_queue="bench-cellpath",
                     bare_queue="bench-bare",
                     pycache=pycache_dir(config, tmp),
+                    actor_key_file=signing.public_keys,
                 )
                 await worker.start()
                 stack = Stack(
@@ -94,6 +110,7 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
                     "bench-cellpath",
                     "bench-bare",
                     bench_protocol(config.seconds_per_day),
+                    signing,
                 )
                 try:
                     log("warm-up: one pathway of each kind ...")
@@ -145,6 +162,10 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
                         scenarios["history"] = await _timed(
                             results, "history", history_scenario(config, *histories)
                         )
+                except BaseException:
+                    worker.stop()
+                    keep_logs(tmp, log)
+                    raise
                 finally:
                     worker.stop()
                 results["escalations_while_driving"] = worker.escalations

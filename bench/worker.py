@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m bench.worker --address 127.0.0.1:7233 --cellpath-queue q1 --bare-queue q2
+    python -m bench.worker --address 127.0.0.1:7233 --cellpath-queue q1 --bare-queue q2 \
+        --actor-key-file actor-public.keys
 
 It prints ``ready`` on stdout once its workers poll, and runs until SIGTERM or SIGINT; then
 it prints ``escalations <n>`` (missed deadlines notified while it ran) and exits. The bench
@@ -15,7 +16,10 @@ called from (``docs/performance.md`` shows what this found an open pathway holds
 
 Escalations go to no-op activities registered under the production names: nothing leaves
 the machine. The record store is written as in production (``keep_records``), to a throwaway
-SQLite file unless ``CELLPATH_DATABASE_URL`` names one. The bare worker uses the same sandbox configuration as the production one.
+SQLite file unless ``CELLPATH_DATABASE_URL`` names one. With ``--actor-key-file`` the cellpath
+worker verifies every action's signed actor assertion and co-signature, as production's does
+(``bench/signing.py``). The bare worker uses the same sandbox configuration as the production
+one. Logs go to stderr, as JSON lines.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import tempfile
 import tracemalloc
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
@@ -37,7 +42,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import store
 from bench.bare import BareWorkflow
+from client.logs import configure_logging
 from models import contracts
+from models.actor_keys import ActorKeyRing
 from models.notifications import Escalation, NotificationReceipt
 from models.settings import DEFAULT_WORKFLOW_CACHE
 from worker import PASSTHROUGH, WORKFLOW_POLLERS, build_worker
@@ -99,6 +106,7 @@ async def serve(
     cellpath_queue: str | None,
     bare_queue: str | None,
     trace_memory: str | None = None,
+    actor_keys: ActorKeyRing | None = None,
 ) -> None:
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     stop = asyncio.Event()
@@ -119,6 +127,7 @@ async def serve(
                     cellpath_queue,
                     activities=[notify_escalation, notify_fallback],
                     records=records,
+                    actor_keys=actor_keys,
                 )
             )
         if bare_queue:
@@ -134,10 +143,17 @@ def main() -> None:
     parser.add_argument("--cellpath-queue")
     parser.add_argument("--bare-queue")
     parser.add_argument("--trace-memory", metavar="FILE", help="allocation sites on SIGUSR1")
+    parser.add_argument(
+        "--actor-key-file", type=Path, help="verify signed actions with these public keys"
+    )
     args = parser.parse_args()
     if not (args.cellpath_queue or args.bare_queue):
         parser.error("give --cellpath-queue, --bare-queue or both")
-    asyncio.run(serve(args.address, args.cellpath_queue, args.bare_queue, args.trace_memory))
+    # Logs go to stderr (the worker's log file), as the production service's do: stdout
+    # says "ready" and "escalations <n>" only.
+    configure_logging("json")
+    ring = ActorKeyRing.from_file(args.actor_key_file) if args.actor_key_file else None
+    asyncio.run(serve(args.address, args.cellpath_queue, args.bare_queue, args.trace_memory, ring))
 
 
 if __name__ == "__main__":

@@ -122,6 +122,9 @@ class TestReport:
         assert len(rows) == 1 + 3 + 2 + 3 + 6 + 2
         for number in ("1.", "2.", "3.", "4.", "5."):
             assert any(row.startswith(f"| {number}") for row in rows)
+        # The bench signs like production (bench/signing.py), and the table says so.
+        assert results["signed"] is True
+        assert "actions signed, worker verifies" in table
 
     def test_docs_block_is_replaced(self, results: dict[str, Any], tmp_path: Path) -> None:
         doc = tmp_path / "performance.md"
