@@ -34,6 +34,7 @@ from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import models.actor  # noqa: F401  the crypto it needs, loaded once here, not in every run
+from activities.centre_records import CentreRecordKeeping
 from activities.centres import CentreActivities
 from activities.channels.configuration import channel_from_env
 from activities.notifications import Notifications
@@ -68,8 +69,9 @@ def build_worker(
     """The worker of ``task_queue``; with ``actor_keys``, its workflows refuse staff actions
     whose signed actor assertion is missing or does not verify against them. ``activities``
     replace the notification and centre activities (tests register their own); the record
-    store's ``keep_records`` and ``fetch_protocol_version`` are always registered, on ``records`` or else the configured
-    store (``open_records``), unless ``activities`` name their own."""
+    store's ``keep_records``, ``fetch_protocol_version`` and ``keep_centre_records`` are
+    always registered, on ``records`` or else the configured store (``open_records``), unless
+    ``activities`` name their own ``keep_records``."""
     trust_signers(task_queue, actor_keys)
     if activities is None:
         notifications = Notifications(channel_from_env())
@@ -80,8 +82,15 @@ def build_worker(
             centres.notify_centre_pathways,
         ]
     if contracts.KEEP_RECORDS not in {activity_name(a) for a in activities}:
-        keeping = RecordKeeping(records or open_records(client, Settings.from_env()))
-        activities = [*activities, keeping.keep_records, keeping.fetch_protocol]
+        records = records or open_records(client, Settings.from_env())
+        keeping = RecordKeeping(records)
+        centre_keeping = CentreRecordKeeping(records)
+        activities = [
+            *activities,
+            keeping.keep_records,
+            keeping.fetch_protocol,
+            centre_keeping.keep_centre_records,
+        ]
     return Worker(
         client,
         task_queue=task_queue,

@@ -3,7 +3,7 @@
 Usage::
 
     cellpath centres list                          # readiness per therapy, next expiry
-    cellpath centres show centre-b                 # evidence, expiries, alerts, audit
+    cellpath centres show centre-b                 # evidence, expiries, the whole trail
     cellpath centres check centre-b --therapy car-t   # exit 0 ready, 3 not ready
     cellpath login dr.lefevre                      # the programme lead signs evidence
     cellpath centres record centre-b icu_access \\
@@ -31,6 +31,7 @@ from rich.table import Table
 from cli.app import EXIT_CODES, State, fail, print_json, run
 from cli.inputs import load_mapping, read_text
 from cli.login import BY_REMOVED, signed_in
+from client.centre_trail import CentreTrail, centre_trail
 from client.centres import (
     RECORDABLE,
     CentreView,
@@ -44,6 +45,7 @@ from client.centres import (
 from client.connection import connect
 from client.errors import ActionRefused, BadInput
 from client.pathways import iso
+from client.records import open_reader
 from models.centre_actions import EvidenceReceipt
 from models.centre_files import POLICY_FILE, CentreFileError, load_centre_policy
 from models.centre_notice import CentreNotice
@@ -108,12 +110,15 @@ def show(
     centre: Annotated[str, typer.Argument(help="Centre ID, e.g. centre-a")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """A centre: readiness per therapy, each piece of evidence and its expiry, alerts."""
+    """A centre: readiness per therapy, each piece of evidence and its expiry, and its whole
+    trail (alerts, evidence audit): earlier runs from the record store, the current run
+    from its workflow."""
 
-    async def go() -> CentreView:
-        return await centre_view(await connect(), centre)
+    async def go() -> tuple[CentreView, CentreTrail]:
+        view = await centre_view(await connect(), centre)
+        return view, await centre_trail(view, reader=open_reader())
 
-    view = _run(go(), as_json)
+    view, trail = _run(go(), as_json)
     record, policy, notice = view.record, view.policy, view.notice
     now = datetime.now(UTC)
     items = record.centre.items()
@@ -133,8 +138,11 @@ def show(
                     }
                     for i in items
                 ],
-                "alerts": [a.model_dump(mode="json") for a in record.alerts[-20:]],
-                "audit": [e.model_dump(mode="json") for e in record.audit[-10:]],
+                "read": trail.said(),
+                "chain_intact": not trail.problems and trail.store_error is None,
+                "chain_problems": [str(p) for p in trail.problems],
+                "alerts": [a.model_dump(mode="json") for a in trail.alerts],
+                "audit": [e.model_dump(mode="json") for e in trail.audit],
             }
         )
         return
@@ -152,18 +160,23 @@ def show(
             i.label, i.key, f"{i.valid_until:%Y-%m-%d %H:%M}", status, style=style[status]
         )
     console.print(table)
-    if record.alerts:
-        alerts = Table("when (UTC)", "alert", title="last alerts")
-        for a in record.alerts[-8:]:
-            alerts.add_row(f"{a.at:%Y-%m-%d %H:%M}", f"{a.kind.value}: {a.text(policy)}")
+    if trail.alerts:
+        alerts = Table("#", "when (UTC)", "alert", title="alerts")
+        for a in trail.alerts:
+            alerts.add_row(
+                str(a.seq), f"{a.at:%Y-%m-%d %H:%M}", f"{a.kind.value}: {a.text(policy)}"
+            )
         console.print(alerts)
-    if record.audit:
-        audit = Table("#", "when (UTC)", "action", "item", "by", "role", title="last evidence")
-        for e in record.audit[-8:]:
+    if trail.audit:
+        audit = Table("#", "when (UTC)", "action", "item", "by", "role", title="evidence audit")
+        for e in trail.audit:
             audit.add_row(
                 str(e.seq), f"{e.at:%Y-%m-%d %H:%M}", e.event, e.item, e.actor, e.role.label
             )
         console.print(audit)
+    console.print(f"Read: {trail.said()}.", highlight=False)
+    for problem in trail.problems:
+        console.print(f"[red]audit chain:[/] {problem}", highlight=False)
 
 
 @centres_app.command()

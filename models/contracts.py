@@ -32,6 +32,8 @@ NOTIFY_CENTRE_PATHWAYS = "notify_centre_pathways"
 KEEP_RECORDS = "keep_records"
 # A lean run's protocol version, by content hash, from the record store.
 FETCH_PROTOCOL = "fetch_protocol_version"
+# A centre's audit entries and alerts written to the record store (activities/centre_records.py).
+KEEP_CENTRE_RECORDS = "keep_centre_records"
 
 # Where the worker polls and the client sends, unless CELLPATH_TASK_QUEUE says otherwise.
 DEFAULT_TASK_QUEUE = "cellpath-pathways"

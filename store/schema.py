@@ -201,6 +201,41 @@ closing_records = Table(
     Column("record_sealed", LargeBinary, nullable=False),
 )
 
+#: a centre's audit trail (the centre workflow's evidence entries, a hash chain per centre),
+#: written before each continue-as-new (migration 0005): unique per (centre, seq)
+centre_audit_entries = Table(
+    "centre_audit_entries",
+    metadata,
+    Column("centre", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("run", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(80), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("item", ID, nullable=False),
+    Column("actor_sealed", LargeBinary, nullable=False),
+    Column("reason_sealed", LargeBinary, nullable=False),
+    Column("update_id_sealed", LargeBinary, nullable=False),
+    Column("data_sealed", LargeBinary, nullable=False),
+    Column("prev_hash", HASH, nullable=False),
+    Column("hash", HASH, nullable=False),
+)
+
+#: a centre's alerts (expiring, lapsed, renewed, withdrawn), numbered per centre
+centre_alerts = Table(
+    "centre_alerts",
+    metadata,
+    Column("centre", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("run", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("item", ID, nullable=False),
+    Column("valid_until", UTCDateTime),
+    Column("therapies", String(80), nullable=False),
+    Column("label_sealed", LargeBinary, nullable=False),
+)
+
 #: every table, in the order rows may be inserted (parents first)
 APPEND_ONLY_TABLES = (
     "protocol_versions",
@@ -212,4 +247,6 @@ APPEND_ONLY_TABLES = (
     "adverse_events",
     "outcomes",
     "closing_records",
+    "centre_audit_entries",
+    "centre_alerts",
 )

@@ -58,7 +58,9 @@ store.upgrade(os.environ["CELLPATH_DATABASE_URL"])
 # Property tests draw the same examples on every run (`make test`, CI): a counterexample found
 # by chance one day in five is a test that fails by chance. Explore with a fresh seed on
 # purpose: `HYPOTHESIS_PROFILE=explore pytest tests/unit` (more examples, random seed).
-settings.register_profile("ci", derandomize=True, print_blob=True)
+# No per-example deadline: a property's example that takes 265 ms on a loaded two-core run
+# is not a failure of the property (hypothesis' default deadline is 200 ms).
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
 settings.register_profile("explore", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
@@ -74,6 +76,8 @@ SLOW_FIRST = (
     "tests/integration/test_cli.py",
     "tests/integration/test_store_wiring.py",
     "tests/integration/test_web_browser.py",
+    "tests/integration/test_web_closed_pathway.py",
+    "tests/integration/test_centre_continue_as_new.py",
     "tests/integration/test_withdrawal_workflow.py",
 )
 

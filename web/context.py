@@ -1,5 +1,6 @@
-"""What every page of the web app needs: the Temporal client, the sign-in service, the task
-queue new pathways start on, and the session settings.
+"""What every page of the web app needs: the Temporal client, the record store's reader
+(closed pathways, centre trails), the sign-in service, the task queue new pathways start on,
+and the session settings.
 
 Usage::
 
@@ -23,8 +24,10 @@ from pathlib import Path
 from fastapi import Request
 from temporalio.client import Client
 
+from client.records import open_reader
 from signin.hospital_login import HospitalLogin
 from signin.service import AssertionService
+from store import RecordReader
 
 #: the session cookie's name; ``__Host-`` (Secure, path /, no domain) when behind HTTPS
 COOKIE = "cellpath_session"
@@ -42,6 +45,8 @@ class WebContext:
     secure_cookies: bool = False
     #: seconds since the epoch, for the idle timeout (tests move it)
     clock: Callable[[], float] = time.time
+    #: the record store (CELLPATH_DATABASE_URL or the state dir's), read only
+    records: RecordReader = dataclasses.field(default_factory=open_reader)
     #: the hospital's identity provider; None: local accounts (the dev stack)
     hospital: HospitalLogin | None = None
 

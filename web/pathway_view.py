@@ -3,8 +3,13 @@ timeline, and one form per action the signed-in person may send now.
 
 Usage::
 
-    view = await pathway_view(client, pathway_id, staff.roles)
+    view = await pathway_view(client, reader, pathway_id, staff.roles, staff.centres)
     view.forms[0].event, view.forms[0].fields          # for the template
+    view.closed, view.source_said                      # read from the record store?
+
+The pathway is read through ``client.records.read_pathway``: from its workflow while Temporal
+keeps it, else, once the closed workflow has expired, from the record store; a pathway read
+from the store is closed, says so, and offers no action.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from temporalio.client import Client
 
 from client import pathways
 from client.diagrams import event_label
-from client.records import whole_record
+from client.records import Source, read_pathway
 from models.action_fields import ANY_TIME, fields_text, ordered
 from models.actions import EVENT_PAYLOADS
 from models.cosignature import COSIGN_MEANING, cosignature_rule
@@ -26,6 +31,7 @@ from models.refusals import Outcome, Refusal
 from models.roles import Role
 from models.signatures import is_signature, meanings_for
 from states.registry import chart_class
+from store import RecordReader
 from web.forms import FormField, form_fields
 
 
@@ -54,6 +60,19 @@ class PathwayView:
     incidents: list[dict[str, Any]]
     audit: list[AuditEntry]
     forms: list[ActionForm]
+    source: Source = Source.TEMPORAL
+
+    @property
+    def closed(self) -> bool:
+        """Read from the record store: the pathway closed and its workflow has expired."""
+        return self.source is Source.STORE
+
+    @property
+    def source_said(self) -> str:
+        if self.closed:
+            return "Closed — read from the record store (its workflow has expired from Temporal)."
+        said = self.source.said
+        return f"{said[:1].upper()}{said[1:]}."
 
 
 def state_name(therapy: str | None, state: str) -> str:
@@ -145,10 +164,16 @@ def check_centre(record: PathwayRecord, centres: tuple[str, ...]) -> None:
 
 
 async def pathway_view(
-    client: Client, pathway_id: str, roles: tuple[Role, ...], centres: tuple[str, ...]
+    client: Client,
+    reader: RecordReader,
+    pathway_id: str,
+    roles: tuple[Role, ...],
+    centres: tuple[str, ...],
 ) -> PathwayView:
-    # An open pathway's whole trail: earlier runs' entries from the store (lean runs).
-    record, _ = await whole_record(await pathways.record(client, pathway_id))
+    # An open pathway's whole trail (earlier runs' entries from the store, lean runs), or a
+    # closed one from the store once its workflow has expired.
+    read = await read_pathway(client, pathway_id, reader=reader)
+    record = read.record
     check_centre(record, centres)
     words, phases = state_words(record)
     return PathwayView(
@@ -158,5 +183,6 @@ async def pathway_view(
         deadlines=sorted(record.open_deadlines(), key=lambda d: d.due_at),
         incidents=incidents_of(record),
         audit=list(reversed(record.audit)),
-        forms=await allowed_forms(client, pathway_id, roles),
+        forms=[] if read.source is Source.STORE else await allowed_forms(client, pathway_id, roles),
+        source=read.source,
     )

@@ -25,6 +25,7 @@ from rich.console import Console
 from temporalio.client import Client
 
 from client.connection import connect
+from client.records import open_reader
 from devtools.codec_server import running
 from models.settings import Settings
 from signin.dev_stack import prepare_dev_sign_in
@@ -62,6 +63,7 @@ def web_context(settings: Settings, client: Client, signin: AssertionService) ->
         secret_key=session_secret(configured, settings.state_dir),
         idle_timeout=timedelta(minutes=settings.web_idle_minutes),
         secure_cookies=settings.web_secure_cookies,
+        records=open_reader(settings),
         hospital=hospital,
     )
 

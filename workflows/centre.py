@@ -12,6 +12,13 @@ Whenever what a therapy is missing changes (a lapse, a renewal, a withdrawal) or
 tocilizumab stock changes, the open pathways at the centre are told through the
 ``notify_centre_pathways`` activity (signal ``centre_notice``); the programme lead hears of
 each warning and lapse through ``notify_escalation``.
+
+Lean runs (patch ``centre-lean-runs``): when Temporal suggests continue-as-new, the entries
+and alerts of the run go to the record store first (``keep_centre_records``, keyed by centre
+and seq), and the next run carries only what is open (``CentreRecord.lean``): the evidence and
+its watches, the open alerts, the last entries for their update IDs, and the audit chain's
+head seq and hash. If the store cannot be written, the run goes on and tries again
+``KEEP_RETRY`` later (real time).
 """
 
 from __future__ import annotations
@@ -49,19 +56,24 @@ with workflow.unsafe.imports_passed_through():
         CentreInput,
         CentreRecord,
     )
-    from models.evidence import when_text
+    from models.centre_writes import CentreRecordWrite
     from models.notifications import Escalation
     from models.protocol import Therapy
     from models.readiness import TherapyReadiness, readiness
     from models.refusals import Refusal
     from models.roles import Role
     from states.errors import RoleNotAllowed, UnknownEvent
+    from workflows.centre_text import broadcast_summary, centre_details
     from workflows.identity import recorded_signer, verify_sender
     from workflows.notify import notify_with_fallback
     from workflows.updates import current_update_id, decode, rejection
 
 # A broadcast that failed every retry is tried again this long after (real time).
 BROADCAST_RETRY = timedelta(minutes=5)
+# A store write that failed every retry is tried again this long after (real time).
+KEEP_RETRY = timedelta(minutes=5)
+#: the patch that made the centre's runs lean (docs/records.md)
+CENTRE_LEAN_PATCH = "centre-lean-runs"
 
 
 @workflow.defn(name=contracts.CENTRE_WORKFLOW)
@@ -76,6 +88,7 @@ class CentreWorkflow:
             self.record = CentreRecord(centre=data.centre, opened_at=workflow.now())
         self._changed = False
         self._retry_broadcast_at: datetime | None = None
+        self._retry_keep_at: datetime | None = None
         self._published: dict[str, object] = {}
 
     @workflow.run
@@ -88,11 +101,51 @@ class CentreWorkflow:
                 await self._notify(alert)
             await self._tell_pathways()
             self._publish()
-            if workflow.info().is_continue_as_new_suggested():
+            if workflow.info().is_continue_as_new_suggested() and self._may_keep(now):
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                self.record.run += 1
-                workflow.continue_as_new(CentreInput(policy=self.policy, record=self.record))
+                if not workflow.patched(CENTRE_LEAN_PATCH):
+                    self.record.run += 1
+                    workflow.continue_as_new(CentreInput(policy=self.policy, record=self.record))
+                if await self._keep_records():
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    self.record.run += 1
+                    lean = self.record.lean()
+                    workflow.continue_as_new(CentreInput(policy=self.policy, record=lean))
             await self._wait_for_change_or_expiry()
+
+    # ----- the record store ----------------------------------------------------------------
+    def _may_keep(self, now: datetime) -> bool:
+        return self._retry_keep_at is None or now >= self._retry_keep_at
+
+    async def _keep_records(self) -> bool:
+        """Write what the store does not hold yet; False (tried again later) if it failed."""
+        write = CentreRecordWrite(
+            centre=self.record.centre.id,
+            run=self.record.run,
+            audit=self.record.unstored_audit(),
+            alerts=self.record.unstored_alerts(),
+        )
+        try:
+            await workflow.execute_activity(
+                contracts.KEEP_CENTRE_RECORDS,
+                write,
+                start_to_close_timeout=timedelta(minutes=1),
+                # A few seconds of tries; then the run goes on and tries KEEP_RETRY later.
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary=write.summary()[:200],
+            )
+        except ActivityError:
+            workflow.logger.warning(
+                "keeping centre records failed", extra={"centre": self.record.centre.id}
+            )
+            self._retry_keep_at = workflow.now() + KEEP_RETRY
+            return False
+        self._retry_keep_at = None
+        if write.audit:
+            self.record.stored_audit_seq = write.audit[-1].seq
+        if write.alerts:
+            self.record.stored_alert_seq = write.alerts[-1].seq
+        return True
 
     # ----- evidence ----------------------------------------------------------------------
     @workflow.update(dynamic=True)
@@ -111,14 +164,16 @@ class CentreWorkflow:
                 raise rejection(Refusal(f"No evidence '{action.item}'.", rule="UnknownEvidence"))
             centre.withdraw(action.item)
             key = item.key
-            self.record.alerts.append(
-                CentreAlertEntry(
-                    at=now,
-                    kind=AlertKind.WITHDRAWN,
-                    key=key,
-                    label=item.label,
-                    therapies=self.policy.concerns(item),
-                )
+            self.record.raise_alerts(
+                [
+                    CentreAlertEntry(
+                        at=now,
+                        kind=AlertKind.WITHDRAWN,
+                        key=key,
+                        label=item.label,
+                        therapies=self.policy.concerns(item),
+                    )
+                ]
             )
             data: dict[str, Any] = {"item": key}
         elif isinstance(action, RecordEvidence):
@@ -128,7 +183,7 @@ class CentreWorkflow:
             raise rejection(malformed_evidence(f"'{event}' records nothing."))
         actor, _ = recorded_signer(action)
         entry = CentreAuditEntry(
-            seq=len(self.record.audit) + 1,
+            seq=0,  # numbered after the chain's head by append_audit
             at=now,
             event=event,
             actor=actor,
@@ -138,7 +193,7 @@ class CentreWorkflow:
             item=key,
             data=data,
         )
-        self.record.audit.append(entry)
+        self.record.append_audit(entry)
         self._changed = True
         return self._receipt(entry)
 
@@ -224,6 +279,8 @@ class CentreWorkflow:
             wakes.append((at, label))
         if self._retry_broadcast_at is not None:
             wakes.append((self._retry_broadcast_at, "Retry telling open pathways"))
+        if self._retry_keep_at is not None:
+            wakes.append((self._retry_keep_at, "Retry keeping the centre's records"))
         if not wakes:
             await workflow.wait_condition(lambda: self._changed)
             return
@@ -292,7 +349,7 @@ class CentreWorkflow:
                 retry_policy=RetryPolicy(
                     maximum_interval=timedelta(minutes=1), maximum_attempts=10
                 ),
-                summary=self._broadcast_summary(current, before, therapies),
+                summary=broadcast_summary(current, before, therapies),
             )
         except ActivityError:
             # Not marked as told: tried again at the next change, or after a pause.
@@ -303,30 +360,6 @@ class CentreWorkflow:
             return
         self._retry_broadcast_at = None
         self.record.told, self.record.told_doses = told, doses
-
-    def _broadcast_summary(
-        self,
-        current: CentreNotice,
-        before: dict[str, list[str]] | None,
-        therapies: list[Therapy],
-    ) -> str:
-        names = ", ".join(t.value for t in therapies)
-        lapsed: list[str] = []
-        restored: list[str] = []
-        for r in current.readiness:
-            if r.therapy not in therapies:
-                continue
-            old = set((before or {}).get(r.therapy.value, []))
-            lapsed += [m.label for m in r.missing if m.key not in old]
-            restored += sorted(old - {m.key for m in r.missing})
-        parts = []
-        if lapsed:
-            parts.append("missing " + ", ".join(dict.fromkeys(lapsed)))
-        if restored:
-            parts.append("restored " + ", ".join(dict.fromkeys(restored)))
-        if not parts:
-            parts.append(f"tocilizumab stock {current.tocilizumab_doses}")
-        return f"Tell open {names} pathways: {'; '.join(parts)}"[:200]
 
     # ----- visibility --------------------------------------------------------------------
     def _publish(self) -> None:
@@ -349,27 +382,7 @@ class CentreWorkflow:
             )
             workflow.upsert_search_attributes(updates)
             self._published = values
-        workflow.set_current_details(self._details(ready))
-
-    def _details(self, ready: dict[Therapy, TherapyReadiness]) -> str:
-        """Markdown for the Web UI (absolute times only: it is set on each change)."""
-        centre = self.record.centre
-        lines = [f"**Centre:** {centre.id} · {centre.name}"]
-        for therapy, r in ready.items():
-            if r.ready:
-                lines.append(f"**{therapy.value}:** ready")
-            else:
-                lines.append(f"**{therapy.value}:** NOT READY — {r.missing_text()}")
-        expiring = {e.key: e for r in ready.values() for e in r.expiring}
-        for e in sorted(expiring.values(), key=lambda e: e.valid_until)[:6]:
-            lines.append(f"- expiring: {e.label} on {when_text(e.valid_until)}")
-        if centre.tocilizumab is not None:
-            lines.append(f"**Tocilizumab on site:** {centre.tocilizumab.doses_on_site} dose(s)")
-        for alert in self.record.alerts[-3:]:
-            lines.append(
-                f"- {alert.at:%Y-%m-%d %H:%M} {alert.kind.value}: {alert.text(self.policy)}"
-            )
-        return "\n".join(lines)
+        workflow.set_current_details(centre_details(self.record, self.policy, ready))
 
 
 def malformed_evidence(message: str) -> Refusal:

@@ -10,7 +10,8 @@ whose work-up is late (its deadline escalates through notification activities) o
 compressed protocols, and a centre whose evidence updates carry it into a second run (on a
 server that suggests continue-as-new early), and writes every run's history as JSON.
 ``--only NAME`` records one scenario (``cart-full``, ``msc-full``, ``cart-escalations``,
-``centre-full``, ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
+``centre-full``, ``centre-lean`` (the same on the centre's lean runs, patch
+``centre-lean-runs``), ``preparation-tasks``, ``preparation-registry``, ``identity-signed``,
 ``cosign-cart``, ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
 ``safety-cart`` (tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``:
 a CAR-T pathway writing the record store, ``lean-cart``: the full CAR-T pathway whose runs
@@ -276,10 +277,11 @@ async def play_registry(client: Client, task_queue: str) -> str:
     return handle.id
 
 
-async def play_centre_runs(client: Client, task_queue: str) -> str:
+async def play_centre_runs(
+    client: Client, task_queue: str, *, centre_id: str = "his-centre"
+) -> str:
     """A centre's tocilizumab count recorded until the workflow continues as new, once more
     in the new run, then ended (on a server that suggests continue-as-new early)."""
-    centre_id = "his-centre"
     counts = await play_centre(client, task_queue, centre_id=centre_id)
     await record_evidence(
         client,
@@ -291,6 +293,13 @@ async def play_centre_runs(client: Client, task_queue: str) -> str:
     await at_rest(client, workflow_id)
     await client.get_workflow_handle(workflow_id).terminate("history recorded")
     return workflow_id
+
+
+async def play_centre_lean(client: Client, task_queue: str) -> str:
+    """``centre-full`` on the lean runs (patch ``centre-lean-runs``): the first run writes
+    its entries to the record store (``keep_centre_records``) before continuing as new, and
+    the second carries only what is open and the audit head."""
+    return await play_centre_runs(client, task_queue, centre_id="his-lean-centre")
 
 
 async def play_store(client: Client, task_queue: str) -> str:
@@ -465,9 +474,10 @@ SCENARIOS = {
     "eligibility-full": play_eligibility,
     "store-cart": play_store,
     "lean-cart": play_cart,
+    "centre-lean": play_centre_lean,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
-SHORT_HISTORY = {"centre-full"}
+SHORT_HISTORY = {"centre-full", "centre-lean"}
 # Scenarios played with verified identities (a signing client, a worker with a key ring).
 SIGNED_SCENARIOS = {"identity-signed", "cosign-cart"}
 

@@ -10,7 +10,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,10 @@ from models.encryption import (
 from models.protocol import Protocol
 from models.safety_rules import RULES_PATCH
 from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, ago, referral
+from tests.support.pathway_driver import fast as whole_pathway
 from worker import build_worker
 from workflows import search
+from workflows.centre import CENTRE_LEAN_PATCH
 from workflows.centre_gate import CENTRE_GATE_PATCH
 from workflows.identity import COSIGN_PATCH, SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
@@ -55,13 +57,14 @@ PATCHES = {
     PRODUCT_PATCH,
     RULES_PATCH,
     LEAN_PATCH,
+    CENTRE_LEAN_PATCH,
     *RULE_PATCHES,
 }
 
 
 def fast(protocol: Protocol) -> Protocol:
     """Compressed, but with the 90-day work-up validity (18 s) well above the test's run."""
-    return protocol.compressed(seconds_per_day=0.2, floor=timedelta(seconds=1))
+    return whole_pathway(protocol, seconds_per_day=0.2)
 
 
 def payloads_in(message: Message, path: str = "") -> Iterator[tuple[str, Payload]]:
@@ -289,7 +292,7 @@ async def test_sqlite_file_holds_no_plaintext(tmp_path: Path, cart_protocol: Pro
             await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
             await go("start_lymphodepletion", NURSE)
             await go("complete_lymphodepletion", NURSE)
-            await go.once_open("thaw_product", TECH, bag_coi_id=coi)
+            await go.thaw(coi)
             await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
             await go(
                 "record_adverse_event",

@@ -28,16 +28,12 @@ from tests.support.pathway_driver import (
     TECH,
     Driver,
     ago,
+    fast,
     referral,
 )
 from tests.support.waiting import at_rest, eventually, once_window_opens, update_admitted
 
 pytestmark = pytest.mark.integration
-
-
-def fast(protocol: Protocol) -> Protocol:
-    """A whole pathway in seconds; hour-long windows (thaw) kept at one second."""
-    return protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
 
 
 def capturing_notifier(sent: list[Escalation]):
@@ -82,7 +78,7 @@ async def test_cart_pathway_runs_to_completion(
         await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
         await go("start_lymphodepletion", NURSE)
         await go("complete_lymphodepletion", NURSE)
-        await go.once_open("thaw_product", TECH, bag_coi_id="COI-LUP-101")
+        await go.thaw("COI-LUP-101")
         receipt = await go(
             "infuse", NURSE, bag_coi_id="COI-LUP-101", checked_by=["n.bernard", "dr.roux"]
         )

@@ -18,7 +18,7 @@ from devtools.devserver import DevServer
 from models.encryption import EncryptionCodec
 from models.protocol import Protocol
 from tests.support.cli_support import Cli, cli_env
-from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, referral
+from tests.support.pathway_driver import ARD, NURSE, SIGNED, Driver, ago, fast, referral
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,7 @@ async def test_a_form_falls_due_escalates_is_listed_and_submitted(
 async def test_day_100_export_carries_crs_and_icans(
     client: Client, task_queue: str, running_worker, cart_protocol: Protocol, cli: Cli
 ) -> None:
-    protocol = cart_protocol.compressed(seconds_per_day=2)
+    protocol = fast(cart_protocol, seconds_per_day=2)
     async with running_worker():
         handle = await operations.refer(
             client, referral("REG-302"), task_queue=task_queue, protocol=protocol

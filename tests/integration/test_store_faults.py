@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from devtools.demo_answers import AE_FACTS
 from devtools.devserver import DevServer, free_port
 from models.protocol import Protocol
 from tests.integration.test_faults import WorkerProcess, act_until_done, connect, script
-from tests.support.pathway_driver import ARD, NURSE, Driver, referral
+from tests.support.pathway_driver import ARD, NURSE, Driver, fast, referral
 from tests.support.signing import TEST_SIGNERS
 from tests.support.waiting import eventually, worker_polling
 from worker import build_worker
@@ -135,7 +134,7 @@ async def test_store_down_then_back_loses_nothing(
     the pathway goes on, and once the store is back the closing write carries everything."""
     url = f"sqlite:///{tmp_path / 'records.db'}"
     records = store.RecordStore.open(url, codec=None)
-    protocol = cart_protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
+    protocol = fast(cart_protocol)
     try:
         async with build_worker(client, task_queue, records=records, actor_keys=TEST_SIGNERS):
             handle = await operations.refer(

@@ -17,9 +17,10 @@ from sqlalchemy.exc import DBAPIError
 import store
 from models.encryption import EncryptionCodec, KeyRing
 from models.settings import Settings
-from store.migrate import current_revision
+from store.centre_trail import CentreTrailStore
+from store.migrate import current_revision, head_revision
 from store.schema import APPEND_ONLY_TABLES, metadata
-from tests.support.store_samples import store_pathway
+from tests.support.store_samples import centre_write, store_pathway
 from worker import StoreNotReady, check_store
 
 pytest_plugins = ["tests.support.store_engines"]
@@ -36,7 +37,7 @@ class TestMigrations:
     def test_upgrade_from_empty(self, database_url: str) -> None:
         assert current_revision(database_url) is None
         store.upgrade(database_url)
-        assert current_revision(database_url) == "0004_cosignature"
+        assert current_revision(database_url) == head_revision() == "0005_centre_records"
         store.upgrade(database_url)
         engine = store.make_engine(database_url)
         try:
@@ -76,6 +77,7 @@ class TestAppendOnly:
             database_url, codec=EncryptionCodec(KeyRing.generate("test"))
         )
         store_pathway(records, "LUP-001", lot="LOT-1")
+        CentreTrailStore(records.engine, records.sealer).add(centre_write())
         yield records
         records.dispose()
 
@@ -85,7 +87,9 @@ class TestAppendOnly:
         for table in APPEND_ONLY_TABLES:
             with stored.engine.connect() as conn:
                 assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() > 0
-            column = "pathway_id" if table != "protocol_versions" else "version"
+            column = {"protocol_versions": "version"}.get(
+                table, "centre" if table.startswith("centre_") else "pathway_id"
+            )
             for statement in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}"):
                 with (
                     pytest.raises(DBAPIError, match="append-only"),

@@ -11,7 +11,7 @@ SQLite and on a throwaway PostgreSQL (tests/support/store_engines.py).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from models.encryption import EncryptionCodec
 from models.protocol import Protocol
 from tests.support.centre_driver import runs_of
 from tests.support.cli_support import Cli, cli_env
-from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, referral
+from tests.support.pathway_driver import APH, ARD, CTS, NURSE, PHARMA, TECH, Driver, fast, referral
 from tests.support.signing import TEST_SIGNERS
 from tests.support.waiting import eventually
 from worker import build_worker
@@ -39,10 +39,6 @@ pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.support.store_engines"]
 
 LOT = "LOT-STORE-0001"
-
-
-def fast(protocol: Protocol) -> Protocol:
-    return protocol.compressed(seconds_per_day=0.02, floor=timedelta(seconds=1))
 
 
 async def walk_to_infusion(go: Driver, coi: str) -> None:
@@ -60,7 +56,7 @@ async def walk_to_infusion(go: Driver, coi: str) -> None:
     await go("clear_for_treatment", CTS, **FIT, tocilizumab_doses_on_site=2)
     await go("start_lymphodepletion", NURSE)
     await go("complete_lymphodepletion", NURSE)
-    await go.once_open("thaw_product", TECH, bag_coi_id=coi)
+    await go.thaw(coi)
     await go("infuse", NURSE, bag_coi_id=coi, checked_by=["n.bernard", "dr.roux"])
 
 

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from models.centre_files import load_centre, load_centre_policy
+from models.centre_record import CentreAuditEntry, CentreRecord
+from models.centre_writes import CentreRecordWrite
 from models.protocol import Therapy, load_default_protocol
 from models.record import AdverseEventRecord, AuditEntry, PathwayRecord
 from models.referral import Binome, pathway_id
@@ -22,6 +26,9 @@ from store.records import RecordStore
 
 T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 BINOME = Binome(ard_specialist="dr.martin", cell_therapy_specialist="dr.okafor")
+
+
+CENTRE_START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def car_t_protocol() -> ProtocolVersion:
@@ -164,4 +171,41 @@ def closing_record(pathway: PathwayFacts, audit: list[AuditEntry]) -> PathwayRec
         configuration=["closed"],
         outcome="completed",
         audit=audit,
+    )
+
+
+def centre_record(entries: int, *, at: datetime = CENTRE_START) -> CentreRecord:
+    """Demo centre B with its accreditation warned and ``entries`` stock counts recorded
+    (the first with a reason that must be sealed: "… s3cret")."""
+    policy = load_centre_policy()
+    record = CentreRecord(
+        centre=load_centre(Path("centres") / "centre-b.yaml", now=at), opened_at=at
+    )
+    record.sync_watches(policy, at)
+    record.due_alerts(policy, at)
+    for n in range(1, entries + 1):
+        record.append_audit(
+            CentreAuditEntry(
+                seq=0,
+                at=at + timedelta(minutes=n),
+                event="record_tocilizumab_stock",
+                actor="p.laurent",
+                role=Role.PHARMACIST,
+                reason="count after delivery s3cret" if n == 1 else None,
+                update_id=f"click-{n}",
+                item="tocilizumab",
+                data={"doses_on_site": n},
+            )
+        )
+    return record
+
+
+def centre_write(record: CentreRecord | None = None, run: int = 1) -> CentreRecordWrite:
+    """What the centre workflow would write: the entries and alerts not stored yet."""
+    record = record or centre_record(2)
+    return CentreRecordWrite(
+        centre=record.centre.id,
+        run=run,
+        audit=record.unstored_audit(),
+        alerts=record.unstored_alerts(),
     )

@@ -47,7 +47,13 @@ from signin.service_accounts import service_account
 PATHWAY = "pathway-centre-a-LUP-001"
 MDTM = {"ard_specialist": "dr.martin", "cell_therapy_specialist": "dr.roux"}
 INFUSION = {"bag_coi_id": "COI-1", "checked_by": ["n.bernard", "dr.roux"]}
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC)  # record timestamps only: a token is checked at the time it is checked
+
+
+def now() -> datetime:
+    """Tokens are issued at the real time: under a loaded xdist run a module-level NOW can
+    lie more than the leeway before them (AssertionNotYetValid)."""
+    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +72,7 @@ def signer(service: AssertionService, passwords: dict[str, str], actor: str, eve
         pathway_id=PATHWAY,
         action=event,
         update_id="u-1",
-        now=NOW,
+        now=now(),
     )
 
 
@@ -80,11 +86,11 @@ def cosigned(service, passwords, who: str, event: str, update_id: str = "u-1", *
     )
 
 
-def check(service, first: VerifiedActor, event: str, data: dict, token: str | None, now=NOW):
+def check(service, first: VerifiedActor, event: str, data: dict, token: str | None, at=None):
     action = parse_action(
         event, {**data, "actor": first.actor, "role": first.roles[0], "cosignature": token}
     )
-    return verify_cosignature(action, event, first, service.keys.public_ring(), now=now)
+    return verify_cosignature(action, event, first, service.keys.public_ring(), now=at or now())
 
 
 class TestWhoCoSigns:
@@ -160,7 +166,7 @@ class TestVerify:
         with pytest.raises(AssertionForged, match="co-signature"):
             check(service, first, "infuse", INFUSION, forged)
         with pytest.raises(AssertionExpired, match="co-signature"):
-            check(service, first, "infuse", INFUSION, token, now=NOW + timedelta(minutes=10))
+            check(service, first, "infuse", INFUSION, token, at=now() + timedelta(minutes=10))
         other = cosigned(service, pw, "dr.roux", "infuse", update_id="u-2")
         with pytest.raises(AssertionReplayed, match="co-signature"):
             check(service, first, "infuse", INFUSION, other)
@@ -177,7 +183,7 @@ class TestVerify:
                 pathway_id=PATHWAY,
                 action="infuse",
                 update_id="u-1",
-                now=NOW,
+                now=now(),
             )
 
     def test_the_signer_does_not_sign_as_verified(self, signed) -> None:
@@ -197,7 +203,7 @@ class TestVerify:
             pathway_id=PATHWAY,
             action="infuse",
             update_id="u-1",
-            now=NOW,
+            now=now(),
         )
         with pytest.raises(SignerMeaningReserved):
             check(service, first, "infuse", INFUSION, cosigned(service, pw, "dr.roux", "infuse"))

@@ -23,7 +23,8 @@ from models.sources import SourceKind
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 POLICY = load_centre_policy()
-HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("centre-*.json"))
+# The centre histories recorded before policies named their sources (later ones carry them).
+HISTORIES = sorted((Path(__file__).parents[1] / "histories").glob("centre-full-v1-*.json"))
 
 
 def shipped_data() -> dict[str, Any]:

@@ -16,8 +16,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from models import contracts
 from worker import PASSTHROUGH
-from workflows.centre import CentreWorkflow
+from workflows.centre import CENTRE_LEAN_PATCH, CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
@@ -34,6 +35,27 @@ def test_a_centre_history_spans_continue_as_new() -> None:
     runs = [p for p in HISTORIES if p.name.startswith("centre-full-")]
     assert len(runs) >= 2, "the centre histories hold a run and the run it continued into"
     first = WorkflowHistory.from_json(runs[0].stem, runs[0].read_text(encoding="utf-8"))
+    assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+
+
+def test_a_lean_centre_history_writes_the_store_before_continuing() -> None:
+    """``centre-lean``: the first run marks the patch, writes its trail to the store, then
+    continues as new (carrying only what is open)."""
+    runs = [p for p in HISTORIES if p.name.startswith("centre-lean-")]
+    assert len(runs) >= 2
+    first = WorkflowHistory.from_json(runs[0].stem, runs[0].read_text(encoding="utf-8"))
+    markers = [
+        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for e in first.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert any(CENTRE_LEAN_PATCH.encode() in m for m in markers)
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in first.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert activities[-1] == contracts.KEEP_CENTRE_RECORDS
     assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
 
 

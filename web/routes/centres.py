@@ -1,5 +1,7 @@
 """*Centres*: each centre the person works at, ready or not for each therapy, what is
-missing and what expires soon (the centre workflows' readiness)."""
+missing and what expires soon (the centre workflows' readiness), and its whole trail of
+alerts and evidence: earlier runs from the record store, the current run from the workflow
+(client/centre_trail.py), saying which."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from client.centres import centre_notice, list_centres
+from client.centre_trail import centre_trail
+from client.centres import centre_view, list_centres
 from client.errors import OperationError
 from web.context import context_of
 from web.pages import page
@@ -21,16 +24,25 @@ router = APIRouter()
 async def centres_page(
     request: Request, staff: Annotated[StaffSession, Depends(current_staff)]
 ) -> Response:
-    client = context_of(request).client
+    context = context_of(request)
     shown: list[dict[str, Any]] = []
-    for row in await list_centres(client):
+    for row in await list_centres(context.client):
         centre = str(row["centre"])
         if centre not in staff.centres:
             continue
         try:
-            notice = await centre_notice(client, centre)
+            view = await centre_view(context.client, centre)
         except OperationError as err:
             shown.append({"centre": centre, "error": err.message, "notice": None})
             continue
-        shown.append({"centre": centre, "error": None, "notice": notice})
+        trail = await centre_trail(view, reader=context.records)
+        shown.append(
+            {
+                "centre": centre,
+                "error": None,
+                "notice": view.notice,
+                "policy": view.policy,
+                "trail": trail,
+            }
+        )
     return page(request, "centres.html", staff, centres=shown)

@@ -1,4 +1,6 @@
 """*Pathway*: one pathway's page, its chart as a picture, and sending an action from it.
+A closed pathway whose workflow has expired is read from the record store, and its page
+says so and offers no action (web/pathway_view.py).
 
 An action is sent through the one client layer (``client.pathways.act``) with the signed-in
 person as its signer; a refusal shows the rule's message on the page (status 409, or 422 for
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 from client import pathways
 from client.diagrams import DiagramToolMissing, event_label, render
 from client.pathways import iso
+from client.records import read_record
 from models.action_fields import fill_now
 from models.actions import EVENT_PAYLOADS
 from models.refusals import Outcome, Refusal
@@ -50,9 +53,11 @@ async def show(
     posted: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    client = context_of(request).client
+    context = context_of(request)
     try:
-        view = await pathway_view(client, pathway_id, staff.roles, staff.centres)
+        view = await pathway_view(
+            context.client, context.records, pathway_id, staff.roles, staff.centres
+        )
     except Refusal as err:
         status = {Outcome.NOT_FOUND: 404, Outcome.REFUSED: 403}.get(err.outcome, 503)
         return page(request, "refused.html", staff, status_code=status, title="Pathway",
@@ -77,8 +82,9 @@ async def pathway_page(request: Request, pathway_id: str, staff: Staff) -> Respo
 
 @router.get("/pathways/{pathway_id}/chart.svg")
 async def chart_picture(request: Request, pathway_id: str, staff: Staff) -> Response:
+    context = context_of(request)
     try:
-        record = await pathways.record(context_of(request).client, pathway_id)
+        record, _ = await read_record(context.client, pathway_id, reader=context.records)
         check_centre(record, staff.centres)
         svg = render(chart_class(record.therapy.value), "svg", active=list(record.configuration))
     except (Refusal, DiagramToolMissing):
