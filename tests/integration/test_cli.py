@@ -575,7 +575,9 @@ async def test_dev_command_starts_the_stack_and_stops_on_sigterm(tmp_path: Path)
             assert stack.poll() is None, log.read_text()
             return "Web UI:" in log.read_text()
 
-        await eventually(serving, timeout=40, what="dev stack serving")
+        await eventually(
+            serving, timeout=90, what="dev stack serving"
+        )  # 22 s alone, >40 s in the suite
         out = await Cli(env)("list", "--json")
         assert out.code == 0 and ListDoc.model_validate(out.json()).pathways == [], out
         assert (tmp_path / "state" / "temporal.db").exists()
