@@ -349,7 +349,9 @@ async def test_msc_pathway_with_two_infusions_runs_to_completion(
 ) -> None:
     # Without the observation after infusion (tests/integration/test_msc_observation.py):
     # raised to a second on this clock, it would outlast the 7-day interval tested here.
-    fast_msc = fast(msc_repeated_protocol)
+    fast_msc = fast(
+        msc_repeated_protocol, seconds_per_day=1
+    )  # the 7-day interval lasts 7 s: the early dose is early
     schedule = fast_msc.infusions.model_copy(update={"observation": None})
     protocol = fast_msc.model_copy(update={"infusions": schedule})
     async with running_worker():
