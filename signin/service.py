@@ -35,7 +35,7 @@ import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -58,6 +58,8 @@ from signin.accounts import AccountBook, SignInRefused
 from signin.keys import SigningKeys
 from signin.session_list import OpenSession, SessionList
 from signin.throttle import SignInThrottle
+
+T = TypeVar("T")
 
 SESSION_TYPE = "cellpath-session+jwt"
 #: how long a sign-in lasts without signing in again
@@ -127,16 +129,8 @@ class AssertionService:
         ``address``: the client's, for the throttle."""
         if not isinstance(self.authenticator, AccountBook):
             raise TypeError("password sign-in needs local accounts; use the provider's login")
-        if self.throttle is not None:
-            self.throttle.check(actor, address)
-        try:
-            identity = self.authenticator.authenticate(actor, password)
-        except SignInRefused:
-            if self.throttle is not None:
-                self.throttle.failed(actor, address)
-            raise
-        if self.throttle is not None:
-            self.throttle.succeeded(actor)
+        book = self.authenticator
+        identity = self._throttled(actor, address, lambda: book.authenticate(actor, password))
         return self.open_session(identity, authenticated_at=self.clock())
 
     def open_session(
@@ -323,16 +317,8 @@ class AssertionService:
                 "signing in again with it, not with a password typed on this form; nothing "
                 "was changed."
             )
-        if self.throttle is not None:
-            self.throttle.check(actor, address)
-        try:
-            identity = self.authenticator.authenticate(actor, password)
-        except SignInRefused:
-            if self.throttle is not None:
-                self.throttle.failed(actor, address)
-            raise
-        if self.throttle is not None:
-            self.throttle.succeeded(actor)
+        book = self.authenticator
+        identity = self._throttled(actor, address, lambda: book.authenticate(actor, password))
         return self.cosign(
             identity,
             authenticated_at=self.clock(),
@@ -370,14 +356,21 @@ class AssertionService:
         actor = session.identity.actor
         if session.via != VIA_PASSWORD and self.provider is not None:
             return self.provider.reauthenticate(actor, credential, now)
+        return self._throttled(
+            actor, None, lambda: self.authenticator.reauthenticate(actor, credential, now)
+        )
+
+    def _throttled(self, actor: str, address: str | None, attempt: Callable[[], T]) -> T:
+        """A password attempt, refused while ``actor`` or ``address`` is paused; a wrong
+        password counts towards the pause, a right one clears the actor's count."""
         if self.throttle is not None:
-            self.throttle.check(actor, None)
+            self.throttle.check(actor, address)
         try:
-            confirmed = self.authenticator.reauthenticate(actor, credential, now)
+            answer = attempt()
         except SignInRefused:
             if self.throttle is not None:
-                self.throttle.failed(actor, None)
+                self.throttle.failed(actor, address)
             raise
         if self.throttle is not None:
             self.throttle.succeeded(actor)
-        return confirmed
+        return answer
