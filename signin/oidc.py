@@ -141,10 +141,14 @@ class OidcProvider:
         nonce: str,
         code_challenge: str | None = None,
         reauthenticate: bool = False,
+        login_hint: str | None = None,
     ) -> str:
         """Where to send the person's browser (authorization code flow; with PKCE when
-        ``code_challenge`` is the S256 challenge of the verifier kept for the callback)."""
+        ``code_challenge`` is the S256 challenge of the verifier kept for the callback;
+        ``login_hint``: whom the provider should ask, e.g. the named second person)."""
         extra: dict[str, Any] = {"nonce": nonce}
+        if login_hint:
+            extra["login_hint"] = login_hint
         if code_challenge:
             extra.update(code_challenge=code_challenge, code_challenge_method="S256")
         if reauthenticate:
@@ -188,20 +192,28 @@ class OidcProvider:
         when = claims.get("auth_time") or claims["iat"]
         return self.mapping.identity_from_claims(claims), datetime.fromtimestamp(when, UTC)
 
-    def reauthenticate(self, actor: str, credential: str, now: datetime) -> datetime:
-        """Re-authentication for an electronic signature: ``credential`` is a fresh ID token
-        of the same person, who logged in again moments ago."""
+    def fresh_login(self, credential: str, now: datetime) -> tuple[StaffIdentity, datetime]:
+        """Who logged in moments ago (``credential``: their fresh ID token), and when: the
+        signer again, or the second person of a two-person action; a login older than
+        ``REAUTHENTICATION_WINDOW`` (an open session reused, not a login) is refused."""
         claims = self.verify_id_token(credential)
         identity = self.mapping.identity_from_claims(claims)
         auth_time = claims.get("auth_time")
-        if identity.actor != actor:
-            raise IdTokenRefused(
-                f"The hospital login was for {identity.actor!r}, not {actor!r}: sign it yourself."
-            )
         authenticated = datetime.fromtimestamp(auth_time, UTC) if auth_time else None
         if authenticated is None or now - authenticated > REAUTHENTICATION_WINDOW:
             raise IdTokenRefused(
                 "To sign, log in again with the hospital login (a session that is already "
                 "open does not count)."
             )
-        return authenticated
+        return identity, authenticated
+
+    def reauthenticate(self, actor: str, credential: str, now: datetime) -> datetime:
+        """Re-authentication for an electronic signature: ``credential`` is a fresh ID token
+        of the same person, who logged in again moments ago."""
+        claims = self.verify_id_token(credential)
+        identity = self.mapping.identity_from_claims(claims)
+        if identity.actor != actor:
+            raise IdTokenRefused(
+                f"The hospital login was for {identity.actor!r}, not {actor!r}: sign it yourself."
+            )
+        return self.fresh_login(credential, now)[1]
