@@ -103,12 +103,14 @@ class HeldActions:
 
     def take(self, held_id: object, session_id: str, *, now: float) -> HeldAction | None:
         """The held action, removed: it is sent once, or refused once."""
+        if not isinstance(held_id, str):
+            return None
         with self._lock:
             self._drop_expired(now)
-            held = self._held.get(held_id) if isinstance(held_id, str) else None
+            held = self._held.get(held_id)
             if held is None or held.session_id != session_id:
                 return None
-            return self._held.pop(held_id)  # type: ignore[arg-type]
+            return self._held.pop(held_id)
 
     def _drop_expired(self, now: float) -> None:
         for held_id in [k for k, v in self._held.items() if v.expires_at <= now]:
