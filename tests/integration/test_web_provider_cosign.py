@@ -12,6 +12,7 @@ person.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import secrets
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from playwright.async_api import expect
 from temporalio.client import Client
 
 from client import pathways as operations
@@ -37,6 +39,7 @@ from signin.hospital_login import HospitalLogin, ProviderConfig
 from signin.oidc import GroupMapping
 from signin.service import AssertionService
 from signin.session_list import SessionList
+from tests.support.browser import NO_CHROMIUM, chromium, chromium_path
 from tests.support.oidc_provider import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -66,6 +69,21 @@ class Clock:
         return self.now
 
 
+def moving_on(page: httpx.Response) -> str:
+    """Where a page that moves on by itself (``moving_on.html``) sends the browser."""
+    found = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', page.text)
+    assert page.status_code == 200 and found, page.text
+    return html.unescape(found.group(1))
+
+
+def to_provider(started: httpx.Response) -> str:
+    """Where the browser goes to log in: a redirect (a link followed), or a page that moves
+    on by itself (a form sent: CSP ``form-action 'self'`` forbids its redirect elsewhere)."""
+    if started.status_code == 303:
+        return started.headers["location"]
+    return moving_on(started)
+
+
 @dataclass
 class Browser:
     """One browser: the web app's cookies, and visits to the provider."""
@@ -78,15 +96,12 @@ class Browser:
     async def through_provider(self, started: httpx.Response) -> httpx.Response:
         """``started`` sent the browser to the provider; it approves, the callback answers,
         and the browser follows the callback's same-site step."""
-        assert started.status_code == 303, started.text
         # The provider's own thread and loop (tests/support/oidc_provider.py): a plain call.
-        approved = await asyncio.to_thread(httpx.get, started.headers["location"])
+        approved = await asyncio.to_thread(httpx.get, to_provider(started))
         assert approved.status_code == 302, approved.text
         back = urlsplit(approved.headers["location"])
         answer = await self.web.get(f"{back.path}?{back.query}")
-        moving_on = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', answer.text)
-        assert moving_on, answer.text
-        return await self.web.get(moving_on.group(1))
+        return await self.web.get(moving_on(answer))
 
     async def csrf(self, path: str) -> str:
         found = re.search(r'name="csrf_token" value="([^"]+)"', (await self.web.get(path)).text)
@@ -120,10 +135,18 @@ def idp() -> AsyncIterator[LoopbackProvider]:
         yield provider
 
 
+@dataclass
+class Served:
+    url: str
+    service: AssertionService
+    clock: Clock
+
+
 @asynccontextmanager
-async def web_with_provider(
+async def serving_web(
     client: Client, task_queue: str, idp: LoopbackProvider, tmp_path: Path
-) -> AsyncIterator[Browser]:
+) -> AsyncIterator[Served]:
+    """The web app, signing in with the loopback provider, in this event loop."""
     (tmp_path / "groups.yaml").write_text(MAPPING)
     config = ProviderConfig(
         issuer=idp.issuer,
@@ -150,13 +173,23 @@ async def web_with_provider(
         clock=clock,
     )
     idp.next_logins, idp.logged_in_at = [], None
+    async with running(create_app(context)) as url:
+        yield Served(url, service, clock)
+
+
+@asynccontextmanager
+async def web_with_provider(
+    client: Client, task_queue: str, idp: LoopbackProvider, tmp_path: Path
+) -> AsyncIterator[Browser]:
+    """The web app, and a browser where dr.martin signed in with the provider."""
     async with (
-        running(create_app(context)) as url,
-        httpx.AsyncClient(base_url=url, follow_redirects=False) as web,
+        serving_web(client, task_queue, idp, tmp_path) as served,
+        httpx.AsyncClient(base_url=served.url, follow_redirects=False) as web,
     ):
-        browser = Browser(web, idp, service, clock)
+        browser = Browser(web, idp, served.service, served.clock)
         idp.next_logins = [MARTIN]
-        # /refer: a page that reads nothing from Temporal (My work lists from its visibility)
+        # /refer, not My work: My work asks every listed pathway, also earlier tests' whose
+        # worker has stopped (each such query waits for its timeout)
         signed_in = await browser.through_provider(await web.get("/sign-in/provider?back=/refer"))
         assert signed_in.status_code == 200, signed_in.text
         yield browser
@@ -187,14 +220,26 @@ async def test_the_second_person_logs_in_at_the_provider_and_the_decision_is_co_
         (signer_session,) = b.open_sessions()
         assert signer_session[0] == "dr.martin"
 
+        # the form offers the provider's co-signature: no password field for anyone
+        form = re.search(
+            r'<form method="post" action="([^"]+)">(?:(?!</form>).)*value="approve_at_mdtm"'
+            r"(?:(?!</form>).)*</form>",
+            (await b.web.get(f"/pathways/{pid}")).text,
+            re.S,
+        )
+        assert form and form.group(1) == f"/pathways/{pid}/cosign"
+        assert 'name="cosigner_id"' in form.group(0) and "password" not in form.group(0)
+        assert "second person logs in" in form.group(0)
+
         idp.next_logins = [ROUX]
         started = await b.send_decision(pid, cosigner_id="dr.roux")
-        asked = parse_qs(urlsplit(started.headers["location"]).query)
+        assert started.status_code == 200  # a page that moves on (CSP form-action 'self')
+        asked = parse_qs(urlsplit(to_provider(started)).query)
         assert (asked["prompt"], asked["max_age"], asked["login_hint"]) == (
             ["login"], ["0"], ["dr.roux"]
         )  # fmt: skip
         # nothing of the decision travels in the URL (PHI stays on the server)
-        assert "refractory" not in started.headers["location"]
+        assert "refractory" not in to_provider(started)
         verified = await b.through_provider(started)
         assert (verified.status_code, verified.headers["location"]) == (303, "/cosign")
         confirm = (await b.web.get("/cosign")).text
@@ -300,3 +345,48 @@ async def test_a_held_action_that_expired_is_refused(
         assert (await b.web.get("/cosign")).status_code == 400
         assert await at_rest(client, pid) == length
         assert (await b.web.get(f"/pathways/{pid}")).status_code == 200  # still signed in
+
+
+@pytest.mark.skipif(chromium_path() is None, reason=NO_CHROMIUM)
+async def test_in_a_real_browser_without_script_the_whole_co_signature_goes_through(
+    client: Client,
+    task_queue: str,
+    running_worker,
+    cart_protocol: Protocol,
+    idp: LoopbackProvider,
+    tmp_path: Path,
+) -> None:
+    """Headless Chromium, with the app's content security policy (no script, ``form-action
+    'self'``) and cookies (session ``Strict``, login ``Lax``): pages that move on by
+    themselves carry the browser to the provider and back, no click needs JavaScript."""
+    async with (
+        running_worker(),
+        serving_web(client, task_queue, idp, tmp_path) as app,
+        chromium() as browser,
+    ):
+        pid = await at_mdtm(client, task_queue, cart_protocol)
+        page = await (await browser.new_context(java_script_enabled=False)).new_page()
+        idp.next_logins = [MARTIN]
+        await page.goto(f"{app.url}/sign-in")
+        await page.click("a[href='/sign-in/provider']")
+        await page.wait_for_url(f"{app.url}/")
+        await page.goto(f"{app.url}/pathways/{pid}")
+        mdtm = "form:has(input[name=event][value=approve_at_mdtm])"
+        await page.fill(f"{mdtm} input[name=ard_specialist]", "dr.martin")
+        await page.fill(f"{mdtm} input[name=cell_therapy_specialist]", "dr.roux")
+        await page.fill(f"{mdtm} [name=meeting_id]", "MDTM-OIDC-02")
+        await page.fill(f"{mdtm} [name=meeting_at]", "now")
+        await page.fill(f"{mdtm} [name=rationale]", "refractory disease")
+        await page.fill(f"{mdtm} [name=attendees]", json.dumps(ATTENDEES))
+        await page.fill(f"{mdtm} input[name=cosigner_id]", "dr.roux")
+        idp.next_logins = [ROUX]
+        await page.locator(f"{mdtm} button[type=submit]").click()
+        await page.wait_for_url(f"{app.url}/cosign")
+        await expect(page.locator("main")).to_contain_text("dr.roux")
+        idp.next_logins = [MARTIN]
+        await page.click("a[href='/sign-in/reauthenticate?back=/cosign']")
+        await expect(page.locator("main")).to_contain_text("you may sign now")
+        await page.locator("form[action='/cosign'] button[type=submit]").click()
+        await expect(page.locator(".notice")).to_contain_text("co-signed by dr.roux")
+        entry = (await operations.record(client, pid)).audit[-1]
+        assert (entry.event, entry.actor, entry.cosigner) == (EVENT, "dr.martin", "dr.roux")

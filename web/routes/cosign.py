@@ -5,8 +5,9 @@ browser, and the signer then signs and sends.
 1. ``POST /pathways/{id}/cosign``: the signer's form (CSRF checked, details read and checked
    as for ``/act``) is held on the server (``web.held_actions``: bound to the signer's
    session, single use, minutes long; its ID in the signer's session cookie, nothing in a
-   URL) and the browser goes to the provider with ``prompt=login`` (``login_hint``: the
-   person named on the form).
+   URL) and the browser goes on to the provider with ``prompt=login`` (``login_hint``: the
+   person named on the form) by a page that moves on by itself: a redirect answering a form
+   would break the content security policy's ``form-action 'self'``.
 2. The provider's callback (``web.routes.provider_signin``) checks state, PKCE and nonce and
    opens no session: the signer's cookie session stays theirs.
 3. ``GET /cosign/verified``: the second person's ID token is verified again — a login moments
@@ -151,7 +152,8 @@ async def send_for_cosigning(request: Request, pathway_id: str, staff: Staff) ->
         request.session[HELD] = context.held.hold(held, now=context.clock(), lasts=lasts)
         log.info("held for co-signature", pathway_id=pathway_id, action=event)
         return await start_login(request, reauthenticate=True, back=f"/pathways/{pathway_id}",
-                                 cosign=True, login_hint=named or None)  # fmt: skip
+                                 cosign=True, login_hint=named or None,
+                                 from_form=True)  # fmt: skip
     return await show(request, staff, pathway_id, refusal=refusal, posted=typed(form),
                       status_code=refusal_status(refusal))  # fmt: skip
 

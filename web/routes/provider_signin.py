@@ -122,9 +122,12 @@ async def start_login(
     back: str | None,
     cosign: bool = False,
     login_hint: str | None = None,
+    from_form: bool = False,
 ) -> Response:
     """Send the browser to the provider (``cosign``: the second person of a two-person
-    action logs in, ``login_hint`` the person named), keeping what the callback needs."""
+    action logs in, ``login_hint`` the person named), keeping what the callback needs;
+    ``from_form``: answering a posted form, with a page that moves on rather than a redirect
+    (the content security policy's ``form-action 'self'`` also covers a form's redirects)."""
     hospital = _hospital(request)
     try:
         url, pending = await asyncio.to_thread(
@@ -138,7 +141,11 @@ async def start_login(
     except ProviderUnavailable as err:
         log.warning("provider unavailable", rule=err.rule)
         return _refused(request, err.message, 503)
-    response = RedirectResponse(url, status_code=303)
+    response: Response
+    if from_form:
+        response = _moving_on(request, url, f"On to {hospital.name}…")
+    else:
+        response = RedirectResponse(url, status_code=303)
     keep(response, request, _PENDING, pending.model_dump())
     return response
 
