@@ -4,8 +4,8 @@ in the same browser, the signer logs in again and signs, and the decision reache
 workflow with both signatures — against the real Temporal dev server and worker.
 
 Refused, with the rule on the pathway's page and nothing changed: the signer as his own
-second person, a second person without the role, a held action that expired or is sent
-twice. The signer's session is the same throughout: no session is opened for the second
+second person, a second person without the role, someone other than the person named, a
+login in no mapped group, a held action that expired or is sent twice. The signer's session is the same throughout: no session is opened for the second
 person.
 """
 
@@ -274,12 +274,14 @@ async def test_the_second_person_logs_in_at_the_provider_and_the_decision_is_co_
 
 
 @pytest.mark.parametrize(
-    ("second", "rule", "words"),
+    ("named", "second", "rule", "words"),
     [
-        (MARTIN, "CosignedBySigner", "signed this action and co-signed it too"),
-        (("dr.roux", ["CELLPATH-NURSES-A"]), "CosignerRoleNotHeld", "is not a cell-therapy"),
+        ("", MARTIN, "CosignedBySigner", "signed this action and co-signed it too"),
+        ("", ("dr.roux", ["CELLPATH-NURSES-A"]), "CosignerRoleNotHeld", "is not a cell-therapy"),
+        ("dr.roux", ("t.moreau", ["CELLPATH-CTS-A"]), "CosignerNotNamed", "not dr.roux"),
+        ("", ("x.dupont", ["Everyone"]), "NoCellpathAccess", "none of your groups gives a role"),
     ],
-    ids=["same-person", "role-not-held"],
+    ids=["same-person", "role-not-held", "not-the-one-named", "no-mapped-group"],
 )
 async def test_a_second_person_who_may_not_co_sign_is_refused_and_nothing_changes(
     client: Client,
@@ -288,6 +290,7 @@ async def test_a_second_person_who_may_not_co_sign_is_refused_and_nothing_change
     cart_protocol: Protocol,
     idp: LoopbackProvider,
     tmp_path: Path,
+    named: str,
     second: tuple[str, list[str]],
     rule: str,
     words: str,
@@ -297,7 +300,7 @@ async def test_a_second_person_who_may_not_co_sign_is_refused_and_nothing_change
         length = await at_rest(client, pid)
         sessions = b.open_sessions()
         idp.next_logins = [second]
-        refused = await b.through_provider(await b.send_decision(pid))
+        refused = await b.through_provider(await b.send_decision(pid, cosigner_id=named))
         assert refused.status_code == 409, refused.text
         text = " ".join(refused.text.split())
         assert f"Rule: {rule}" in text and words in text and "Nothing was changed" in text

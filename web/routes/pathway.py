@@ -6,7 +6,8 @@ An action is sent through the one client layer (``client.pathways.act``) with th
 person as its signer; a refusal shows the rule's message on the page (status 409, or 422 for
 details that do not parse), and nothing changed. An electronic signature re-asks the
 password (Part 11 §11.200). A repeated click on the same form carries the same Update ID and
-is applied once.
+is applied once. Where staff sign in with the hospital's provider, a two-person action's
+form goes to ``web.routes.cosign`` instead: the second person logs in there.
 """
 
 from __future__ import annotations
