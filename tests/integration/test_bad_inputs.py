@@ -55,7 +55,8 @@ from tests.support.waiting import at_rest
 from worker import build_worker
 from workflows.pathway import PathwayWorkflow
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole file: its tests share a module fixture (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_bad_inputs")]
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 

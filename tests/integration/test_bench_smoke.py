@@ -17,7 +17,8 @@ from bench.config import SCENARIOS, Config
 from bench.report import markdown, update_docs, write_results
 from bench.run import run_bench
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole file: its tests share a module fixture (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_bench_smoke")]
 
 TINY = Config(
     pathways=1,

@@ -49,7 +49,8 @@ from tests.support.waiting import at_rest
 from worker import build_worker
 from workflows.centre import CentreWorkflow
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole file: its tests share a module fixture (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_centre_continue_as_new")]
 
 
 @pytest_asyncio.fixture(scope="module")
