@@ -28,11 +28,11 @@ run: $(STAMP)
 	$(BIN)/cellpath dev --demo
 
 # Five workers, each taking the next single test when free, slowest first (tests/conftest.py;
-# files sharing a module fixture stay together with xdist_group): the integration tests mostly
+# files sharing a module fixture stay together): the integration tests mostly
 # wait on Temporal, so they overlap well on two cores (docs/performance.md, "The test suite's
 # own time").
 test: $(STAMP)
-	$(BIN)/pytest -q -n 5 --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -q -n 5 --dist load --no-loadscope-reorder
 
 test-faults: $(STAMP)
 	CELLPATH_FAULT_PATHWAYS=200 CELLPATH_FAULT_KILLS=5 CELLPATH_STORE_FAULT_PATHWAYS=40 CELLPATH_STORE_FAULT_KILLS=4 \

@@ -65,13 +65,12 @@ settings.register_profile("explore", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-# `make test` hands out single tests, not files (`pytest -n 5 --dist loadgroup
-# --no-loadscope-reorder`): a worker that is free takes the next test in collection order.
-# The tests that take longest (mostly waiting on compressed protocol time or on a killed
-# process) are collected first, so that none starts last and runs alone at the end; the files
-# whose tests share an expensive module fixture (the bench smoke run, the bad-input stages,
-# a short-history server) stay on one worker with ``pytest.mark.xdist_group`` and start first
-# too. Ranked by the durations of a full run (`--durations`), docs/performance.md.
+# `make test` hands out single tests, not files (`pytest -n 5 --dist load
+# --no-loadscope-reorder`, scheduled by ``pytest_xdist_make_scheduler`` below): a worker that is
+# free takes the next test in collection order. The tests that take longest (mostly waiting on
+# compressed protocol time or on a killed process) are collected first, so that none starts
+# last and runs alone at the end. Ranked by the durations of a full run (`--durations`),
+# docs/performance.md.
 SLOW_FIRST = (
     "tests/integration/test_store_faults.py::test_worker_killed_during_store_writes",
     "tests/integration/test_bad_inputs.py",
@@ -104,6 +103,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return len(SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the rest keep their order
+
+
+# Files whose tests share an expensive module fixture (the bench smoke run, the bad-input
+# stages, a short-history server) run whole on one worker. (Not ``xdist_group``: pytest 9.2
+# ignores the node ID suffix it relies on, pytest-xdist issue #1386.)
+WHOLE_FILES = (
+    "tests/integration/test_bench_smoke.py",
+    "tests/integration/test_bad_inputs.py",
+    "tests/integration/test_centre_continue_as_new.py",
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SingleTestsWholeFiles(LoadScopeScheduling):
+        """One test is one unit of work, except in ``WHOLE_FILES``: one file, one unit."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in WHOLE_FILES else nodeid
+
+    return SingleTestsWholeFiles(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -55,8 +55,7 @@ from tests.support.waiting import at_rest
 from worker import build_worker
 from workflows.pathway import PathwayWorkflow
 
-# One worker runs the whole file: its tests share a module fixture (tests/conftest.py).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_bad_inputs")]
+pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 

@@ -17,8 +17,7 @@ from bench.config import SCENARIOS, Config
 from bench.report import markdown, update_docs, write_results
 from bench.run import run_bench
 
-# One worker runs the whole file: its tests share a module fixture (tests/conftest.py).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_bench_smoke")]
+pytestmark = pytest.mark.integration
 
 TINY = Config(
     pathways=1,

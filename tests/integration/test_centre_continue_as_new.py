@@ -49,8 +49,7 @@ from tests.support.waiting import at_rest
 from worker import build_worker
 from workflows.centre import CentreWorkflow
 
-# One worker runs the whole file: its tests share a module fixture (tests/conftest.py).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_centre_continue_as_new")]
+pytestmark = pytest.mark.integration
 
 
 @pytest_asyncio.fixture(scope="module")
