@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
@@ -42,6 +41,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from models import yaml_files
 from models.actor import StaffIdentity, to_numeric_date
 from models.refusals import Refusal
 from models.roles import Role
@@ -80,7 +80,7 @@ class GroupMapping(BaseModel):
     @classmethod
     def load(cls, path: Path) -> GroupMapping:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as err:
             raise ValueError(f"cannot read the group mapping {path}: {err.strerror}") from None
         try:
