@@ -301,6 +301,8 @@ async def test_a_second_person_who_may_not_co_sign_is_refused_and_nothing_change
         sessions = b.open_sessions()
         idp.next_logins = [second]
         refused = await b.through_provider(await b.send_decision(pid, cosigner_id=named))
+        # unnamed on the form, the provider is asked for the other half of the binôme
+        assert idp.authorize_params["login_hint"] == (named or "dr.roux")
         assert refused.status_code == 409, refused.text
         text = " ".join(refused.text.split())
         assert f"Rule: {rule}" in text and words in text and "Nothing was changed" in text

@@ -6,7 +6,7 @@ browser, and the signer then signs and sends.
    as for ``/act``) is held on the server (``web.held_actions``: bound to the signer's
    session, single use, minutes long; its ID in the signer's session cookie, nothing in a
    URL) and the browser goes on to the provider with ``prompt=login`` (``login_hint``: the
-   person named on the form) by a page that moves on by itself: a redirect answering a form
+   person named on the form, else the one other person the action names) by a page that moves on by itself: a redirect answering a form
    would break the content security policy's ``form-action 'self'``.
 2. The provider's callback (``web.routes.provider_signin``) checks state, PKCE and nonce and
    opens no session: the signer's cookie session stays theirs.
@@ -33,7 +33,12 @@ from starlette.exceptions import HTTPException
 from client import pathways
 from client.diagrams import event_label
 from models.actions import parse_action
-from models.cosignature import CosignatureRefused, cosignature_rule, refuse_second_person
+from models.cosignature import (
+    CosignatureRefused,
+    cosignature_rule,
+    named_others,
+    refuse_second_person,
+)
 from models.refusals import Refusal
 from models.roles import Role
 from models.signatures import REAUTHENTICATION_WINDOW, is_signature, meanings_for
@@ -151,9 +156,11 @@ async def send_for_cosigning(request: Request, pathway_id: str, staff: Staff) ->
         lasts = hospital.policy.provider_login_within.total_seconds()
         request.session[HELD] = context.held.hold(held, now=context.clock(), lasts=lasts)
         log.info("held for co-signature", pathway_id=pathway_id, action=event)
+        # Unnamed on the form, the one other person the action names is whom to ask for.
+        others = named_others(event, data, staff.actor)
+        hint = named or (others[0] if len(others) == 1 else None)
         return await start_login(request, reauthenticate=True, back=f"/pathways/{pathway_id}",
-                                 cosign=True, login_hint=named or None,
-                                 from_form=True)  # fmt: skip
+                                 cosign=True, login_hint=hint, from_form=True)  # fmt: skip
     return await show(request, staff, pathway_id, refusal=refusal, posted=typed(form),
                       status_code=refusal_status(refusal))  # fmt: skip
 
