@@ -9,7 +9,7 @@ Usage::
     cellpath act PATHWAY start_lymphodepletion
     cellpath act PATHWAY infuse --data @infusion.json --cosigner dr.roux
     # asks your password again (a signature), then dr.roux's (the co-signature); signed in
-    # with --provider: you log in again there, then dr.roux logs in there (device flow)
+    # with --provider: dr.roux logs in there (device flow), then you log in again there
     cellpath logout
 
 Scripts and the demo sign in as service accounts (a local account with the one role it
@@ -21,6 +21,7 @@ needs) with the password in ``CELLPATH_PASSWORD`` instead of a prompt (the co-si
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -211,17 +212,13 @@ class SignedIn:
         """The Update ID and ``payload`` signed by this person (the password again for a
         signature), and co-signed by ``cosigner`` (their password asked, or their login with
         the hospital login for a provider session) if given."""
-        second = (
-            SecondPerson(
-                self.service,
-                cosigner,
-                signer=self.actor,
-                details=payload,
-                via_provider=self.session.via == VIA_DEVICE,
-            )
-            if cosigner
-            else None
-        )
+        second = None
+        if cosigner:
+            second = SecondPerson(self.service, cosigner, signer=self.actor, details=payload)
+            if self.session.via == VIA_DEVICE:
+                # Their login first: a device login may take minutes, and the signer's
+                # assertion, valid 2 min, is issued last, just before the action is sent.
+                second = second.logged_in(event)
         key, signed = sign_action(
             payload, self, workflow_id=pathway, event=event, update_id=update_id, cosigner=second
         )
@@ -233,21 +230,22 @@ class SignedIn:
 class SecondPerson:
     """The second person of a two-person action, at the same keyboard: their password is
     asked (or CELLPATH_COSIGNER_PASSWORD) and the sign-in service issues their co-signature;
-    when the signer signed in with the hospital login (``via_provider``), the second person
-    logs in there (device flow) instead, and must be ``actor``."""
+    when the signer signed in with the hospital login, the second person logs in there
+    (``logged_in``: the device flow) instead, and must be ``actor``."""
 
     service: AssertionService
     actor: str
     #: who sends the action, and its details: the second person is checked against them
     signer: str = ""
     details: dict[str, Any] = field(default_factory=dict, repr=False)
-    via_provider: bool = False
+    #: their fresh login with the hospital login (``logged_in``), instead of a password
+    login: ProviderCosigner | None = None
 
     def cosignature_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
         settings = Settings.from_env()
         try:
-            if self.via_provider:
-                return self._logged_in(settings, event).cosignature_for(
+            if self.login is not None:
+                return self.login.cosignature_for(
                     pathway_id=pathway_id, event=event, update_id=update_id
                 )
             if settings.cosigner_password is not None:
@@ -267,21 +265,28 @@ class SecondPerson:
         except Refusal as err:
             raise report(err) from None
 
-    def _logged_in(self, settings: Settings, event: str) -> ProviderCosigner:
-        """The second person's fresh login with the hospital login (the device flow)."""
-        hospital = hospital_login(settings)
+    def logged_in(self, event: str) -> SecondPerson:
+        """The same person, who logged in just now with the hospital login (the device
+        flow) to co-sign ``event``; exits with the reason when the login is not theirs, or
+        they may not co-sign it."""
+        hospital = hospital_login(Settings.from_env())
         if hospital is None:
             raise fail("no hospital login is configured to co-sign with", kind="BadConfig")
         err_console.print(
             f"co-signature of '{event}' (verified): {self.actor} logs in with {hospital.name}.",
             markup=False,
         )
-        grant = start_device_login(hospital)
-        _show_grant(hospital, grant.verification_uri, grant.user_code,
-                    grant.verification_uri_complete)  # fmt: skip
-        _, _, id_token = await_device_login(hospital, grant)
-        return ProviderCosigner(self.service, hospital, id_token, signer=self.signer,
-                                details=self.details, expected=self.actor)  # fmt: skip
+        try:
+            grant = start_device_login(hospital)
+            _show_grant(hospital, grant.verification_uri, grant.user_code,
+                        grant.verification_uri_complete)  # fmt: skip
+            _, _, id_token = await_device_login(hospital, grant)
+            login = ProviderCosigner(self.service, hospital, id_token, signer=self.signer,
+                                     details=self.details, expected=self.actor)  # fmt: skip
+            login.verified(event)  # refused now, before the signer logs in again
+        except Refusal as err:
+            raise report(err) from None
+        return dataclasses.replace(self, login=login)
 
 
 def signed_in(role: Role | None) -> SignedIn:

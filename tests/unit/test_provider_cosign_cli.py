@@ -80,11 +80,13 @@ def test_the_named_second_person_logs_in_with_the_device_flow_and_co_signs(
     service: AssertionService, idp: LoopbackProvider, capsys: pytest.CaptureFixture[str]
 ) -> None:
     signed = signed_in_with_provider(service, idp)
-    # dr.martin logs in again to sign, then dr.roux logs in to co-sign
-    idp.next_logins = [("dr.martin", ARD), ("dr.roux", CTS)]
+    # dr.roux logs in to co-sign, then dr.martin logs in again to sign: his assertion, valid
+    # 2 minutes, is issued last, however long her device login took
+    idp.next_logins = [("dr.roux", CTS), ("dr.martin", ARD)]
     update_id, data = signed.signed(dict(DECISION), PATHWAY, EVENT, None, "dr.roux")
     shown = capsys.readouterr().err
     assert "dr.roux logs in with Test Hospital" in shown and "WDJB-MJHT" in shown
+    assert shown.index("dr.roux logs in") < shown.index("electronic signature: log in again")
     assert f"{idp.issuer}/activate" in shown
     ring, now = service.keys.public_ring(), datetime.now(UTC)
     where = {"pathway_id": PATHWAY, "action": EVENT, "update_id": update_id}
@@ -115,19 +117,20 @@ def test_a_login_that_is_not_the_named_second_persons_is_refused(
     words: str,
 ) -> None:
     signed = signed_in_with_provider(service, idp)
-    idp.next_logins = [("dr.martin", ARD), login]
+    idp.next_logins = [login]
     with pytest.raises(typer.Exit) as refused:
         signed.signed(dict(DECISION), PATHWAY, EVENT, None, "dr.roux")
     assert refused.value.exit_code != 0
     shown = " ".join(capsys.readouterr().err.split())
     assert words in shown and "nothing was changed" in shown
+    assert "log in again" not in shown  # refused before the signer is asked to sign
 
 
 def test_the_signer_cannot_co_sign_his_own_decision(
     service: AssertionService, idp: LoopbackProvider, capsys: pytest.CaptureFixture[str]
 ) -> None:
     signed = signed_in_with_provider(service, idp)
-    idp.next_logins = [("dr.martin", ARD), ("dr.martin", ARD)]
+    idp.next_logins = [("dr.martin", ARD)]
     with pytest.raises(typer.Exit):
         signed.signed(dict(DECISION), PATHWAY, EVENT, None, "dr.martin")
     shown = " ".join(capsys.readouterr().err.split())
