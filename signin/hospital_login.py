@@ -13,7 +13,7 @@ Usage::
     identity, authenticated_at, id_token = login.finish(code, pending, redirect_uri)
     url, pending = login.start(redirect_uri, reauthenticate=True)   # prompt=login, max_age=0
     login.reauthenticate(actor, fresh_id_token, now)    # the ``Authenticator`` of a signature
-    url, pending = login.start(redirect_uri, cosign=True, login_hint="dr.roux")  # 2nd person
+    url, pending = login.start(redirect_uri, cosign=held_id, login_hint="dr.roux")  # 2nd
     identity, authenticated_at = login.fresh_login(their_fresh_id_token, now)
 """
 
@@ -95,9 +95,9 @@ class PendingLogin(BaseModel):
     nonce: str
     verifier: str
     reauthenticate: bool = False
-    #: the second person of a two-person action logs in (``web.routes.cosign``): no session
-    #: is opened for them, the signer's stays
-    cosign: bool = False
+    #: the second person of a two-person action logs in to co-sign the action held under
+    #: this ID (``web.held_actions``): no session is opened for them, the signer's stays
+    cosign: str = ""
     #: where to go back to afterwards (a path of the web app)
     back: str = "/"
 
@@ -194,17 +194,17 @@ class HospitalLogin:
         *,
         reauthenticate: bool = False,
         back: str = "/",
-        cosign: bool = False,
+        cosign: str = "",
         login_hint: str | None = None,
     ) -> tuple[str, PendingLogin]:
         """Where to send the browser, and what to keep for the callback; ``cosign``: the
-        second person of a two-person action logs in (always a forced login), ``login_hint``
-        the person the provider should ask for."""
+        second person of a two-person action logs in to co-sign the action held under this
+        ID (always a forced login), ``login_hint`` the person the provider should ask for."""
         pending = PendingLogin(
             state=secrets.token_urlsafe(24),
             nonce=secrets.token_urlsafe(24),
             verifier=secrets.token_urlsafe(48),
-            reauthenticate=reauthenticate or cosign,
+            reauthenticate=reauthenticate or bool(cosign),
             cosign=cosign,
             back=back,
         )

@@ -395,3 +395,28 @@ async def test_in_a_real_browser_without_script_the_whole_co_signature_goes_thro
         await expect(page.locator(".notice")).to_contain_text("co-signed by dr.roux")
         entry = (await operations.record(client, pid)).audit[-1]
         assert (entry.event, entry.actor, entry.cosigner) == (EVENT, "dr.martin", "dr.roux")
+
+
+async def test_a_login_kept_for_another_held_form_co_signs_nothing_else(
+    client: Client,
+    task_queue: str,
+    running_worker,
+    cart_protocol: Protocol,
+    idp: LoopbackProvider,
+    tmp_path: Path,
+) -> None:
+    """dr.roux logged in for one form; its login cookie, replayed after the signer sent
+    another form, does not co-sign that other one."""
+    async with running_worker(), web_with_provider(client, task_queue, idp, tmp_path) as b:
+        pid = await at_mdtm(client, task_queue, cart_protocol)
+        idp.next_logins = [ROUX]
+        first = await b.send_decision(pid, cosigner_id="dr.roux")
+        approved = await asyncio.to_thread(httpx.get, to_provider(first))
+        back = urlsplit(approved.headers["location"])
+        await b.web.get(f"{back.path}?{back.query}")  # the callback keeps dr.roux's login
+        login_cookie = b.web.cookies["cellpath_login"]
+        await b.send_decision(pid, cosigner_id="dr.roux", rationale="another rationale")
+        b.web.cookies.set("cellpath_login", login_cookie)
+        replayed = await b.web.get("/cosign/verified")
+        assert replayed.status_code == 400 and "send the form again" in replayed.text
+        assert (await b.web.get("/cosign")).status_code == 400

@@ -154,13 +154,14 @@ async def send_for_cosigning(request: Request, pathway_id: str, staff: Staff) ->
             posted=typed(form),
         )
         lasts = hospital.policy.provider_login_within.total_seconds()
-        request.session[HELD] = context.held.hold(held, now=context.clock(), lasts=lasts)
+        held_id = context.held.hold(held, now=context.clock(), lasts=lasts)
+        request.session[HELD] = held_id
         log.info("held for co-signature", pathway_id=pathway_id, action=event)
         # Unnamed on the form, the one other person the action names is whom to ask for.
         others = named_others(event, data, staff.actor)
         hint = named or (others[0] if len(others) == 1 else None)
         return await start_login(request, reauthenticate=True, back=f"/pathways/{pathway_id}",
-                                 cosign=True, login_hint=hint, from_form=True)  # fmt: skip
+                                 cosign=held_id, login_hint=hint, from_form=True)  # fmt: skip
     return await show(request, staff, pathway_id, refusal=refusal, posted=typed(form),
                       status_code=refusal_status(refusal))  # fmt: skip
 
@@ -171,7 +172,8 @@ async def second_person_verified(request: Request, staff: Staff) -> Response:
     context = context_of(request)
     login = kept(request, COSIGNER) or {}
     held = _held(request, staff)
-    if held is None:
+    if held is None or login.get("held") != request.session.get(HELD):
+        # not this session's, expired, or a login for another form held since: send again
         return forget(_stale(request, staff), request)
     token = login.get("id_token")
     try:

@@ -120,12 +120,12 @@ async def start_login(
     *,
     reauthenticate: bool,
     back: str | None,
-    cosign: bool = False,
+    cosign: str = "",
     login_hint: str | None = None,
     from_form: bool = False,
 ) -> Response:
-    """Send the browser to the provider (``cosign``: the second person of a two-person
-    action logs in, ``login_hint`` the person named), keeping what the callback needs;
+    """Send the browser to the provider (``cosign``: the second person of the two-person
+    action held under this ID logs in, ``login_hint`` the person named), keeping what the callback needs;
     ``from_form``: answering a posted form, with a page that moves on rather than a redirect
     (the content security policy's ``form-action 'self'`` also covers a form's redirects)."""
     hospital = _hospital(request)
@@ -223,6 +223,7 @@ async def _second_person(
             kept_for_next = {"refused": err.message, "rule": err.rule}
         else:
             kept_for_next = {"id_token": id_token}
+    kept_for_next["held"] = pending.cosign  # this login co-signs that held action, no other
     response = _moving_on(request, "/cosign/verified", "The second person logged in.")
     keep(response, request, COSIGNER, kept_for_next)
     return response
