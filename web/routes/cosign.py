@@ -9,7 +9,8 @@ browser, and the signer then signs and sends.
    person named on the form, else the one other person the action names) by a page that moves on by itself: a redirect answering a form
    would break the content security policy's ``form-action 'self'``.
 2. The provider's callback (``web.routes.provider_signin``) checks state, PKCE and nonce and
-   opens no session: the signer's cookie session stays theirs.
+   opens no session: the signer's cookie session stays theirs; the login is bound to the
+   held action's ID, so it co-signs no other form.
 3. ``GET /cosign/verified``: the second person's ID token is verified again — a login moments
    ago, mapped to roles by the group mapping — and refused, with the rule on the pathway's
    page and nothing changed, when it is not the person named, is the signer, or holds no
