@@ -245,6 +245,10 @@ async def test_the_second_person_logs_in_at_the_provider_and_the_decision_is_co_
         confirm = (await b.web.get("/cosign")).text
         assert "dr.roux" in confirm and "co-signs as <strong>verified</strong>" in confirm
         assert "log in again with the hospital login" in confirm
+        # signing before logging in again is refused, and the held action waits
+        early = await b.web.post("/cosign", data={"csrf_token": await b.csrf("/cosign")})
+        assert early.status_code == 409 and "Rule: ReauthenticationRequired" in early.text
+        assert (await b.web.get("/cosign")).status_code == 200
         # the signer logs in again to sign, as for any signature; then signs and sends
         idp.next_logins = [MARTIN]
         again = await b.through_provider(await b.web.get("/sign-in/reauthenticate?back=/cosign"))
