@@ -5,23 +5,18 @@ workflow with both signatures — against the real Temporal dev server and worke
 
 Refused, with the rule on the pathway's page and nothing changed: the signer as his own
 second person, a second person without the role, someone other than the person named, a
-login in no mapped group, a held action that expired or is sent twice. The signer's session is the same throughout: no session is opened for the second
-person.
+login in no mapped group, a held action that expired or is sent twice, a login kept for
+another form. The signer's session is the same throughout: no session is opened for the
+second person.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import re
-import secrets
-import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,168 +26,29 @@ from playwright.async_api import expect
 from temporalio.client import Client
 
 from client import pathways as operations
-from devtools.codec_server import running
 from devtools.demo_answers import ATTENDEES, ORGANS
 from models.protocol import Protocol
 from models.roles import Role
-from signin.hospital_login import HospitalLogin, ProviderConfig
-from signin.oidc import GroupMapping
-from signin.service import AssertionService
-from signin.session_list import SessionList
 from tests.support.browser import NO_CHROMIUM, chromium, chromium_path
-from tests.support.oidc_provider import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    MAPPING,
-    LoopbackProvider,
-    serving_provider,
-)
+from tests.support.oidc_provider import LoopbackProvider, serving_provider
 from tests.support.pathway_driver import ARD, Driver, ago, referral
-from tests.support.signing import TEST_SIGNING_KEYS
+from tests.support.provider_web import (
+    EVENT,
+    MARTIN,
+    ROUX,
+    serving_web,
+    to_provider,
+    web_with_provider,
+)
 from tests.support.waiting import at_rest
-from web.app import create_app
-from web.context import WebContext
 
 pytestmark = pytest.mark.integration
 
-EVENT = "approve_at_mdtm"
-MARTIN, ROUX = ("dr.martin", ["CELLPATH-ARD-A"]), ("dr.roux", ["CELLPATH-CTS-A"])
-
-
-class Clock:
-    """The web app's clock (held actions' expiry, the idle timeout), moved by the tests."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def moving_on(page: httpx.Response) -> str:
-    """Where a page that moves on by itself (``moving_on.html``) sends the browser."""
-    found = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', page.text)
-    assert page.status_code == 200 and found, page.text
-    return html.unescape(found.group(1))
-
-
-def to_provider(started: httpx.Response) -> str:
-    """Where the browser goes to log in: a redirect (a link followed), or a page that moves
-    on by itself (a form sent: CSP ``form-action 'self'`` forbids its redirect elsewhere)."""
-    if started.status_code == 303:
-        return started.headers["location"]
-    return moving_on(started)
-
-
-@dataclass
-class Browser:
-    """One browser: the web app's cookies, and visits to the provider."""
-
-    web: httpx.AsyncClient
-    idp: LoopbackProvider
-    service: AssertionService
-    clock: Clock
-
-    async def through_provider(self, started: httpx.Response) -> httpx.Response:
-        """``started`` sent the browser to the provider; it approves, the callback answers,
-        and the browser follows the callback's same-site step."""
-        # The provider's own thread and loop (tests/support/oidc_provider.py): a plain call.
-        approved = await asyncio.to_thread(httpx.get, to_provider(started))
-        assert approved.status_code == 302, approved.text
-        back = urlsplit(approved.headers["location"])
-        answer = await self.web.get(f"{back.path}?{back.query}")
-        return await self.web.get(moving_on(answer))
-
-    async def csrf(self, path: str) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', (await self.web.get(path)).text)
-        assert found, f"no form on {path}"
-        return found.group(1)
-
-    async def send_decision(self, pathway_id: str, **extra: str) -> httpx.Response:
-        form = {
-            "csrf_token": await self.csrf(f"/pathways/{pathway_id}"),
-            "event": EVENT,
-            "role": "ard_specialist",
-            "update_id": str(uuid.uuid4()),
-            "ard_specialist": "dr.martin",
-            "cell_therapy_specialist": "dr.roux",
-            "meeting_id": "MDTM-OIDC-01",
-            "meeting_at": "now",
-            "attendees": json.dumps(ATTENDEES),
-            "rationale": "refractory disease",
-            **extra,
-        }
-        return await self.web.post(f"/pathways/{pathway_id}/cosign", data=form)
-
-    def open_sessions(self) -> list[tuple[str, str]]:
-        listed = self.service.sessions.listed(datetime.now(UTC))  # type: ignore[union-attr]
-        return [(s.actor, s.session_id) for s in listed]
-
 
 @pytest.fixture(scope="module")
-def idp() -> AsyncIterator[LoopbackProvider]:
+def idp() -> Iterator[LoopbackProvider]:
     with serving_provider() as provider:
         yield provider
-
-
-@dataclass
-class Served:
-    url: str
-    service: AssertionService
-    clock: Clock
-
-
-@asynccontextmanager
-async def serving_web(
-    client: Client, task_queue: str, idp: LoopbackProvider, tmp_path: Path
-) -> AsyncIterator[Served]:
-    """The web app, signing in with the loopback provider, in this event loop."""
-    (tmp_path / "groups.yaml").write_text(MAPPING)
-    config = ProviderConfig(
-        issuer=idp.issuer,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        mapping=GroupMapping.load(tmp_path / "groups.yaml"),
-        name="Test Hospital",
-    )
-    hospital = HospitalLogin(config)
-    # the keys the test workers trust: the workflow verifies both signatures
-    service = AssertionService(
-        TEST_SIGNING_KEYS,
-        authenticator=hospital,
-        provider=hospital,
-        sessions=SessionList(tmp_path / "sessions.db"),
-    )
-    clock = Clock()
-    context = WebContext(
-        client=client,
-        signin=service,
-        task_queue=task_queue,
-        secret_key=secrets.token_urlsafe(40),
-        hospital=hospital,
-        clock=clock,
-    )
-    idp.next_logins, idp.logged_in_at = [], None
-    async with running(create_app(context)) as url:
-        yield Served(url, service, clock)
-
-
-@asynccontextmanager
-async def web_with_provider(
-    client: Client, task_queue: str, idp: LoopbackProvider, tmp_path: Path
-) -> AsyncIterator[Browser]:
-    """The web app, and a browser where dr.martin signed in with the provider."""
-    async with (
-        serving_web(client, task_queue, idp, tmp_path) as served,
-        httpx.AsyncClient(base_url=served.url, follow_redirects=False) as web,
-    ):
-        browser = Browser(web, idp, served.service, served.clock)
-        idp.next_logins = [MARTIN]
-        # /refer, not My work: My work asks every listed pathway, also earlier tests' whose
-        # worker has stopped (each such query waits for its timeout)
-        signed_in = await browser.through_provider(await web.get("/sign-in/provider?back=/refer"))
-        assert signed_in.status_code == 200, signed_in.text
-        yield browser
 
 
 async def at_mdtm(client: Client, task_queue: str, protocol: Protocol) -> str:
