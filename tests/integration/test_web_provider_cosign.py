@@ -280,3 +280,23 @@ async def test_a_login_kept_for_another_held_form_co_signs_nothing_else(
         replayed = await b.web.get("/cosign/verified")
         assert replayed.status_code == 400 and "send the form again" in replayed.text
         assert (await b.web.get("/cosign")).status_code == 400
+
+
+async def test_the_signer_may_drop_a_held_action(
+    client: Client,
+    task_queue: str,
+    running_worker,
+    cart_protocol: Protocol,
+    idp: LoopbackProvider,
+    tmp_path: Path,
+) -> None:
+    async with running_worker(), web_with_provider(client, task_queue, idp, tmp_path) as b:
+        pid = await at_mdtm(client, task_queue, cart_protocol)
+        length = await at_rest(client, pid)
+        idp.next_logins = [ROUX]
+        await b.through_provider(await b.send_decision(pid, cosigner_id="dr.roux"))
+        dropped = await b.web.post("/cosign/cancel", data={"csrf_token": await b.csrf("/cosign")})
+        assert (dropped.status_code, dropped.headers["location"]) == (303, f"/pathways/{pid}")
+        assert "Not sent: Approve at MDTM" in (await b.web.get(f"/pathways/{pid}")).text
+        assert (await b.web.get("/cosign")).status_code == 400
+        assert await at_rest(client, pid) == length
