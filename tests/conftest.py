@@ -128,10 +128,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SingleTestsWholeFiles(config, log)
 
 
+# Deleting a closed workflow, as the namespace's retention does (test_store_wiring,
+# test_web_closed_pathway), first waits for its closed visibility record: ~30 s on the dev
+# server, every time. The tests' server deletes at once (the record store is what they check).
+TEST_SERVER_CONFIG = {"history.transferProcessorEnsureCloseBeforeDelete": "false"}
+
+
 @pytest.fixture(scope="session")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     log = tmp_path_factory.mktemp("temporal") / "server.log"
-    server = DevServer(port=free_port(), log_file=log)
+    server = DevServer(port=free_port(), log_file=log, dynamic_config=TEST_SERVER_CONFIG)
     server.start()
     yield server
     server.stop()
