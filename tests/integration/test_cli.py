@@ -152,9 +152,11 @@ async def test_a_referral_walked_to_infusion_by_the_right_roles(
     cli: Cli, running_worker, tmp_path: Path
 ) -> None:
     """README's walk: refer (file), each step by its role, a refusal explained, infusion."""
-    # One protocol day lasts 3 s: thawing waits 6 s after lymphodepletion, and the discharge
-    # review (21 days) stays ahead of the last `show` even when each CLI call takes seconds.
-    spd = 3.0
+    # One protocol day lasts 5 s: thawing waits 10 s after lymphodepletion, time for the two
+    # early thaws below to be refused even on a loaded machine (at 3 s a day the second one
+    # came after the window had opened: the suite under load), and the discharge review
+    # (21 days) stays ahead of the last `show` even when each CLI call takes seconds.
+    spd = 5.0
     path = tmp_path / "referral.yaml"
     path.write_text(referral_yaml("CLI-101"), encoding="utf-8")
     me = cli.with_env(CELLPATH_USER="dr.martin", CELLPATH_ROLE="ard_specialist")
