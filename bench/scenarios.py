@@ -21,6 +21,7 @@ from bench.bare import BareWorkflow
 from bench.chart import chart_cost
 from bench.comparison import ratio
 from bench.config import CHART_US_MAX, EVENTS_PER_RUN_MAX, HISTORY_BYTES_RATIO_MAX, Config
+from bench.history_bytes import history_bytes
 from bench.pathways import (
     history_counts,
 )
@@ -68,6 +69,8 @@ async def history_scenario(
     return {
         "cellpath": c,
         "bare": b,
+        # where the bytes go, by event type and by payload (bench/history_bytes.py)
+        "breakdown": {"cellpath": history_bytes(cellpath), "bare": history_bytes(bare)},
         "replay_largest_run_ms": replay,
         # the store's time for the pathway's keep_records writes (bench/store_writes.py)
         "store": await asyncio.to_thread(store_write_time, cellpath),

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from models.protocol import Protocol, protocol_from_input
     from models.record import PathwayRecord
     from states.grade_escalation import PREFIX as GRADE_PREFIX
+    from workflows.patches import patched
 
 LEAN_PATCH = "lean-runs"
 #: audit entries carried past the store's mark: the last clicks, so that an Update ID
@@ -88,7 +89,7 @@ def next_run(
 ) -> PathwayInput:
     """The input of the run that continues this one (``ref``: the protocol reference this
     run was started with, passed on as it is)."""
-    if record.stored is None or not workflow.patched(LEAN_PATCH):
+    if record.stored is None or not patched(LEAN_PATCH):
         # Not stored yet (its first write gave up): carried whole, as before lean runs.
         return PathwayInput(protocol=protocol, record=record)
     return PathwayInput(protocol_ref=ref or ProtocolRef.of(protocol), record=lean_record(record))

@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.lean_runs import fetch_protocol, next_run
     from workflows.notify import notify_with_fallback
+    from workflows.patches import patched
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
     from workflows.record_keeping import WriteCause, keep_records, keep_records_due
@@ -205,7 +206,7 @@ class PathwayWorkflow:
         except errors.PathwayError as err:
             # A refusal on a safety rule (let through by the validator) leaves an incident;
             # any other means the record changed between validation and handling.
-            if isinstance(err, errors.SafetyRefusal) and workflow.patched(REFUSAL_PATCH):
+            if isinstance(err, errors.SafetyRefusal) and patched(REFUSAL_PATCH):
                 log_refusal(self.record, event, action, err, now=now, update_id=update_id)
                 self._changed = True
             raise rejection(err) from err
@@ -221,7 +222,7 @@ class PathwayWorkflow:
             **audit_fields(event, action),
         )
         self.record.append_audit(entry)
-        if product_deviation(entry) is not None and workflow.patched(PRODUCT_PATCH):
+        if product_deviation(entry) is not None and patched(PRODUCT_PATCH):
             log_product_deviation(self.record, entry)
         reconcile(self.record, self.protocol, before, now)
         safety_follow_up_deadlines(self.record, self.protocol, before, now)
@@ -273,7 +274,7 @@ class PathwayWorkflow:
             self.protocol,
             event,
             self.chart.leaf,
-            gate_lapses=(lambda: workflow.patched(CENTRE_GATE_PATCH)) if replayable else _always,
+            gate_lapses=(lambda: patched(CENTRE_GATE_PATCH)) if replayable else _always,
         )
 
     def _decode(self, event: str, args: Sequence[RawValue]) -> StaffAction:
@@ -372,7 +373,7 @@ class PathwayWorkflow:
 
         yearly = due_after(YEAR)
         # Asked only when the two years disagree, so other histories gain no marker.
-        if yearly != due_after(LEGACY_YEAR) and not workflow.patched(YEAR_PATCH):
+        if yearly != due_after(LEGACY_YEAR) and not patched(YEAR_PATCH):
             return due_after(LEGACY_YEAR)
         return yearly
 

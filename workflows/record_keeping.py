@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         RecordWrite,
         WriteCause,
     )
+    from workflows.patches import patched
 
 STORE_PATCH = "store-record-writes"
 #: staff actions an inspector needs in the store at once, not at the end of the run
@@ -138,7 +139,7 @@ async def keep_records(
 ) -> None:
     """Write what the store lacks (``cause`` says why now); the mark moves once written."""
     write = pending_write(record, protocol, cause, incidents=incidents)
-    if write is None or not workflow.patched(STORE_PATCH):
+    if write is None or not patched(STORE_PATCH):
         return
     closing = cause is WriteCause.CLOSED
     try:

@@ -1,0 +1,33 @@
+"""One patch marker per run instead of one per code change (issue 13, history bytes).
+
+Every ``workflow.patched(id)`` that a run asks records a marker in its history and has the
+SDK upsert the ``TemporalChangeVersion`` search attribute with every patch ID the run has
+asked so far: ~150 bytes and 130-280 bytes, for each of the six to ten patches a pathway's
+run asks, every run (~2.3 KB a follow-up year, ~40 KB a 15-year pathway;
+docs/performance.md, "History bytes").
+
+Since ``lean2-one-marker`` a run asks ``workflow.patched(ROLLUP_PATCH)`` first: a run of
+this code or later records that one marker and takes every earlier change as made (each is
+``True`` for any new run anyway), without asking it. A run replayed from a history recorded
+before finds no rollup marker and asks each patch as it was recorded; so does a run that
+started on older code and goes on here (the SDK keeps a patch's answer for the whole run).
+
+Usage (workflow code, instead of ``workflow.patched``)::
+
+    if patched(STORE_PATCH): ...
+
+``ROLLUP_PATCH`` covers only the patches that existed when it was written; a later change
+asks ``workflow.patched`` itself (or a new rollup that covers it).
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+ROLLUP_PATCH = "lean2-one-marker"
+
+
+def patched(patch_id: str) -> bool:
+    """``workflow.patched(patch_id)``, answered ``True`` without a marker of its own in a run
+    that records ``ROLLUP_PATCH`` (any new run)."""
+    return workflow.patched(ROLLUP_PATCH) or workflow.patched(patch_id)
