@@ -64,8 +64,10 @@ class PathwayInput(BaseModel):
     def _one_source(self) -> PathwayInput:
         if (self.referral is None) == (self.record is None):
             raise ValueError("give either a referral or a carried record")
-        if (self.protocol is None) == (self.protocol_ref is None):
-            raise ValueError("give either a protocol or a protocol reference")
+        # Both: a lean run since lean2-protocol-claim-check, handed the protocol it names
+        # (kept out of history by the worker's codec, models/protocol_claim_check.py).
+        if self.protocol is None and self.protocol_ref is None:
+            raise ValueError("give a protocol or a protocol reference")
         if self.protocol_ref is not None and self.record is None:
             raise ValueError("a protocol reference continues a carried record")
         return self

@@ -16,8 +16,9 @@ Usage (workflow code, instead of ``workflow.patched``)::
 
     if patched(STORE_PATCH): ...
 
-``ROLLUP_PATCH`` covers only the patches that existed when it was written; a later change
-asks ``workflow.patched`` itself (or a new rollup that covers it).
+``ROLLUP_PATCH`` covers only the patches that existed when it was written, and lean2's own
+(``PROTOCOL_CLAIM_CHECK``, recorded with it from the start); a later change asks
+``workflow.patched`` itself (or a new rollup that covers it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 ROLLUP_PATCH = "lean2-one-marker"
+#: lean2's own change, covered by the rollup: a run's protocol goes to the next run and to
+#: the first store write in a payload the worker's codec claim-checks
+#: (models/protocol_claim_check.py), instead of being fetched by each run
+PROTOCOL_CLAIM_CHECK = "lean2-protocol-claim-check"
 
 
 def patched(patch_id: str) -> bool:

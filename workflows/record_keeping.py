@@ -26,12 +26,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from models import contracts
     from models.protocol import Protocol
+    from models.protocol_claim_check import claim_checked
     from models.record import PathwayRecord, StoredMark
     from models.record_writes import (
         Closing,
@@ -41,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         RecordWrite,
         WriteCause,
     )
-    from workflows.patches import patched
+    from workflows.patches import PROTOCOL_CLAIM_CHECK, patched
 
 STORE_PATCH = "store-record-writes"
 #: staff actions an inspector needs in the store at once, not at the end of the run
@@ -142,10 +143,14 @@ async def keep_records(
     if write is None or not patched(STORE_PATCH):
         return
     closing = cause is WriteCause.CLOSED
+    arg: RecordWrite | RawValue = write
+    if write.opening is not None and patched(PROTOCOL_CLAIM_CHECK):
+        # Its protocol kept in the store by the worker's codec (models/protocol_claim_check.py).
+        arg = claim_checked(write, workflow.payload_converter(), "opening.protocol")
     try:
         await workflow.execute_activity(
             contracts.KEEP_RECORDS,
-            write,
+            arg,
             result_type=RecordsKept,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RETRY_UNTIL_KEPT if closing else RETRY_THEN_LATER,

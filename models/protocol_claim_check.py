@@ -1,0 +1,187 @@
+"""The protocol claim check: a payload codec that keeps a pathway's protocol out of its
+history, in the record store by content hash (Temporal's "claim check" pattern; issue 13).
+
+A pathway's protocol (~35 KB of JSON, ~7 KB packed) is the same for every run of every
+pathway on that version, and holds no patient data. Workflow code marks the payloads that
+carry one (``claim_checked``: the JSON path of the protocol field); on its way out this codec
+takes the protocol out of such a payload, makes sure the store's ``protocol_versions`` holds
+it (content-addressed: the SHA-256 of its canonical JSON, shared by every pathway), and
+leaves its hash in the payload's metadata. On the way in it puts the protocol back, from
+the store, checked against its hash. History keeps ~100 bytes instead of the protocol.
+
+Codec order: this codec sees payloads in clear and hands them on to ``inner`` (the
+encryption codec) on the way out, and takes them from it on the way in: everything but the
+protocol, patient data included, stays encrypted as before; the protocol is stored in clear.
+
+Usage::
+
+    codec = ProtocolClaimCheck(StoreShelf(records), inner=EncryptionCodec(ring))
+    converter = dataclasses.replace(converter, payload_codec=codec)        # the worker's
+
+    # workflow code: the input of the next run, its protocol kept in the store
+    workflow.continue_as_new(claim_checked(next_input, "protocol"))
+
+Limitations: only a payload marked by workflow code is touched, so a client (CLI, web app)
+never meets a claim check in what it reads; reading a marked payload back needs a codec with
+a shelf that holds its protocol (the worker's, the codec server's, a replay test's). Without
+this codec a marked payload travels whole, as before. A payload whose protocol cannot be
+stored travels whole too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from temporalio.api.common.v1 import Payload
+from temporalio.common import RawValue
+from temporalio.converter import PayloadCodec, PayloadConverter
+
+from models.carried import content_hash, unpack
+
+#: metadata set by workflow code: the JSON path of the payload's protocol field (``a.b``)
+CLAIM_CHECK = "cellpath-claim-check"
+#: metadata of a payload whose protocol the codec took out: its content hash
+PROTOCOL_HASH = "cellpath-protocol"
+#: ... and where it was (the JSON path)
+PROTOCOL_AT = "cellpath-protocol-at"
+#: protocols kept decoded per process (each ~35 KB of JSON)
+CACHE_SIZE = 32
+
+
+class ProtocolMissing(LookupError):
+    """A claim-checked payload names a protocol that the shelf does not hold."""
+
+
+class ProtocolShelf(Protocol):
+    """Where protocol bodies are kept by content hash (blocking calls: run in a thread)."""
+
+    def get(self, digest: str) -> dict[str, Any] | None: ...
+
+    def put(self, digest: str, body: dict[str, Any]) -> None: ...
+
+
+class ShelfOf:
+    """A shelf in memory, of the protocols given (replay tests, the bench's own readers)."""
+
+    def __init__(self, bodies: Iterable[dict[str, Any]] = ()) -> None:
+        self.bodies = {content_hash(body): body for body in bodies}
+
+    def get(self, digest: str) -> dict[str, Any] | None:
+        return self.bodies.get(digest)
+
+    def put(self, digest: str, body: dict[str, Any]) -> None:
+        self.bodies[digest] = body
+
+
+def claim_checked(value: Any, converter: PayloadConverter, at: str) -> RawValue:
+    """``value`` as a payload marked for the claim check (workflow code: pass
+    ``workflow.payload_converter()``); ``at``: the JSON path of its protocol field."""
+    [payload] = converter.to_payloads([value])
+    payload.metadata[CLAIM_CHECK] = at.encode()
+    return RawValue(payload)
+
+
+def _parent(data: Any, at: str) -> tuple[dict[str, Any] | None, str]:
+    """The object holding the field at dotted path ``at``, and the field's name."""
+    *path, field = at.split(".")
+    for name in path:
+        data = data.get(name) if isinstance(data, dict) else None
+    return (data if isinstance(data, dict) else None), field
+
+
+def _dumps(data: Any) -> bytes:
+    # As the pydantic converter writes JSON: compact, UTF-8.
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class ProtocolClaimCheck(PayloadCodec):
+    """Protocols of marked payloads out to ``shelf`` on encode, back on decode; every
+    payload then through ``inner`` (encode) or from it (decode)."""
+
+    def __init__(self, shelf: ProtocolShelf, inner: PayloadCodec | None = None) -> None:
+        super().__init__()
+        self.shelf = shelf
+        self.inner = inner
+        self._bodies: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"ProtocolClaimCheck(inner={self.inner!r})"
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = [await self._check(p) if CLAIM_CHECK in p.metadata else p for p in payloads]
+        return await self.inner.encode(out) if self.inner else out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        plain = await self.inner.decode(payloads) if self.inner else list(payloads)
+        return [await self._resolve(p) if PROTOCOL_HASH in p.metadata else p for p in plain]
+
+    async def _check(self, payload: Payload) -> Payload:
+        at = payload.metadata[CLAIM_CHECK].decode()
+        out = Payload()
+        out.CopyFrom(payload)
+        del out.metadata[CLAIM_CHECK]
+        data = json.loads(payload.data)
+        parent, field = _parent(data, at)
+        value = parent.get(field) if parent is not None else None
+        if parent is None or value is None:
+            return out
+        body = unpack(value)
+        digest = content_hash(body)
+        try:
+            await self._keep(digest, body)
+        except Exception:  # the store unreachable: the protocol travels in history, as before
+            return out
+        parent[field] = None
+        out.data = _dumps(data)
+        out.metadata[PROTOCOL_HASH] = digest.encode()
+        out.metadata[PROTOCOL_AT] = at.encode()
+        return out
+
+    async def _resolve(self, payload: Payload) -> Payload:
+        digest = payload.metadata[PROTOCOL_HASH].decode()
+        at = payload.metadata[PROTOCOL_AT].decode()
+        body = await self._body(digest)
+        data = json.loads(payload.data)
+        parent, field = _parent(data, at)
+        if parent is None:
+            raise ProtocolMissing(f"a claim-checked payload has no {at!r} to put its protocol in")
+        parent[field] = body
+        out = Payload()
+        out.CopyFrom(payload)
+        del out.metadata[PROTOCOL_HASH]
+        del out.metadata[PROTOCOL_AT]
+        out.data = _dumps(data)
+        return out
+
+    async def _keep(self, digest: str, body: dict[str, Any]) -> None:
+        if digest in self._bodies:
+            self._bodies.move_to_end(digest)
+            return
+        if await asyncio.to_thread(self.shelf.get, digest) is None:
+            await asyncio.to_thread(self.shelf.put, digest, body)
+        self._remember(digest, body)
+
+    async def _body(self, digest: str) -> dict[str, Any]:
+        body = self._bodies.get(digest)
+        if body is not None:
+            self._bodies.move_to_end(digest)
+            return body
+        found = await asyncio.to_thread(self.shelf.get, digest)
+        if found is None:
+            raise ProtocolMissing(
+                f"protocol version {digest[:12]}… is not in the record store: a payload that "
+                "names it cannot be read (docs/performance.md, the protocol claim check)"
+            )
+        if content_hash(found) != digest:
+            raise ProtocolMissing(f"the stored protocol version {digest[:12]}… does not hash to it")
+        self._remember(digest, found)
+        return found
+
+    def _remember(self, digest: str, body: dict[str, Any]) -> None:
+        self._bodies[digest] = body
+        while len(self._bodies) > CACHE_SIZE:
+            self._bodies.popitem(last=False)
