@@ -17,7 +17,7 @@ Usage (workflow code, instead of ``workflow.patched``)::
     if patched(STORE_PATCH): ...
 
 ``ROLLUP_PATCH`` covers only the patches that existed when it was written, and lean2's own
-(``PROTOCOL_CLAIM_CHECK``, recorded with it from the start); a later change asks
+(``PROTOCOL_CLAIM_CHECK``, ``CARRIED_ATTRIBUTES``, recorded with it from the start); a later change asks
 ``workflow.patched`` itself (or a new rollup that covers it).
 """
 
@@ -30,6 +30,9 @@ ROLLUP_PATCH = "lean2-one-marker"
 #: the first store write in a payload the worker's codec claim-checks
 #: (models/protocol_claim_check.py), instead of being fetched by each run
 PROTOCOL_CLAIM_CHECK = "lean2-protocol-claim-check"
+#: lean2's, covered by the rollup: a continued run takes the search attributes Temporal
+#: carried into it as published (workflows/visibility.py)
+CARRIED_ATTRIBUTES = "lean2-carried-search-attributes"
 
 
 def patched(patch_id: str) -> bool:

@@ -65,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.lean_runs import fetch_protocol, next_run
     from workflows.notify import notify_with_fallback
-    from workflows.patches import patched
+    from workflows.patches import CARRIED_ATTRIBUTES, patched
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
     from workflows.record_keeping import WriteCause, keep_records, keep_records_due
@@ -103,7 +103,9 @@ class PathwayWorkflow:
         if self._protocol is not None:
             self._chart, self._unreadable = self._open_chart()
         self._changed = False
-        self._visibility = Visibility()
+        self._visibility = Visibility(
+            carried=data.record is not None and patched(CARRIED_ATTRIBUTES)
+        )
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
         # What an observation's CRS/ICANS grade sets off, to be sent at once by the run loop.
