@@ -6,8 +6,11 @@ pathway on that version, and holds no patient data. Workflow code marks the payl
 carry one (``claim_checked``: the JSON path of the protocol field); on its way out this codec
 takes the protocol out of such a payload, makes sure the store's ``protocol_versions`` holds
 it (content-addressed: the SHA-256 of its canonical JSON, shared by every pathway), and
-leaves its hash in the payload's metadata. On the way in it puts the protocol back, from
-the store, checked against its hash. History keeps ~100 bytes instead of the protocol.
+leaves its hash in the payload's metadata; then it compresses what is left (zlib), when that
+makes it smaller: these payloads carry the record and audit entries packed (zlib and base64,
+models/carried.py), and compressing them again wins back the base64 (~25 %). On the way in it
+decompresses and puts the protocol back, from the store, checked against its hash. History
+keeps ~100 bytes instead of the protocol.
 
 Codec order: this codec sees payloads in clear and hands them on to ``inner`` (the
 encryption codec) on the way out, and takes them from it on the way in: everything but the
@@ -21,8 +24,8 @@ Usage::
     # workflow code: the input of the next run, its protocol kept in the store
     workflow.continue_as_new(claim_checked(next_input, "protocol"))
 
-Limitations: only a payload marked by workflow code is touched, so a client (CLI, web app)
-never meets a claim check in what it reads; reading a marked payload back needs a codec with
+Limitations: only a payload marked by workflow code is touched (a run's input, a store
+write's input), so a client (CLI, web app) never meets a claim check in what it reads; reading a marked payload back needs a codec with
 a shelf that holds its protocol (the worker's, the codec server's, a replay test's). Without
 this codec a marked payload travels whole, as before. A payload whose protocol cannot be
 stored travels whole too.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -50,6 +54,8 @@ PROTOCOL_HASH = "cellpath-protocol"
 PROTOCOL_AT = "cellpath-protocol-at"
 #: protocols kept decoded per process (each ~35 KB of JSON)
 CACHE_SIZE = 32
+#: the encoding of a marked payload compressed: zlib of the payload it replaces (serialized)
+COMPRESSED = b"binary/zlib"
 
 
 class ProtocolMissing(LookupError):
@@ -98,6 +104,20 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _compressed(payload: Payload) -> Payload:
+    """``payload`` serialized and compressed, when that is smaller; else as it is."""
+    packed = zlib.compress(payload.SerializeToString(), 9)
+    if len(packed) >= payload.ByteSize():
+        return payload
+    return Payload(metadata={"encoding": COMPRESSED}, data=packed)
+
+
+def _decompressed(payload: Payload) -> Payload:
+    if payload.metadata.get("encoding") != COMPRESSED:
+        return payload
+    return Payload.FromString(zlib.decompress(payload.data))
+
+
 class ProtocolClaimCheck(PayloadCodec):
     """Protocols of marked payloads out to ``shelf`` on encode, back on decode; every
     payload then through ``inner`` (encode) or from it (decode)."""
@@ -117,6 +137,7 @@ class ProtocolClaimCheck(PayloadCodec):
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         plain = await self.inner.decode(payloads) if self.inner else list(payloads)
+        plain = [_decompressed(p) for p in plain]
         return [await self._resolve(p) if PROTOCOL_HASH in p.metadata else p for p in plain]
 
     async def _check(self, payload: Payload) -> Payload:
@@ -127,19 +148,18 @@ class ProtocolClaimCheck(PayloadCodec):
         data = json.loads(payload.data)
         parent, field = _parent(data, at)
         value = parent.get(field) if parent is not None else None
-        if parent is None or value is None:
-            return out
-        body = unpack(value)
-        digest = content_hash(body)
-        try:
-            await self._keep(digest, body)
-        except Exception:  # the store unreachable: the protocol travels in history, as before
-            return out
-        parent[field] = None
-        out.data = _dumps(data)
-        out.metadata[PROTOCOL_HASH] = digest.encode()
-        out.metadata[PROTOCOL_AT] = at.encode()
-        return out
+        if parent is not None and value is not None:
+            body = unpack(value)
+            digest = content_hash(body)
+            try:
+                await self._keep(digest, body)
+            except Exception:  # the store unreachable: the protocol stays in the payload
+                return _compressed(out)
+            parent[field] = None
+            out.data = _dumps(data)
+            out.metadata[PROTOCOL_HASH] = digest.encode()
+            out.metadata[PROTOCOL_AT] = at.encode()
+        return _compressed(out)
 
     async def _resolve(self, payload: Payload) -> Payload:
         digest = payload.metadata[PROTOCOL_HASH].decode()

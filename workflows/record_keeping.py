@@ -144,8 +144,9 @@ async def keep_records(
         return
     closing = cause is WriteCause.CLOSED
     arg: RecordWrite | RawValue = write
-    if write.opening is not None and patched(PROTOCOL_CLAIM_CHECK):
-        # Its protocol kept in the store by the worker's codec (models/protocol_claim_check.py).
+    if patched(PROTOCOL_CLAIM_CHECK):
+        # For the worker's codec: the first write's protocol kept in the store, the rest
+        # compressed (models/protocol_claim_check.py).
         arg = claim_checked(write, workflow.payload_converter(), "opening.protocol")
     try:
         await workflow.execute_activity(
