@@ -122,10 +122,15 @@ class ProtocolClaimCheck(PayloadCodec):
     """Protocols of marked payloads out to ``shelf`` on encode, back on decode; every
     payload then through ``inner`` (encode) or from it (decode)."""
 
-    def __init__(self, shelf: ProtocolShelf, inner: PayloadCodec | None = None) -> None:
+    def __init__(
+        self, shelf: ProtocolShelf, inner: PayloadCodec | None = None, *, lenient: bool = False
+    ) -> None:
+        """``lenient``: a protocol that cannot be read leaves its payload as it is (claim
+        check and all), instead of failing the decode (the codec server's, for display)."""
         super().__init__()
         self.shelf = shelf
         self.inner = inner
+        self.lenient = lenient
         self._bodies: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -138,7 +143,15 @@ class ProtocolClaimCheck(PayloadCodec):
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         plain = await self.inner.decode(payloads) if self.inner else list(payloads)
         plain = [_decompressed(p) for p in plain]
-        return [await self._resolve(p) if PROTOCOL_HASH in p.metadata else p for p in plain]
+        return [await self._resolved(p) if PROTOCOL_HASH in p.metadata else p for p in plain]
+
+    async def _resolved(self, payload: Payload) -> Payload:
+        try:
+            return await self._resolve(payload)
+        except Exception:
+            if self.lenient:
+                return payload
+            raise
 
     async def _check(self, payload: Payload) -> Payload:
         at = payload.metadata[CLAIM_CHECK].decode()
