@@ -44,7 +44,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 from temporalio.converter import PayloadCodec, PayloadConverter
 
-from models.carried import content_hash, unpack
+from models.carried import content_hash, pack, unpack
 
 #: metadata set by workflow code: the JSON path of the payload's protocol field (``a.b``)
 CLAIM_CHECK = "cellpath-claim-check"
@@ -52,7 +52,7 @@ CLAIM_CHECK = "cellpath-claim-check"
 PROTOCOL_HASH = "cellpath-protocol"
 #: ... and where it was (the JSON path)
 PROTOCOL_AT = "cellpath-protocol-at"
-#: protocols kept decoded per process (each ~35 KB of JSON)
+#: protocols kept per process (each ~9 KB packed)
 CACHE_SIZE = 32
 #: the encoding of a marked payload compressed: zlib of the payload it replaces (serialized)
 COMPRESSED = b"binary/zlib"
@@ -131,7 +131,10 @@ class ProtocolClaimCheck(PayloadCodec):
         self.shelf = shelf
         self.inner = inner
         self.lenient = lenient
-        self._bodies: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: protocols by content hash, packed (what a payload gets back)
+        self._bodies: OrderedDict[str, str] = OrderedDict()
+        #: content hash by packed protocol (what a payload carries), not to unpack each time
+        self._digests: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"ProtocolClaimCheck(inner={self.inner!r})"
@@ -162,10 +165,8 @@ class ProtocolClaimCheck(PayloadCodec):
         parent, field = _parent(data, at)
         value = parent.get(field) if parent is not None else None
         if parent is not None and value is not None:
-            body = unpack(value)
-            digest = content_hash(body)
             try:
-                await self._keep(digest, body)
+                digest = await self._keep(value)
             except Exception:  # the store unreachable: the protocol stays in the payload
                 return _compressed(out)
             parent[field] = None
@@ -190,15 +191,28 @@ class ProtocolClaimCheck(PayloadCodec):
         out.data = _dumps(data)
         return out
 
-    async def _keep(self, digest: str, body: dict[str, Any]) -> None:
-        if digest in self._bodies:
+    async def _keep(self, value: Any) -> str:
+        """The content hash of the protocol ``value`` (as a payload carries it: packed or
+        not), once the shelf holds it."""
+        key = value if isinstance(value, str) else None
+        digest = self._digests.get(key) if key is not None else None
+        if digest is not None and digest in self._bodies:
             self._bodies.move_to_end(digest)
-            return
-        if await asyncio.to_thread(self.shelf.get, digest) is None:
-            await asyncio.to_thread(self.shelf.put, digest, body)
-        self._remember(digest, body)
+            return digest
+        body = unpack(value)
+        digest = content_hash(body)
+        if digest not in self._bodies:
+            if await asyncio.to_thread(self.shelf.get, digest) is None:
+                await asyncio.to_thread(self.shelf.put, digest, body)
+            self._remember(digest, body)
+        if key is not None:
+            self._digests[key] = digest
+            while len(self._digests) > CACHE_SIZE:
+                self._digests.pop(next(iter(self._digests)))
+        return digest
 
-    async def _body(self, digest: str) -> dict[str, Any]:
+    async def _body(self, digest: str) -> str:
+        """The protocol ``digest`` names, packed (models.carried.pack) as payloads carry it."""
         body = self._bodies.get(digest)
         if body is not None:
             self._bodies.move_to_end(digest)
@@ -211,10 +225,10 @@ class ProtocolClaimCheck(PayloadCodec):
             )
         if content_hash(found) != digest:
             raise ProtocolMissing(f"the stored protocol version {digest[:12]}… does not hash to it")
-        self._remember(digest, found)
-        return found
+        return self._remember(digest, found)
 
-    def _remember(self, digest: str, body: dict[str, Any]) -> None:
-        self._bodies[digest] = body
+    def _remember(self, digest: str, body: dict[str, Any]) -> str:
+        packed = self._bodies[digest] = pack(body)
         while len(self._bodies) > CACHE_SIZE:
             self._bodies.popitem(last=False)
+        return packed
