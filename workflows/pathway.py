@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from models import contracts
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre_notice import CentreNotice
-    from models.durations import YEAR
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -54,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from states.registry import CHARTS
     from states.withdrawal import safety_follow_up_deadlines
     from workflows.centre_gate import CENTRE_GATE_PATCH, check_centre, follow_centre
+    from workflows.follow_up_years import yearly_visits
     from workflows.identity import audit_fields, verify_sender, verify_two_person_signer
     from workflows.incidents import (
         PRODUCT_PATCH,
@@ -74,11 +74,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
 
-# Before models.durations.YEAR was the one year (365.25 days), a follow-up year was 365
-# days: runs that started then keep it, so a visit due in between does not end a run
-# (continue-as-new) that their history did not end.
-LEGACY_YEAR = timedelta(days=365)
-YEAR_PATCH = "follow-up-year-365.25d"
 STARTING = (
     "The pathway is starting its next follow-up year (its protocol is being read from the "
     "record store): nothing was changed. Send the action again in a moment."
@@ -366,21 +361,8 @@ class PathwayWorkflow:
             log_extra={"pathway_id": escalation.pathway_id, "deadline": escalation.deadline_key},
         )
 
-    def _visits_a_year_or_more_after_d0(self) -> frozenset[str]:
-        """The visits that mark a follow-up year (protocol time: the scale applies)."""
-
-        def due_after(year: timedelta) -> frozenset[str]:
-            scaled = year * self.protocol.time_scale
-            return frozenset(v.label for v in self.protocol.visits if v.at >= scaled)
-
-        yearly = due_after(YEAR)
-        # Asked only when the two years disagree, so other histories gain no marker.
-        if yearly != due_after(LEGACY_YEAR) and not patched(YEAR_PATCH):
-            return due_after(LEGACY_YEAR)
-        return yearly
-
     def _count_years(self) -> None:
-        self._yearly_visits = self._visits_a_year_or_more_after_d0()
+        self._yearly_visits = yearly_visits(self.protocol)
         self._years_at_start = self._follow_up_years()
 
     def _follow_up_years(self) -> int:
