@@ -17,7 +17,7 @@ Usage (workflow code, instead of ``workflow.patched``)::
     if patched(STORE_PATCH): ...
 
 ``ROLLUP_PATCH`` covers only the patches that existed when it was written, and lean2's own
-(``PROTOCOL_CLAIM_CHECK``, ``CARRIED_ATTRIBUTES``, recorded with it from the start); a later change asks
+(``PROTOCOL_CLAIM_CHECK``, ``CARRIED_ATTRIBUTES``, ``RECEIPT_AT_RUN_END``, recorded with it from the start); a later change asks
 ``workflow.patched`` itself (or a new rollup that covers it).
 """
 
@@ -33,6 +33,9 @@ PROTOCOL_CLAIM_CHECK = "lean2-protocol-claim-check"
 #: lean2's, covered by the rollup: a continued run takes the search attributes Temporal
 #: carried into it as published (workflows/visibility.py)
 CARRIED_ATTRIBUTES = "lean2-carried-search-attributes"
+#: lean2's, covered by the rollup: an action that ends the run is answered in the workflow
+#: task that continues as new (workflows/pathway.py, ``act``)
+RECEIPT_AT_RUN_END = "lean2-receipt-at-run-end"
 
 
 def patched(patch_id: str) -> bool:

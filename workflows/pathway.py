@@ -65,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.lean_runs import fetch_protocol, next_run
     from workflows.notify import notify_with_fallback
-    from workflows.patches import CARRIED_ATTRIBUTES, patched
+    from workflows.patches import CARRIED_ATTRIBUTES, RECEIPT_AT_RUN_END, patched
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
     from workflows.record_keeping import WriteCause, keep_records, keep_records_due
@@ -98,6 +98,8 @@ class PathwayWorkflow:
         if self._protocol is not None:
             self._chart, self._unreadable = self._open_chart()
         self._changed = False
+        # The run is continuing as new: actions that ended it get their receipts.
+        self._continuing = False
         self._visibility = Visibility(
             carried=data.record is not None and patched(CARRIED_ATTRIBUTES)
         )
@@ -147,6 +149,7 @@ class PathwayWorkflow:
                 self._publish()
             await keep_records_due(self.record, self.protocol, self._should_continue_as_new())
             if self._should_continue_as_new():
+                self._continuing = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
                 workflow.continue_as_new(next_run(self.record, self.protocol, data.protocol_ref))
@@ -184,7 +187,7 @@ class PathwayWorkflow:
 
     # ----- staff actions -----------------------------------------------------------------
     @workflow.update(dynamic=True)
-    def act(self, event: str, args: Sequence[RawValue]) -> ActionReceipt:
+    async def act(self, event: str, args: Sequence[RawValue]) -> ActionReceipt:
         update_id = current_update_id()
         if (applied := self.record.entry_for_update(update_id)) is not None:
             # The same update ID delivered again (e.g. after continue-as-new): applied once.
@@ -227,7 +230,13 @@ class PathwayWorkflow:
         self._grade_alerts += follow_grades(self.record, self.protocol, observed, now)
         reconcile_more(self.record, self.protocol, before, now)
         self._changed = True
-        return self._receipt(entry)
+        done = self._receipt(entry)
+        if self._should_continue_as_new() and patched(RECEIPT_AT_RUN_END):
+            # It ends the run: answered in the workflow task that continues as new, after
+            # the run-end write, so that the client's next action reaches the next run
+            # (one sent to a run as it continues is retried a second later).
+            await workflow.wait_condition(lambda: self._continuing)
+        return done
 
     @act.validator
     def validate_act(self, event: str, args: Sequence[RawValue]) -> None:
