@@ -8,7 +8,8 @@ Usage::
                                         # enter the code; the default when CELLPATH_OIDC_* is set
     cellpath act PATHWAY start_lymphodepletion
     cellpath act PATHWAY infuse --data @infusion.json --cosigner dr.roux
-    # asks your password again (a signature), then dr.roux's (the co-signature)
+    # asks your password again (a signature), then dr.roux's (the co-signature); signed in
+    # with --provider: dr.roux logs in there (device flow), then you log in again there
     cellpath logout
 
 Scripts and the demo sign in as service accounts (a local account with the one role it
@@ -20,7 +21,8 @@ needs) with the password in ``CELLPATH_PASSWORD`` instead of a prompt (the co-si
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
@@ -41,6 +43,7 @@ from signin.local import (
     local_sign_in,
     save_session,
 )
+from signin.provider_cosign import ProviderCosigner
 from signin.service import VIA_DEVICE, AssertionService, Session
 
 #: ``cellpath act --cosigner``: the second person of a two-person action
@@ -50,7 +53,8 @@ CosignerOption = Annotated[
         "--cosigner",
         metavar="STAFF-ID",
         help="The second person of a two-person action (MDTM decision, bedside check): "
-        "their password is asked, and they co-sign it (verified).",
+        "their password is asked (or, signed in with --provider, they log in with the "
+        "hospital login), and they co-sign it (verified).",
     ),
 ]
 
@@ -206,8 +210,15 @@ class SignedIn:
         cosigner: str | None,
     ) -> tuple[str, dict[str, Any]]:
         """The Update ID and ``payload`` signed by this person (the password again for a
-        signature), and co-signed by ``cosigner`` (their password asked) if given."""
-        second = SecondPerson(self.service, cosigner) if cosigner else None
+        signature), and co-signed by ``cosigner`` (their password asked, or their login with
+        the hospital login for a provider session) if given."""
+        second = None
+        if cosigner:
+            second = SecondPerson(self.service, cosigner, signer=self.actor, details=payload)
+            if self.session.via == VIA_DEVICE:
+                # Their login first: a device login may take minutes, and the signer's
+                # assertion, valid 2 min, is issued last, just before the action is sent.
+                second = second.logged_in(event)
         key, signed = sign_action(
             payload, self, workflow_id=pathway, event=event, update_id=update_id, cosigner=second
         )
@@ -218,14 +229,25 @@ class SignedIn:
 @dataclass(frozen=True)
 class SecondPerson:
     """The second person of a two-person action, at the same keyboard: their password is
-    asked (or CELLPATH_COSIGNER_PASSWORD) and the sign-in service issues their co-signature."""
+    asked (or CELLPATH_COSIGNER_PASSWORD) and the sign-in service issues their co-signature;
+    when the signer signed in with the hospital login, the second person logs in there
+    (``logged_in``: the device flow) instead, and must be ``actor``."""
 
     service: AssertionService
     actor: str
+    #: who sends the action, and its details: the second person is checked against them
+    signer: str = ""
+    details: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: their fresh login with the hospital login (``logged_in``), instead of a password
+    login: ProviderCosigner | None = None
 
     def cosignature_for(self, *, pathway_id: str, event: str, update_id: str) -> str:
         settings = Settings.from_env()
         try:
+            if self.login is not None:
+                return self.login.cosignature_for(
+                    pathway_id=pathway_id, event=event, update_id=update_id
+                )
             if settings.cosigner_password is not None:
                 password = settings.cosigner_password.get_secret_value()
             else:
@@ -242,6 +264,29 @@ class SecondPerson:
             )
         except Refusal as err:
             raise report(err) from None
+
+    def logged_in(self, event: str) -> SecondPerson:
+        """The same person, who logged in just now with the hospital login (the device
+        flow) to co-sign ``event``; exits with the reason when the login is not theirs, or
+        they may not co-sign it."""
+        hospital = hospital_login(Settings.from_env())
+        if hospital is None:
+            raise fail("no hospital login is configured to co-sign with", kind="BadConfig")
+        err_console.print(
+            f"co-signature of '{event}' (verified): {self.actor} logs in with {hospital.name}.",
+            markup=False,
+        )
+        try:
+            grant = start_device_login(hospital)
+            _show_grant(hospital, grant.verification_uri, grant.user_code,
+                        grant.verification_uri_complete)  # fmt: skip
+            _, _, id_token = await_device_login(hospital, grant)
+            login = ProviderCosigner(self.service, hospital, id_token, signer=self.signer,
+                                     details=self.details, expected=self.actor)  # fmt: skip
+            login.verified(event)  # refused now, before the signer logs in again
+        except Refusal as err:
+            raise report(err) from None
+        return dataclasses.replace(self, login=login)
 
 
 def signed_in(role: Role | None) -> SignedIn:

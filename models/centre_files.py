@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from models import yaml_files
 from models.centre_policy import CentrePolicy
 from models.durations import parse_duration
 from models.evidence import Centre
@@ -57,7 +58,7 @@ def resolve_relative(value: Any, *, now: datetime, time_scale: float = 1.0) -> A
 
 def _read_yaml(path: Path, what: str) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise CentreFileError(f"{path}: cannot read the {what} file ({err.strerror})") from err
     except yaml.YAMLError as err:

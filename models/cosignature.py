@@ -27,6 +27,7 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -203,22 +204,40 @@ def verify_cosignature(
         what=_COSIGNATURE,
         meanings=(COSIGN_MEANING,),
     )
-    if person_key(second.actor) == person_key(signer.actor):
+    refuse_second_person(event, action, signer.actor, second.actor, second.roles)
+    return second
+
+
+def refuse_second_person(
+    event: str,
+    action: StaffAction | dict[str, object],
+    signer: str,
+    second: str,
+    roles: Iterable[Role],
+) -> None:
+    """Refuse ``second`` (holding ``roles``) as the co-signer of ``action`` sent by
+    ``signer``: the signer themself, someone the action does not name, or someone without a
+    role the second person must hold. The workflow's check (``verify_cosignature``), and the
+    web app's and CLI's before a co-signature is issued, so that the words are the same."""
+    rule = cosignature_rule(event)
+    if rule is None:
+        return
+    others = named_others(event, action, signer)
+    if person_key(second) == person_key(signer):
         raise CosignedBySigner(
-            f"{signer.actor} signed this action and co-signed it too: the second person must "
-            f"be someone else, with their own password; {_NOTHING}."
+            f"{signer} signed this action and co-signed it too: the second person must "
+            f"be someone else, with their own password or hospital login; {_NOTHING}."
         )
-    if rule.named_in and person_key(second.actor) not in {person_key(p) for p in others}:
+    if rule.named_in and person_key(second) not in {person_key(p) for p in others}:
         named = ", ".join(others) or "nobody else"
         raise CosignerNotNamed(
-            f"{second.actor} co-signed this action but is not the other person it names "
+            f"{second} co-signed this action but is not the other person it names "
             f"({named}): the person named must co-sign it; {_NOTHING}."
         )
-    needed = cosigner_roles(event, action, second.actor)
-    if not needed & set(second.roles):
+    needed = cosigner_roles(event, action, second)
+    if not needed & set(roles):
         labels = " or ".join(sorted(role.label for role in needed))
         raise CosignerRoleNotHeld(
-            f"{second.actor} co-signed this action but is not a {labels}: the second person "
+            f"{second} co-signed this action but is not a {labels}: the second person "
             f"must be; {_NOTHING}."
         )
-    return second

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from models import yaml_files
 from models.grading_observations import (
     Consciousness,
     CrsTreatment,
@@ -200,7 +201,7 @@ def load_grading(path: str | Path = DEFAULT_GRADING) -> GradingTables:
     """The grading tables of ``path``; raises ``GradingFileError`` naming what is wrong."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise GradingFileError(f"{path}: cannot read the grading file ({err.strerror})") from err
     except yaml.YAMLError as err:

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from models import yaml_files
 from models.disease_codes import DiseaseCodes, Icd10Code, OrphaCode, covers
 from models.durations import Duration
 from models.fitness import Fitness
@@ -353,7 +354,7 @@ class ProtocolFileError(ValueError):
 def load_protocol(path: str | Path) -> Protocol:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ProtocolFileError(f"{path}: cannot read the protocol file ({err.strerror})") from err
     except yaml.YAMLError as err:

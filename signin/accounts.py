@@ -26,6 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field
 
+from models import yaml_files
 from models.actions import person_key
 from models.actor import StaffIdentity
 from models.refusals import Refusal
@@ -130,7 +131,7 @@ class AccountBook:
     @classmethod
     def load(cls, path: Path, *, hasher: PasswordHasher | None = None) -> AccountBook:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as err:
             raise ValueError(f"cannot read the accounts file {path}: {err.strerror}") from None
         accounts = [Account.model_validate(item) for item in data.get("accounts", [])]

@@ -44,7 +44,7 @@ class DevSignIn:
             self.keys,
             authenticator=self.accounts,
             sessions=SessionList(self.passwords_file.parent / SESSIONS_FILE),
-            throttle=SignInThrottle(),
+            throttle=SignInThrottle(path=self.passwords_file.parent / SESSIONS_FILE),
         )
 
     def demo_passwords(self) -> dict[str, str]:

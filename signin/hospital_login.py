@@ -13,6 +13,8 @@ Usage::
     identity, authenticated_at, id_token = login.finish(code, pending, redirect_uri)
     url, pending = login.start(redirect_uri, reauthenticate=True)   # prompt=login, max_age=0
     login.reauthenticate(actor, fresh_id_token, now)    # the ``Authenticator`` of a signature
+    url, pending = login.start(redirect_uri, cosign=held_id, login_hint="dr.roux")  # 2nd
+    identity, authenticated_at = login.fresh_login(their_fresh_id_token, now)
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ class PendingLogin(BaseModel):
     nonce: str
     verifier: str
     reauthenticate: bool = False
+    #: the second person of a two-person action logs in to co-sign the action held under
+    #: this ID (``web.held_actions``): no session is opened for them, the signer's stays
+    cosign: str = ""
     #: where to go back to afterwards (a path of the web app)
     back: str = "/"
 
@@ -184,14 +189,23 @@ class HospitalLogin:
         return bool(kid) and all(key.kid != kid for key in provider.keys.keys)
 
     def start(
-        self, redirect_uri: str, *, reauthenticate: bool = False, back: str = "/"
+        self,
+        redirect_uri: str,
+        *,
+        reauthenticate: bool = False,
+        back: str = "/",
+        cosign: str = "",
+        login_hint: str | None = None,
     ) -> tuple[str, PendingLogin]:
-        """Where to send the browser, and what to keep for the callback."""
+        """Where to send the browser, and what to keep for the callback; ``cosign``: the
+        second person of a two-person action logs in to co-sign the action held under this
+        ID (always a forced login), ``login_hint`` the person the provider should ask for."""
         pending = PendingLogin(
             state=secrets.token_urlsafe(24),
             nonce=secrets.token_urlsafe(24),
             verifier=secrets.token_urlsafe(48),
-            reauthenticate=reauthenticate,
+            reauthenticate=reauthenticate or bool(cosign),
+            cosign=cosign,
             back=back,
         )
         url = self._provider().authorization_url(
@@ -200,7 +214,8 @@ class HospitalLogin:
             state=pending.state,
             nonce=pending.nonce,
             code_challenge=create_s256_code_challenge(pending.verifier),
-            reauthenticate=reauthenticate,
+            reauthenticate=pending.reauthenticate,
+            login_hint=login_hint,
         )
         return url, pending
 
@@ -237,6 +252,10 @@ class HospitalLogin:
     def identity_of(self, id_token: str) -> tuple[StaffIdentity, datetime]:
         """The person an ID token without nonce names (the device flow's)."""
         return self._verified(id_token, lambda provider: provider.sign_in(id_token, nonce=None))
+
+    def fresh_login(self, credential: str, now: datetime) -> tuple[StaffIdentity, datetime]:
+        """Who logged in moments ago with ``credential`` (a fresh ID token), and when."""
+        return self._verified(credential, lambda provider: provider.fresh_login(credential, now))
 
     def reauthenticate(self, actor: str, credential: str, now: datetime) -> datetime:
         """A signature's re-authentication: ``credential`` is a fresh ID token of ``actor``."""

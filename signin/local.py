@@ -64,7 +64,7 @@ def local_sign_in(settings: Settings) -> AssertionService:
         authenticator=book,
         provider=hospital_login(settings),
         sessions=session_list(settings),
-        throttle=SignInThrottle(),
+        throttle=SignInThrottle(path=settings.state_dir / SESSIONS_FILE),
     )
 
 

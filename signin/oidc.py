@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
@@ -42,6 +41,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from models import yaml_files
 from models.actor import StaffIdentity, to_numeric_date
 from models.refusals import Refusal
 from models.roles import Role
@@ -80,7 +80,7 @@ class GroupMapping(BaseModel):
     @classmethod
     def load(cls, path: Path) -> GroupMapping:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
         except OSError as err:
             raise ValueError(f"cannot read the group mapping {path}: {err.strerror}") from None
         try:
@@ -141,10 +141,14 @@ class OidcProvider:
         nonce: str,
         code_challenge: str | None = None,
         reauthenticate: bool = False,
+        login_hint: str | None = None,
     ) -> str:
         """Where to send the person's browser (authorization code flow; with PKCE when
-        ``code_challenge`` is the S256 challenge of the verifier kept for the callback)."""
+        ``code_challenge`` is the S256 challenge of the verifier kept for the callback;
+        ``login_hint``: whom the provider should ask, e.g. the named second person)."""
         extra: dict[str, Any] = {"nonce": nonce}
+        if login_hint:
+            extra["login_hint"] = login_hint
         if code_challenge:
             extra.update(code_challenge=code_challenge, code_challenge_method="S256")
         if reauthenticate:
@@ -188,20 +192,28 @@ class OidcProvider:
         when = claims.get("auth_time") or claims["iat"]
         return self.mapping.identity_from_claims(claims), datetime.fromtimestamp(when, UTC)
 
-    def reauthenticate(self, actor: str, credential: str, now: datetime) -> datetime:
-        """Re-authentication for an electronic signature: ``credential`` is a fresh ID token
-        of the same person, who logged in again moments ago."""
+    def fresh_login(self, credential: str, now: datetime) -> tuple[StaffIdentity, datetime]:
+        """Who logged in moments ago (``credential``: their fresh ID token), and when: the
+        signer again, or the second person of a two-person action; a login older than
+        ``REAUTHENTICATION_WINDOW`` (an open session reused, not a login) is refused."""
         claims = self.verify_id_token(credential)
         identity = self.mapping.identity_from_claims(claims)
         auth_time = claims.get("auth_time")
-        if identity.actor != actor:
-            raise IdTokenRefused(
-                f"The hospital login was for {identity.actor!r}, not {actor!r}: sign it yourself."
-            )
         authenticated = datetime.fromtimestamp(auth_time, UTC) if auth_time else None
         if authenticated is None or now - authenticated > REAUTHENTICATION_WINDOW:
             raise IdTokenRefused(
                 "To sign, log in again with the hospital login (a session that is already "
                 "open does not count)."
             )
-        return authenticated
+        return identity, authenticated
+
+    def reauthenticate(self, actor: str, credential: str, now: datetime) -> datetime:
+        """Re-authentication for an electronic signature: ``credential`` is a fresh ID token
+        of the same person, who logged in again moments ago."""
+        claims = self.verify_id_token(credential)
+        identity = self.mapping.identity_from_claims(claims)
+        if identity.actor != actor:
+            raise IdTokenRefused(
+                f"The hospital login was for {identity.actor!r}, not {actor!r}: sign it yourself."
+            )
+        return self.fresh_login(credential, now)[1]

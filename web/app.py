@@ -24,7 +24,16 @@ from web.context import WebContext
 from web.csrf import CsrfRefused
 from web.headers import SecurityHeaders
 from web.pages import HERE, page
-from web.routes import centres, incidents, pathway, provider_signin, referral, signin, work
+from web.routes import (
+    centres,
+    cosign,
+    incidents,
+    pathway,
+    provider_signin,
+    referral,
+    signin,
+    work,
+)
 from web.staff_session import SignInNeeded
 
 log = structlog.get_logger("cellpath.web")
@@ -43,7 +52,8 @@ def create_app(context: WebContext) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders, hsts=context.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (signin, provider_signin, work, pathway, referral, centres, incidents):
+    routers = (signin, provider_signin, work, pathway, cosign, referral, centres, incidents)
+    for module in routers:
         app.include_router(module.router)
 
     @app.exception_handler(SignInNeeded)

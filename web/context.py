@@ -28,6 +28,7 @@ from client.records import open_reader
 from signin.hospital_login import HospitalLogin
 from signin.service import AssertionService
 from store import RecordReader
+from web.held_actions import HeldActions
 
 #: the session cookie's name; ``__Host-`` (Secure, path /, no domain) when behind HTTPS
 COOKIE = "cellpath_session"
@@ -49,6 +50,8 @@ class WebContext:
     records: RecordReader = dataclasses.field(default_factory=open_reader)
     #: the hospital's identity provider; None: local accounts (the dev stack)
     hospital: HospitalLogin | None = None
+    #: two-person actions waiting for the second person's provider login (web.routes.cosign)
+    held: HeldActions = dataclasses.field(default_factory=HeldActions)
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:

@@ -2,22 +2,28 @@
 and their records are written; after restart each fact is in the store once, the chains whole.
 And the store itself down for a while: the pathway goes on, and nothing is lost.
 
-Pathways are walked to apheresis (a product event) and withdrawn, concurrently, so their
-closing writes (``keep_records``, cause "closed") follow one another while the worker
-process is killed and restarted each time a share of them is stored: some writes have
-landed, others are scheduled, running or half done. A half-done attempt is retried whole on
-the new worker, and the store's keys keep it from writing anything twice.
+Pathways are walked to apheresis (a product event), concurrently, then withdrawn batch by
+batch. The first batch's closing writes (``keep_records``, cause "closed") land; for each
+later batch the test holds the SQLite write lock, withdraws the batch, waits until each of
+its writes has started, kills the worker process and releases the lock: those writes are in
+flight when the worker dies, whatever the machine's load (waiting for a share to land and
+killing then was a race: on a loaded machine all had landed). A half-done attempt is retried
+whole on the new worker, and the store's keys keep it from writing anything twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
 import store
@@ -26,6 +32,7 @@ from client import pathways as operations
 from client.centres import load_centres
 from devtools.demo_answers import AE_FACTS
 from devtools.devserver import DevServer, free_port
+from models.contracts import KEEP_RECORDS
 from models.protocol import Protocol
 from tests.integration.test_faults import WorkerProcess, act_until_done, connect, script
 from tests.support.pathway_driver import ARD, NURSE, Driver, fast, referral
@@ -37,6 +44,32 @@ pytestmark = pytest.mark.integration
 
 PATHWAYS = int(os.environ.get("CELLPATH_STORE_FAULT_PATHWAYS", "4"))
 WORKER_KILLS = int(os.environ.get("CELLPATH_STORE_FAULT_KILLS", "1"))
+
+
+@contextmanager
+def held_write_lock(database: Path) -> Iterator[None]:
+    """Hold SQLite's write lock: the worker's writes wait (busy timeout, then a retry)."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+async def writes_started(client: Client, pathway_ids: list[str]) -> bool:
+    """Each pathway's closing write is past its first attempt's start (running or retrying)."""
+    for pathway_id in pathway_ids:
+        described = await client.get_workflow_handle(pathway_id).describe()
+        pending = described.raw_description.pending_activities
+        if not any(
+            a.activity_type.name == KEEP_RECORDS
+            and (a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED or a.attempt > 1)
+            for a in pending
+        ):
+            return False
+    return True
 
 
 def rows(records: store.RecordStore, table: str) -> dict[str, int]:
@@ -76,29 +109,37 @@ async def test_worker_killed_during_store_writes_keeps_each_fact_once(
 
         steps = [*script(protocol, "x"), ("withdraw", {**ARD, "reason": "moved away"})]
 
-        async def drive(index: int, pathway_id: str) -> None:
-            walk = [*script(protocol, f"COI-STF-{index:03d}"), steps[-1]]
-            for step, (event, data) in enumerate(walk):
+        async def walk(index: int, pathway_id: str) -> None:
+            for step, (event, data) in enumerate(script(protocol, f"COI-STF-{index:03d}")):
                 await act_until_done(client, pathway_id, event, data, f"{pathway_id}:{step}")
 
-        drivers = asyncio.gather(*(drive(i, pid) for i, pid in enumerate(ids)))
+        async def withdraw(batch: list[str]) -> None:
+            event, data = steps[-1]
+            last = len(steps) - 1
+            await asyncio.gather(
+                *(act_until_done(client, p, event, data, f"{p}:{last}") for p in batch)
+            )
 
-        async def chaos() -> None:
-            # Each kill waits for a share of the closing writes to land, and falls before
-            # the last one has: writes are in flight on either side of it.
-            for kill in range(1, WORKER_KILLS + 1):
-                share = PATHWAYS * kill // (WORKER_KILLS + 1)
+        await asyncio.gather(*(walk(i, pid) for i, pid in enumerate(ids)))
+        batches = [ids[k :: WORKER_KILLS + 1] for k in range(WORKER_KILLS + 1)]
+        await withdraw(batches[0])  # these writes land before any kill
+        await eventually(
+            lambda: set(batches[0]) <= set(rows(records, "outcomes")),
+            timeout=120,
+            what="the first batch closed in the store",
+        )
+        for batch in batches[1:]:
+            with held_write_lock(tmp_path / "records.db"):
+                await withdraw(batch)
                 await eventually(
-                    lambda n=share: len(rows(records, "outcomes")) >= n,
-                    timeout=180,
-                    interval=0.05,
-                    what=f"{share} pathways closed in the store",
+                    lambda b=batch: writes_started(client, b),
+                    timeout=120,
+                    interval=0.1,
+                    what="the batch's closing writes started",
                 )
-                assert len(rows(records, "outcomes")) < PATHWAYS, "all written before chaos"
+                assert not set(batch) & set(rows(records, "outcomes")), "a held write landed"
                 worker.kill()
-                worker.start()
-
-        await asyncio.gather(drivers, chaos())
+            worker.start()
         for pathway_id in ids:
             await asyncio.wait_for(client.get_workflow_handle(pathway_id).result(), 120)
 

@@ -10,6 +10,7 @@ Usage::
         idp.groups = ["Everyone"]           # the next login is in no mapped group
         idp.forge = True                    # the next ID token is signed by a stranger's key
         idp.authorize_params                # what the last authorize request asked for
+        idp.next_logins = [("dr.roux", ["CELLPATH-CTS-A"])]   # who logs in next, in turn
 
 It checks what a real provider checks (client secret, redirect URI, single-use codes, the
 PKCE verifier) so that a client that skips a step fails here too.
@@ -43,6 +44,8 @@ groups_claim: groups
 groups:
   CELLPATH-NURSES-A: {roles: [nurse], centres: [centre-a]}
   CELLPATH-CTU:      {roles: [ctu_technician], centres: [centre-a, centre-b]}
+  CELLPATH-ARD-A:    {roles: [ard_specialist], centres: [centre-a]}
+  CELLPATH-CTS-A:    {roles: [cell_therapy_specialist], centres: [centre-a]}
 """
 
 
@@ -77,19 +80,30 @@ class LoopbackProvider:
         default_factory=lambda: ECKey.generate_key("P-256", parameters={"kid": "idp-1"})
     )
     authorize_params: dict[str, str] = field(default_factory=dict)
+    #: the people who log in next (username, groups), one per login, before ``username``
+    next_logins: list[tuple[str, list[str]]] = field(default_factory=list)
     logged_in_at: int | None = None
     _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _devices: dict[str, _Device] = field(default_factory=dict)
 
-    def id_token(self, *, nonce: str | None, auth_time: int) -> str:
+    def who_logs_in(self) -> tuple[str, list[str]]:
+        """The next person in ``next_logins``, else ``username`` in ``groups``."""
+        if self.next_logins:
+            return self.next_logins.pop(0)
+        return self.username, list(self.groups)
+
+    def id_token(
+        self, *, nonce: str | None, auth_time: int, person: tuple[str, list[str]] | None = None
+    ) -> str:
         now = int(time.time())
+        username, groups = person or (self.username, list(self.groups))
         claims: dict[str, Any] = {
             "iss": self.foreign_issuer or self.issuer,
             "aud": CLIENT_ID,
-            "sub": f"uid-{self.username}",
-            "preferred_username": self.username,
-            "name": "Nathalie Bernard",
-            "groups": list(self.groups),
+            "sub": f"uid-{username}",
+            "preferred_username": username,
+            "name": "Nathalie Bernard" if username == "n.bernard" else username,
+            "groups": list(groups),
             "iat": now,
             "exp": now + 300,
             "auth_time": auth_time,
@@ -135,7 +149,11 @@ class LoopbackProvider:
             if self.logged_in_at is None or params.get("prompt") == "login":
                 self.logged_in_at = now  # the user typed their password (and MFA) now
             code = secrets.token_urlsafe(16)
-            self._codes[code] = {**params, "auth_time": self.logged_in_at}
+            self._codes[code] = {
+                **params,
+                "auth_time": self.logged_in_at,
+                "person": self.who_logs_in(),
+            }
             query = urlencode({"code": code, "state": params.get("state", "")})
             return RedirectResponse(f"{params['redirect_uri']}?{query}", status_code=302)
 
@@ -188,7 +206,9 @@ class LoopbackProvider:
             or create_s256_code_challenge(verifier) != issued["code_challenge"]
         ):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
-        return self._tokens(nonce=issued.get("nonce"), auth_time=issued["auth_time"])
+        return self._tokens(
+            nonce=issued.get("nonce"), auth_time=issued["auth_time"], person=issued["person"]
+        )
 
     def _device_grant(self, form: dict[str, Any]) -> Any:
         device = self._devices.get(str(form.get("device_code")))
@@ -203,14 +223,16 @@ class LoopbackProvider:
             device.polls_pending -= 1
             return JSONResponse({"error": "authorization_pending"}, status_code=400)
         del self._devices[str(form.get("device_code"))]
-        return self._tokens(nonce=None, auth_time=int(time.time()))
+        return self._tokens(nonce=None, auth_time=int(time.time()), person=self.who_logs_in())
 
-    def _tokens(self, *, nonce: str | None, auth_time: int) -> dict[str, Any]:
+    def _tokens(
+        self, *, nonce: str | None, auth_time: int, person: tuple[str, list[str]]
+    ) -> dict[str, Any]:
         return {
             "access_token": secrets.token_urlsafe(16),
             "token_type": "Bearer",
             "expires_in": 300,
-            "id_token": self.id_token(nonce=nonce, auth_time=auth_time),
+            "id_token": self.id_token(nonce=nonce, auth_time=auth_time, person=person),
         }
 
 

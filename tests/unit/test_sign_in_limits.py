@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
+from models.actions import person_key
 from models.signin_policy import SignInPolicy
 from models.sources import SourceKind
 from signin.accounts import SignInRefused
@@ -91,6 +93,33 @@ class TestThrottle:
         with pytest.raises(SignInThrottled, match="from this computer"):
             service.sign_in("n.bernard", dev.passwords["n.bernard"], address="10.9.9.9")
         assert service.sign_in("n.bernard", dev.passwords["n.bernard"], address="10.0.0.1")
+
+    def test_the_counts_outlive_a_restart_and_are_shared_on_the_host(self, dev) -> None:
+        """The web app restarted (or the CLI of the same host): the pause holds, from the
+        sign-in host's sessions.db, and the window still ends it."""
+        clock = Clock()
+        path = dev.passwords_file.parent / "sessions.db"
+
+        def service() -> AssertionService:
+            throttle = SignInThrottle(path=path, clock=clock)
+            return AssertionService(
+                dev.keys, authenticator=dev.accounts, throttle=throttle, clock=clock
+            )
+
+        for _ in range(5):
+            with pytest.raises(SignInRefused):
+                service().sign_in("n.bernard", "wrong", address="10.0.0.7")
+        with pytest.raises(SignInThrottled, match="paused until 09:15 UTC"):
+            service().sign_in("n.bernard", dev.passwords["n.bernard"])
+        clock.now += timedelta(minutes=15)
+        assert service().sign_in("n.bernard", dev.passwords["n.bernard"]).identity.actor
+        # a later failure clears what the window has passed: nothing piles up in the file
+        with pytest.raises(SignInRefused):
+            service().sign_in("dr.roux", "wrong")
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT kind, key FROM failed_sign_ins").fetchall() == [
+                ("account", person_key("dr.roux"))
+            ]
 
 
 class TestSessionList:

@@ -6,7 +6,8 @@ An action is sent through the one client layer (``client.pathways.act``) with th
 person as its signer; a refusal shows the rule's message on the page (status 409, or 422 for
 details that do not parse), and nothing changed. An electronic signature re-asks the
 password (Part 11 §11.200). A repeated click on the same form carries the same Update ID and
-is applied once.
+is applied once. Where staff sign in with the hospital's provider, a two-person action's
+form goes to ``web.routes.cosign`` instead: the second person logs in there.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class _Refused(Refusal):
     outcome = Outcome.BAD_INPUT
 
 
+#: what a refused form shows again is what was typed, never a password
+PASSWORD_FIELDS = frozenset({"signature_password", "cosigner_password"})
+
+
 def _role_for(staff: StaffSession, event: str, sent: Any) -> Role:
     if event not in EVENT_PAYLOADS:
         raise _Refused(f"'{event}' is not an action of a pathway.", rule="UnknownAction")
@@ -118,11 +123,35 @@ def _details(event: str, form: Any) -> dict[str, Any]:
     return fill_now(model, details, iso(datetime.now(UTC)) or "")
 
 
-def _update_id(sent: Any) -> str:
+def update_id_of(sent: Any) -> str:
+    """The form's Update ID (a repeated click is the same action), or a new one."""
     try:
         return str(uuid.UUID(str(sent)))
     except ValueError:
         return str(uuid.uuid4())
+
+
+def read_action(staff: StaffSession, event: str, form: Any) -> tuple[Role, dict[str, Any]]:
+    """The role ``staff`` sends ``event`` in, and its details from the posted ``form`` with
+    the signer as actor; a ``Refusal`` for an unknown action, a role not held, or details
+    that cannot be read."""
+    role = _role_for(staff, event, form.get("role"))
+    return role, {**_details(event, form), "actor": staff.actor, "role": role.value}
+
+
+def malformed(event: str, err: ValidationError) -> Refusal:
+    return _Refused(
+        f"The details of '{event}' are not valid: {readable(err)}.", rule="MalformedAction"
+    )
+
+
+def typed(form: Any) -> dict[str, str]:
+    """What was typed on ``form``, passwords left out: the refused form keeps it."""
+    return {k: v for k, v in form.items() if isinstance(v, str) and k not in PASSWORD_FIELDS}
+
+
+def refusal_status(refusal: Refusal) -> int:
+    return 422 if refusal.outcome is Outcome.BAD_INPUT else 409
 
 
 @router.post("/pathways/{pathway_id}/act", dependencies=[Depends(require_csrf)])
@@ -130,8 +159,7 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
     form = await request.form()
     event = str(form.get("event") or "")
     try:
-        role = _role_for(staff, event, form.get("role"))
-        data = {**_details(event, form), "actor": staff.actor, "role": role.value}
+        _, data = read_action(staff, event, form)
         check_centre(await pathways.record(context_of(request).client, pathway_id), staff.centres)
         signer = staff.signing(
             str(form.get("signature_password") or ""), str(form.get("meaning") or "")
@@ -154,14 +182,12 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
             pathway_id,
             event,
             data,
-            update_id=_update_id(form.get("update_id")),
+            update_id=update_id_of(form.get("update_id")),
             signer=signer,
             cosigner=cosigner,
         )
     except ValidationError as err:
-        refusal: Refusal = _Refused(
-            f"The details of '{event}' are not valid: {readable(err)}.", rule="MalformedAction"
-        )
+        refusal: Refusal = malformed(event, err)
     except Refusal as err:
         refusal = err
     else:
@@ -172,13 +198,6 @@ async def act(request: Request, pathway_id: str, staff: Staff) -> Response:
     # The event is typed by the browser: logged only when it names an action (no free text).
     shown = event if event in EVENT_PAYLOADS else "unknown"
     log.info("action refused", pathway_id=pathway_id, action=shown, rule=refusal.rule)
-    status = 422 if refusal.outcome is Outcome.BAD_INPUT else 409
     # The refused form keeps what was typed (never the password): correct it, send again.
-    posted = {
-        k: v
-        for k, v in form.items()
-        if isinstance(v, str) and k not in ("signature_password", "cosigner_password")
-    }
-    return await show(
-        request, staff, pathway_id, refusal=refusal, posted=posted, status_code=status
-    )
+    return await show(request, staff, pathway_id, refusal=refusal, posted=typed(form),
+                      status_code=refusal_status(refusal))  # fmt: skip

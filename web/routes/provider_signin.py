@@ -13,6 +13,10 @@ rather than a redirect.
 For an electronic signature, ``/sign-in/reauthenticate`` asks the provider for a forced
 login (``prompt=login``, ``max_age=0``); the fresh ID token comes back through the callback
 and ``/sign-in/reauthenticated`` keeps it in the session as the signature's credential.
+
+The second person of a two-person action logs in through the same callback
+(``web.routes.cosign`` starts it): no session is opened for them — the signer's stays — and
+their fresh ID token (or the provider's refusal) moves on to ``/cosign/verified``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ log = structlog.get_logger("cellpath.web")
 Staff = Annotated[StaffSession, Depends(current_staff)]
 
 _PENDING, _FRESH = "pending", "fresh"
+#: what the callback hands to ``/cosign/verified``: the second person's login, or its refusal
+COSIGNER = "cosigner"
 
 
 def _hospital(request: Request) -> HospitalLogin:
@@ -72,7 +78,7 @@ def _login_seconds(context: WebContext) -> int:
     return int(context.hospital.policy.provider_login_within.total_seconds())
 
 
-def _keep(response: Response, request: Request, kind: str, value: dict[str, Any]) -> None:
+def keep(response: Response, request: Request, kind: str, value: dict[str, Any]) -> None:
     context = context_of(request)
     response.set_cookie(
         context.login_cookie_name,
@@ -85,7 +91,7 @@ def _keep(response: Response, request: Request, kind: str, value: dict[str, Any]
     )
 
 
-def _kept(request: Request, kind: str) -> dict[str, Any] | None:
+def kept(request: Request, kind: str) -> dict[str, Any] | None:
     context = context_of(request)
     raw = request.cookies.get(context.login_cookie_name)
     if not raw:
@@ -98,7 +104,7 @@ def _kept(request: Request, kind: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _forget(response: Response, request: Request) -> Response:
+def forget(response: Response, request: Request) -> Response:
     context = context_of(request)
     response.delete_cookie(context.login_cookie_name, path="/", secure=context.secure_cookies)
     return response
@@ -109,7 +115,19 @@ def _refused(request: Request, message: str, status: int) -> Response:
                 provider=context_of(request).hospital)  # fmt: skip
 
 
-async def _start(request: Request, *, reauthenticate: bool, back: str | None) -> Response:
+async def start_login(
+    request: Request,
+    *,
+    reauthenticate: bool,
+    back: str | None,
+    cosign: str = "",
+    login_hint: str | None = None,
+    from_form: bool = False,
+) -> Response:
+    """Send the browser to the provider (``cosign``: the second person of the two-person
+    action held under this ID logs in, ``login_hint`` the person named), keeping what the callback needs;
+    ``from_form``: answering a posted form, with a page that moves on rather than a redirect
+    (the content security policy's ``form-action 'self'`` also covers a form's redirects)."""
     hospital = _hospital(request)
     try:
         url, pending = await asyncio.to_thread(
@@ -117,23 +135,30 @@ async def _start(request: Request, *, reauthenticate: bool, back: str | None) ->
             _redirect_uri(request, hospital),
             reauthenticate=reauthenticate,
             back=_back(back),
+            cosign=cosign,
+            login_hint=login_hint,
         )
     except ProviderUnavailable as err:
         log.warning("provider unavailable", rule=err.rule)
         return _refused(request, err.message, 503)
-    response = RedirectResponse(url, status_code=303)
-    _keep(response, request, _PENDING, pending.model_dump())
+    response: Response
+    if from_form:
+        response = _moving_on(request, url, f"On to {hospital.name}…")
+    else:
+        response = RedirectResponse(url, status_code=303)
+    keep(response, request, _PENDING, pending.model_dump())
     return response
 
 
 @router.get("/sign-in/provider")
 async def sign_in_with_provider(request: Request, back: str | None = None) -> Response:
-    return await _start(request, reauthenticate=False, back=back)
+    return await start_login(request, reauthenticate=False, back=back)
 
 
 @router.get("/sign-in/reauthenticate")
 async def reauthenticate(request: Request, staff: Staff, back: str | None = None) -> Response:
-    return await _start(request, reauthenticate=True, back=back)
+    # login_hint: after a second person's login at this browser, the provider asks for her
+    return await start_login(request, reauthenticate=True, back=back, login_hint=staff.actor)
 
 
 def _moving_on(request: Request, target: str, text: str) -> Response:
@@ -144,17 +169,19 @@ def _moving_on(request: Request, target: str, text: str) -> Response:
 async def callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
     hospital = _hospital(request)
     try:
-        pending = PendingLogin.model_validate(_kept(request, _PENDING))
+        pending = PendingLogin.model_validate(kept(request, _PENDING))
     except ValidationError:
         pending = None
     if pending is None or not hmac.compare_digest(state.encode(), pending.state.encode()):
         log.info("sign-in refused", rule="StaleLogin")
-        return _forget(_refused(request, "This sign-in was not started here, or it took too "
+        return forget(_refused(request, "This sign-in was not started here, or it took too "
                                 "long: sign in again.", 400), request)  # fmt: skip
+    if pending.cosign:
+        return await _second_person(request, hospital, pending, code, error)
     if error or not code:
         log.info("sign-in refused", rule="ProviderDeclined")
         message = f"{hospital.name} did not sign you in ({error or 'no code'}): sign in again."
-        return _forget(_refused(request, message, 401), request)
+        return forget(_refused(request, message, 401), request)
     try:
         identity, when, id_token = await asyncio.to_thread(
             hospital.finish, code, pending, _redirect_uri(request, hospital)
@@ -163,24 +190,49 @@ async def callback(request: Request, state: str = "", code: str = "", error: str
         log.info("sign-in refused", rule=err.rule)
         status = 403 if isinstance(err, NoCellpathAccess) else 401
         status = 503 if isinstance(err, ProviderUnavailable) else status
-        return _forget(_refused(request, err.message, status), request)
+        return forget(_refused(request, err.message, status), request)
     if pending.reauthenticate:
         # The session cookie is not sent here: the next, same-site step checks whose login.
         response = _moving_on(request, "/sign-in/reauthenticated", "Logged in again.")
-        _keep(response, request, _FRESH, {"id_token": id_token, "back": pending.back})
+        keep(response, request, _FRESH, {"id_token": id_token, "back": pending.back})
         return response
     session = context_of(request).signin.open_session(
         identity, authenticated_at=when, via=VIA_PROVIDER
     )
     begin(request, session)
     log.info("signed in", actor=identity.actor, via=VIA_PROVIDER)
-    return _forget(_moving_on(request, pending.back, f"Signed in as {identity.actor}."), request)
+    return forget(_moving_on(request, pending.back, f"Signed in as {identity.actor}."), request)
+
+
+async def _second_person(
+    request: Request, hospital: HospitalLogin, pending: PendingLogin, code: str, error: str
+) -> Response:
+    """The second person of a two-person action logged in: their ID token (nonce checked
+    here) or the refusal goes on to ``/cosign/verified``, where the signer's session is."""
+    kept_for_next: dict[str, Any]
+    if error or not code:
+        kept_for_next = {"refused": f"{hospital.name} did not sign the second person in "
+                         f"({error or 'no code'}): nothing was changed.",
+                         "rule": "ProviderDeclined"}  # fmt: skip
+    else:
+        try:
+            _, _, id_token = await asyncio.to_thread(
+                hospital.finish, code, pending, _redirect_uri(request, hospital)
+            )
+        except Refusal as err:
+            kept_for_next = {"refused": err.message, "rule": err.rule}
+        else:
+            kept_for_next = {"id_token": id_token}
+    kept_for_next["held"] = pending.cosign  # this login co-signs that held action, no other
+    response = _moving_on(request, "/cosign/verified", "The second person logged in.")
+    keep(response, request, COSIGNER, kept_for_next)
+    return response
 
 
 @router.get("/sign-in/reauthenticated")
 async def reauthenticated(request: Request, staff: Staff) -> Response:
     hospital = _hospital(request)
-    fresh = _kept(request, _FRESH) or {}
+    fresh = kept(request, _FRESH) or {}
     id_token, back = str(fresh.get("id_token", "")), _back(str(fresh.get("back", "/")))
     try:
         now = staff.service.clock()
@@ -192,4 +244,4 @@ async def reauthenticated(request: Request, staff: Staff) -> Response:
     else:
         request.session[FRESH_LOGIN] = id_token
         notice(request, f"You logged in again with {hospital.name}: you may sign now.")
-    return _forget(RedirectResponse(back, status_code=303), request)
+    return forget(RedirectResponse(back, status_code=303), request)
