@@ -11,6 +11,7 @@ import pytest
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 import store
 from devtools.codec_server import CodecServerError, app_from_settings, create_app, running
@@ -247,7 +248,6 @@ async def test_claim_checked_payloads_are_shown_whole(
     """A payload whose protocol a worker kept in the record store (the protocol claim
     check) is shown with its protocol, read back from the configured store; without the
     protocol there, as it is (its hash in the metadata)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
     protocol = load_default_protocol(Therapy.CAR_T)
     carried = PathwayInput(
