@@ -17,8 +17,9 @@ Usage (workflow code, instead of ``workflow.patched``)::
     if patched(STORE_PATCH): ...
 
 ``ROLLUP_PATCH`` covers only the patches that existed when it was written, and lean2's own
-(``PROTOCOL_CLAIM_CHECK``, ``CARRIED_ATTRIBUTES``, ``RECEIPT_AT_RUN_END``, recorded with it from the start); a later change asks
-``workflow.patched`` itself (or a new rollup that covers it).
+(``PROTOCOL_CLAIM_CHECK``, ``CARRIED_ATTRIBUTES``, ``RECEIPT_AT_RUN_END``: every history with
+the rollup marker was recorded with them); a later change asks ``workflow.patched`` itself
+(or a new rollup that covers it).
 """
 
 from __future__ import annotations
