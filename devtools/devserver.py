@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -125,6 +125,7 @@ class DevServer:
         host: str = "127.0.0.1",
         ui_codec_endpoint: str | None = None,
         sqlite_pragmas: Sequence[str] = (),
+        dynamic_config: Mapping[str, str] | None = None,
     ):
         self.port = port
         self.ui_port = ui_port
@@ -133,6 +134,8 @@ class DevServer:
         self.host = host
         self.ui_codec_endpoint = ui_codec_endpoint
         self.sqlite_pragmas = tuple(sqlite_pragmas)
+        #: the server's dynamic configuration (``--dynamic-config-value key=JSON value``)
+        self.dynamic_config = dict(dynamic_config or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -167,6 +170,8 @@ class DevServer:
                 cmd += ["--sqlite-pragma", pragma]
         for name, kind in REGISTRATION.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
+        for key, value in self.dynamic_config.items():
+            cmd += ["--dynamic-config-value", f"{key}={value}"]
         return cmd
 
     def start(self) -> None:

@@ -3,7 +3,7 @@ the namespace's retention does): read from the record store, it shows the state,
 timeline and the incidents it showed before, says "closed — read from the record store",
 and offers no action form; the Centres page shows each centre's trail of alerts and
 evidence, saying what it read where. Served in the test's event loop (httpx over ASGI, no
-browser).
+browser), on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ from web.context import WebContext
 from worker import build_worker
 
 pytestmark = pytest.mark.integration
+pytest_plugins = ["tests.support.store_engines"]
 
 STAFF = "t.moreau"  # a cell-therapy unit technician: quarantine is hers to send
 
 
 @pytest_asyncio.fixture
-async def database(tmp_path: Path) -> AsyncIterator[str]:
-    url = f"sqlite:///{tmp_path / 'records.db'}"
-    store.upgrade(url)
-    yield url
+async def database(database_url: str) -> AsyncIterator[str]:
+    """The record store, once on SQLite and once on PostgreSQL (tests/support/store_engines)."""
+    store.upgrade(database_url)
+    yield database_url
 
 
 def audit_rows(html: str) -> list[str]:

@@ -139,7 +139,8 @@ async def test_the_second_person_logs_in_at_the_provider_and_the_decision_is_co_
 
     # the held action was used once: sent again, refused, nothing recorded twice
     length = await at_rest(client, pid)
-    replayed = await b.web.post("/cosign", data={"csrf_token": await b.csrf("/")})
+    # (a form's token from /refer: My work would ask earlier tests' pathways, workerless)
+    replayed = await b.web.post("/cosign", data={"csrf_token": await b.csrf("/refer")})
     assert replayed.status_code == 400 and "send the form again" in replayed.text
     assert (await b.web.get("/cosign/verified")).status_code == 400
     assert await at_rest(client, pid) == length

@@ -33,11 +33,11 @@ from temporalio.client import Client
 
 from devtools.codec_server import running
 from devtools.demo_answers import ATTENDEES
-from signin.hospital_login import HospitalLogin, ProviderConfig
-from signin.oidc import GroupMapping
+from signin.hospital_login import HospitalLogin
 from signin.service import AssertionService
 from signin.session_list import SessionList
-from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, MAPPING, LoopbackProvider
+from tests.support.hospital_login import hospital_config
+from tests.support.oidc_provider import LoopbackProvider
 from tests.support.signing import TEST_SIGNING_KEYS
 from web.app import create_app
 from web.context import WebContext
@@ -128,15 +128,7 @@ async def serving_web(
     client: Client, task_queue: str, idp: LoopbackProvider, tmp_path: Path
 ) -> AsyncIterator[Served]:
     """The web app, signing in with the loopback provider, in this event loop."""
-    (tmp_path / "groups.yaml").write_text(MAPPING)
-    config = ProviderConfig(
-        issuer=idp.issuer,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        mapping=GroupMapping.load(tmp_path / "groups.yaml"),
-        name="Test Hospital",
-    )
-    hospital = HospitalLogin(config)
+    hospital = HospitalLogin(hospital_config(idp, tmp_path))
     # the keys the test workers trust: the workflow verifies both signatures
     service = AssertionService(
         TEST_SIGNING_KEYS,

@@ -10,15 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
-from argon2.profiles import CHEAPEST
 from typer.testing import CliRunner
 
 from cli.main import app
 from models.actor import ReauthenticationRequired, verify_assertion
 from models.roles import Role
 from models.settings import Settings
-from signin.dev_stack import prepare_dev_sign_in
 from signin.device_login import (
     DeviceAuthorization,
     DeviceLoginRefused,
@@ -30,6 +27,7 @@ from signin.local import cached_session, local_sign_in
 from signin.oidc import GroupMapping, IdTokenRefused
 from signin.provider_http import ProviderUnavailable
 from signin.service import VIA_DEVICE
+from tests.support.hospital_login import provider_env
 from tests.support.oidc_provider import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -53,16 +51,7 @@ def _fresh_knobs(idp: LoopbackProvider) -> None:
 
 @pytest.fixture
 def env(idp: LoopbackProvider, tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "groups.yaml").write_text(MAPPING)
-    prepare_dev_sign_in(tmp_path, hasher=PasswordHasher.from_parameters(CHEAPEST))
-    return {
-        "CELLPATH_STATE_DIR": str(tmp_path),
-        "CELLPATH_OIDC_ISSUER": idp.issuer,
-        "CELLPATH_OIDC_CLIENT_ID": CLIENT_ID,
-        "CELLPATH_OIDC_CLIENT_SECRET": CLIENT_SECRET,
-        "CELLPATH_OIDC_GROUPS": str(tmp_path / "groups.yaml"),
-        "CELLPATH_OIDC_NAME": "Test Hospital",
-    }
+    return provider_env(idp, tmp_path)
 
 
 @pytest.fixture

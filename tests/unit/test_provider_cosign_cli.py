@@ -24,10 +24,8 @@ from signin.dev_stack import prepare_dev_sign_in
 from signin.device_login import await_device_login, start_device_login
 from signin.local import local_sign_in
 from signin.service import VIA_DEVICE, AssertionService
+from tests.support.hospital_login import provider_env
 from tests.support.oidc_provider import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    MAPPING,
     LoopbackProvider,
     serving_provider,
 )
@@ -48,17 +46,7 @@ def idp() -> Iterator[LoopbackProvider]:
 def service(
     idp: LoopbackProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AssertionService:
-    (tmp_path / "groups.yaml").write_text(MAPPING)
-    prepare_dev_sign_in(tmp_path, hasher=PasswordHasher.from_parameters(CHEAPEST))
-    env = {
-        "CELLPATH_STATE_DIR": str(tmp_path),
-        "CELLPATH_OIDC_ISSUER": idp.issuer,
-        "CELLPATH_OIDC_CLIENT_ID": CLIENT_ID,
-        "CELLPATH_OIDC_CLIENT_SECRET": CLIENT_SECRET,
-        "CELLPATH_OIDC_GROUPS": str(tmp_path / "groups.yaml"),
-        "CELLPATH_OIDC_NAME": "Test Hospital",
-    }
-    for name, value in env.items():
+    for name, value in provider_env(idp, tmp_path).items():
         monkeypatch.setenv(name, value)
     idp.next_logins, idp.device_polls_pending, idp.device_denied = [], 1, False
     return local_sign_in(Settings.from_env())

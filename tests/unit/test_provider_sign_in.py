@@ -16,15 +16,12 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from signin.hospital_login import HospitalLogin, ProviderConfig
+from signin.hospital_login import HospitalLogin
 from signin.keys import SigningKeys
-from signin.oidc import GroupMapping
 from signin.service import VIA_PROVIDER, AssertionService
 from signin.session_list import SessionList
+from tests.support.hospital_login import hospital_config
 from tests.support.oidc_provider import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    MAPPING,
     LoopbackProvider,
     serving_provider,
 )
@@ -47,15 +44,7 @@ def _fresh_knobs(idp: LoopbackProvider) -> None:
 
 @pytest.fixture
 def web(idp: LoopbackProvider, tmp_path: Path) -> tuple[TestClient, AssertionService]:
-    (tmp_path / "groups.yaml").write_text(MAPPING)
-    config = ProviderConfig(
-        issuer=idp.issuer,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        mapping=GroupMapping.load(tmp_path / "groups.yaml"),
-        name="Test Hospital",
-    )
-    hospital = HospitalLogin(config)
+    hospital = HospitalLogin(hospital_config(idp, tmp_path))
     service = AssertionService(
         SigningKeys.generate("web-test"),
         authenticator=hospital,
