@@ -31,6 +31,7 @@ from web.routes import (
     pathway,
     provider_signin,
     referral,
+    sessions,
     signin,
     work,
 )
@@ -52,7 +53,17 @@ def create_app(context: WebContext) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders, hsts=context.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    routers = (signin, provider_signin, work, pathway, cosign, referral, centres, incidents)
+    routers = (
+        signin,
+        provider_signin,
+        work,
+        pathway,
+        cosign,
+        referral,
+        centres,
+        incidents,
+        sessions,
+    )
     for module in routers:
         app.include_router(module.router)
 
