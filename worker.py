@@ -21,6 +21,7 @@ worker without one takes the typed actor and role, as before sign-in existed, an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -43,10 +44,12 @@ from client.connection import connect
 from models import contracts
 from models.actor_keys import ActorKeyRing, actor_key_ring_from_settings
 from models.encryption import EncryptionCodec, codec_from_settings
+from models.protocol_claim_check import ProtocolClaimCheck
 from models.settings import DEFAULT_WORKFLOW_CACHE, Settings
 from models.trusted_signers import trust_signers
 from store import RecordStore, database_url
 from store.migrate import current_revision, head_revision
+from store.protocol_shelf import StoreShelf
 from workflows.centre import CentreWorkflow
 from workflows.pathway import PathwayWorkflow
 
@@ -71,7 +74,8 @@ def build_worker(
     replace the notification and centre activities (tests register their own); the record
     store's ``keep_records``, ``fetch_protocol_version`` and ``keep_centre_records`` are
     always registered, on ``records`` or else the configured store (``open_records``), unless
-    ``activities`` name their own ``keep_records``."""
+    ``activities`` name their own ``keep_records``. With a store, the worker's codec keeps
+    the protocols its workflows mark in it (``with_protocol_claim_check``)."""
     trust_signers(task_queue, actor_keys)
     if activities is None:
         notifications = Notifications(channel_from_env())
@@ -91,6 +95,8 @@ def build_worker(
             keeping.fetch_protocol,
             centre_keeping.keep_centre_records,
         ]
+    if records is not None:
+        client = with_protocol_claim_check(client, records)
     return Worker(
         client,
         task_queue=task_queue,
@@ -104,6 +110,18 @@ def build_worker(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
     )
+
+
+def with_protocol_claim_check(client: Client, records: RecordStore) -> Client:
+    """``client`` whose codec keeps the protocols of marked payloads in ``records`` and
+    encrypts the rest as before (models/protocol_claim_check.py): the worker's own."""
+    converter = client.data_converter
+    if isinstance(converter.payload_codec, ProtocolClaimCheck):
+        return client
+    codec = ProtocolClaimCheck(StoreShelf(records), inner=converter.payload_codec)
+    config = client.config()
+    config["data_converter"] = dataclasses.replace(converter, payload_codec=codec)
+    return Client(**config)
 
 
 def activity_name(function: Any) -> str | None:

@@ -54,6 +54,8 @@ class Config:
     # compiles the workflow module again for every workflow run (docs/performance.md).
     bytecode_cache: bool = True
     scenarios: tuple[str, ...] = SCENARIOS
+    #: a directory to write the warm-up pathways' histories to (JSON, one file per run)
+    keep_histories: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.scenarios) - set(SCENARIOS)

@@ -219,7 +219,8 @@ async def drive_cellpath(
     """One pathway from referral to its end; returns (workflow ID, first run ID).
     ``runs_apart``: after each follow-up year's visit, wait for the run it ends to continue
     as new, as a year in real time would (16 runs; on the compressed clock the next actions
-    would otherwise land in the run still writing its records, and runs merge)."""
+    would otherwise land in the run still writing its records, and runs merge; since
+    lean2 the action that ends a run is answered as the run continues, and they do not)."""
     handle = await operations.refer(
         client,
         referral(pseudonym, centre),

@@ -28,6 +28,7 @@ from bench.config import (
     THROUGHPUT_RATIO_MIN,
     BenchError,
 )
+from bench.history_bytes import breakdown_table
 from devtools.devserver import temporal_binary
 
 
@@ -225,4 +226,8 @@ def write_results(results: dict[str, Any], out: Path) -> str:
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     table = markdown(results)
     (out / "results.md").write_text(table, encoding="utf-8")
+    breakdown = results["scenarios"].get("history", {}).get("breakdown")
+    if breakdown:
+        text = breakdown_table(breakdown["cellpath"], breakdown["bare"])
+        (out / "history-bytes.md").write_text(text + "\n", encoding="utf-8")
     return table

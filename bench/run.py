@@ -39,6 +39,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import WorkflowHistory
+
 from bench.comparison import Stack, compare, latency_result, ratio, warm_up
 from bench.config import HERE, SCENARIOS, THROUGHPUT_RATIO_MIN, BenchError, Config
 from bench.pathways import (
@@ -61,6 +63,15 @@ def keep_logs(tmp: Path, log: Callable[[str], None]) -> None:
     for found in tmp.glob("*.log"):
         shutil.copy(found, FAILED_RUN_LOGS / found.name)
     log(f"logs of the failed run in {FAILED_RUN_LOGS}")
+
+
+def keep_histories(out: Path, histories: tuple[list[WorkflowHistory], ...]) -> None:
+    """The warm-up pathways' runs as JSON (``cellpath-run01.json``…, ``bare-run01.json``…),
+    for ``python -m bench.history_bytes`` or ``temporal workflow show``-like reading."""
+    out.mkdir(parents=True, exist_ok=True)
+    for side, runs in zip(("cellpath", "bare"), histories, strict=True):
+        for number, history in enumerate(runs, 1):
+            (out / f"{side}-run{number:02d}.json").write_text(history.to_json(), encoding="utf-8")
 
 
 async def _timed(results: dict[str, Any], name: str, work: Awaitable[Any]) -> Any:
@@ -115,6 +126,8 @@ async def run_bench(config: Config, *, log: Callable[[str], None] = print) -> di
                 try:
                     log("warm-up: one pathway of each kind ...")
                     histories = await _timed(results, "warm_up", warm_up(stack))
+                    if config.keep_histories:
+                        keep_histories(Path(config.keep_histories), histories)
                     latency: dict[str, Any] = {}
                     if "latency" in wanted:
                         for clients, count in sorted(config.latency.items()):
@@ -212,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         help="workers without .pyc files when PYTHONDONTWRITEBYTECODE is set (see docs)",
     )
     parser.add_argument("--out", type=Path, default=HERE, help="where results.json/.md go")
+    parser.add_argument(
+        "--keep-histories", type=Path, help="write the warm-up pathways' histories here (JSON)"
+    )
     parser.add_argument("--update-docs", type=Path, help="also refresh the table in this file")
     args = parser.parse_args(argv)
     try:
@@ -226,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             chart_rounds=args.chart_rounds,
             bytecode_cache=not args.no_bytecode_cache,
             scenarios=tuple(s.strip() for s in args.scenarios.split(",") if s.strip()),
+            keep_histories=str(args.keep_histories) if args.keep_histories else None,
         )
     except ValueError as err:
         parser.error(str(err))

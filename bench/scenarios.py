@@ -9,11 +9,13 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -21,26 +23,40 @@ from bench.bare import BareWorkflow
 from bench.chart import chart_cost
 from bench.comparison import ratio
 from bench.config import CHART_US_MAX, EVENTS_PER_RUN_MAX, HISTORY_BYTES_RATIO_MAX, Config
-from bench.pathways import (
-    history_counts,
-)
-from bench.store_writes import store_write_time
+from bench.history_bytes import history_bytes
+from bench.pathways import bench_protocol, history_counts
+from bench.store_writes import keep_records_writes, store_write_time
+from models.carried import protocol_body
+from models.protocol import Protocol
+from models.protocol_claim_check import ProtocolClaimCheck, ShelfOf
 from worker import PASSTHROUGH
 from workflows.pathway import PathwayWorkflow
 
 
-def _replayer(workflow: type) -> Replayer:
+def readers_converter(protocol: Protocol) -> DataConverter:
+    """The pydantic converter, resolving the protocol claim checks of the bench's histories
+    (its worker's store is gone by then: the bench knows its one protocol)."""
+    codec = ProtocolClaimCheck(ShelfOf([protocol_body(protocol)]))
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+
+
+def _replayer(workflow: type, converter: DataConverter) -> Replayer:
     return Replayer(
         workflows=[workflow],
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
         ),
     )
 
 
-async def replay_ms(workflow: type, history: WorkflowHistory, times: int) -> float:
-    replayer = _replayer(workflow)
+async def replay_ms(
+    workflow: type,
+    history: WorkflowHistory,
+    times: int,
+    converter: DataConverter = pydantic_data_converter,
+) -> float:
+    replayer = _replayer(workflow, converter)
     await replayer.replay_workflow(history)  # warm: sandbox and imports
     spent = []
     for _ in range(max(times, 1)):
@@ -59,8 +75,9 @@ async def history_scenario(
         "cellpath": max(cellpath, key=lambda h: len(h.events)),
         "bare": max(bare, key=lambda h: len(h.events)),
     }
+    readers = readers_converter(bench_protocol(config.seconds_per_day))
     replay = {
-        "cellpath": await replay_ms(PathwayWorkflow, largest["cellpath"], config.replays),
+        "cellpath": await replay_ms(PathwayWorkflow, largest["cellpath"], config.replays, readers),
         "bare": await replay_ms(BareWorkflow, largest["bare"], config.replays),
     }
     c, b = counts["cellpath"], counts["bare"]
@@ -68,9 +85,13 @@ async def history_scenario(
     return {
         "cellpath": c,
         "bare": b,
+        # where the bytes go, by event type and by payload (bench/history_bytes.py)
+        "breakdown": {"cellpath": history_bytes(cellpath), "bare": history_bytes(bare)},
         "replay_largest_run_ms": replay,
         # the store's time for the pathway's keep_records writes (bench/store_writes.py)
-        "store": await asyncio.to_thread(store_write_time, cellpath),
+        "store": await asyncio.to_thread(
+            store_write_time, await keep_records_writes(cellpath, readers)
+        ),
         "ratio": {
             "events_max": ratio(c["events_max"], b["events_max"]),
             "replay": ratio(replay["cellpath"], replay["bare"]),

@@ -3,7 +3,8 @@ histories hold, replayed into a fresh SQLite store and timed (issue 13).
 
 Usage::
 
-    store_write_time(histories)   # {"writes": 17, "write_ms": 310.2, "write_ms_max": 41.0, ...}
+    writes = await keep_records_writes(histories, converter)
+    store_write_time(writes)      # {"writes": 17, "write_ms": 310.2, "write_ms_max": 41.0, ...}
 
 Each write is what the workflow sent (the activity's input in history), written by the
 activity's own code (``RecordKeeping.write``) into a throwaway store without a key, as the
@@ -22,6 +23,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
 import store
 from activities.record_store import RecordKeeping
@@ -29,22 +31,23 @@ from models.contracts import KEEP_RECORDS
 from models.record_writes import RecordWrite
 
 
-def keep_records_writes(histories: list[WorkflowHistory]) -> list[RecordWrite]:
-    """Every ``keep_records`` input of the histories, in order."""
+async def keep_records_writes(
+    histories: list[WorkflowHistory], converter: DataConverter = pydantic_data_converter
+) -> list[RecordWrite]:
+    """Every ``keep_records`` input of the histories, in order (``converter``: one whose
+    codec resolves the protocol claim checks of the histories, when they have any)."""
     writes = []
-    convert = pydantic_data_converter.payload_converter
     for history in histories:
         for event in history.events:
             if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 continue
             attrs = event.activity_task_scheduled_event_attributes
             if attrs.activity_type.name == KEEP_RECORDS:
-                writes += convert.from_payloads(list(attrs.input.payloads), [RecordWrite])
+                writes += await converter.decode(list(attrs.input.payloads), [RecordWrite])
     return writes
 
 
-def store_write_time(histories: list[WorkflowHistory]) -> dict[str, Any]:
-    writes = keep_records_writes(histories)
+def store_write_time(writes: list[RecordWrite]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'records.db'}"
         store.upgrade(url)

@@ -2,6 +2,9 @@
 from the record store first (workflows/lean_runs.py), a few tens of milliseconds during
 which actions are refused with ``RunStarting`` (nothing changed) and the queries that need
 the protocol answer the same. The client asks again, a few times, before saying so.
+Since lean2 a run is handed its protocol (claim-checked by the worker's codec,
+models/protocol_claim_check.py) and refuses nothing while it starts; runs started by older
+code still fetch it.
 
 Usage::
 

@@ -20,6 +20,10 @@ accepted without one (the dev stack's UI runs on plain http, where the UI will n
 token); then the ``Host`` must be a loopback name, against DNS rebinding. ``serve`` refuses
 to start in any other configuration without a token.
 
+Payloads that a worker claim-checked (a run's input, a store write: their protocol kept in
+the record store, the rest compressed) are shown whole: the protocol is read back from the
+configured record store (``CELLPATH_DATABASE_URL``, else the state dir's).
+
 Limitations: one static token, not per-user identities: in production put the server behind
 the hospital's authenticating HTTPS reverse proxy, which can inject the token and keep the
 access log of who decoded what. ``X-Namespace`` is checked only when
@@ -46,8 +50,11 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from client.records import open_reader
 from models.encryption import DecryptionError, codec_from_settings
+from models.protocol_claim_check import ProtocolClaimCheck
 from models.settings import Settings
+from store.protocol_shelf import ReaderShelf
 
 #: A request carries a batch of payloads; Temporal limits each payload to 2 MiB by default.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -185,6 +192,9 @@ def app_from_settings(
             "no encryption key is configured: set CELLPATH_ENCRYPTION_KEYS or "
             "CELLPATH_ENCRYPTION_KEY_FILE (the same keys as the workers)"
         )
+    # The protocols that workers keep out of history (models/protocol_claim_check.py), read
+    # back from the record store; a payload whose protocol it cannot read is shown as it is.
+    codec = ProtocolClaimCheck(ReaderShelf(open_reader(settings)), inner=codec, lenient=True)
     token = settings.codec_token.get_secret_value() if settings.codec_token else None
     if token is None and not (dev and is_loopback(host)):
         raise CodecServerError(

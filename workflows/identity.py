@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from models.cosignature import SIGNATURE_FIELDS, cosigned_role, verify_cosignature
     from models.signed_action import check_sender, check_signer_named, signed_claims
     from models.trusted_signers import trusted_signers
+    from workflows.patches import patched
     from workflows.updates import current_update_id, rejection
 
 #: the audit entry records the signer named by the verified assertion, and its meaning
@@ -89,7 +90,7 @@ def recorded_signer(action: StaffAction) -> tuple[str, str | None]:
     # A token naming someone else was never verified (a worker that checks refuses it).
     if claims is None or person_key(claims.sub) != person_key(action.actor):
         return action.actor, None
-    if not workflow.patched(SIGNER_PATCH):
+    if not patched(SIGNER_PATCH):
         return action.actor, None
     return claims.sub, claims.meaning
 
@@ -104,7 +105,7 @@ def audit_fields(event: str, action: StaffAction) -> dict[str, Any]:
         "meaning": meaning,
         "data": action.model_dump(mode="json", exclude=set(UNAUDITED)),
     }
-    if not workflow.patched(COSIGN_PATCH):
+    if not patched(COSIGN_PATCH):
         return fields
     fields["chain"] = CURRENT_CHAIN
     second = signed_claims(action.cosignature)

@@ -22,6 +22,12 @@ with only what the next run needs (issue 13, docs/records.md):
   only incidents the store lacks and the last one (the details show it); deadlines keep the
   open ones and the CRS/ICANS escalations (their rule reads closed ones: one per episode).
 
+Since ``lean2-protocol-claim-check`` (docs/performance.md, "History bytes") the next run is
+handed the protocol itself again, in a payload marked for the worker's claim-check codec
+(models/protocol_claim_check.py), which keeps the protocol in ``protocol_versions`` and
+leaves only its hash in history: the next run needs no fetch, and refuses nothing while it
+starts. Runs started from an input without the protocol still fetch it.
+
 Kept whole because the chart and the rules decide on them, and bounded by the protocol:
 visits (one per protocol visit), adverse events (their reports are numbered by position),
 grading observations, infusions, washout, preparation tasks and registry forms.
@@ -35,7 +41,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -44,8 +50,10 @@ with workflow.unsafe.imports_passed_through():
     from models.carried import EarlierRuns, ProtocolAltered, ProtocolRef, unpacked_body
     from models.pathway import PathwayInput
     from models.protocol import Protocol, protocol_from_input
+    from models.protocol_claim_check import claim_checked
     from models.record import PathwayRecord
     from states.grade_escalation import PREFIX as GRADE_PREFIX
+    from workflows.patches import PROTOCOL_CLAIM_CHECK, patched
 
 LEAN_PATCH = "lean-runs"
 #: audit entries carried past the store's mark: the last clicks, so that an Update ID
@@ -85,13 +93,19 @@ def lean_record(record: PathwayRecord) -> PathwayRecord:
 
 def next_run(
     record: PathwayRecord, protocol: Protocol, ref: ProtocolRef | None = None
-) -> PathwayInput:
+) -> PathwayInput | RawValue:
     """The input of the run that continues this one (``ref``: the protocol reference this
     run was started with, passed on as it is)."""
-    if record.stored is None or not workflow.patched(LEAN_PATCH):
+    if record.stored is None or not patched(LEAN_PATCH):
         # Not stored yet (its first write gave up): carried whole, as before lean runs.
         return PathwayInput(protocol=protocol, record=record)
-    return PathwayInput(protocol_ref=ref or ProtocolRef.of(protocol), record=lean_record(record))
+    ref = ref or ProtocolRef.of(protocol)
+    if patched(PROTOCOL_CLAIM_CHECK):
+        # The protocol itself, which the worker's codec keeps in the store by its hash: the
+        # next run has it from its first activation (no fetch, no RunStarting refusals).
+        carried = PathwayInput(protocol=protocol, protocol_ref=ref, record=lean_record(record))
+        return claim_checked(carried, workflow.payload_converter(), "protocol")
+    return PathwayInput(protocol_ref=ref, record=lean_record(record))
 
 
 async def fetch_protocol(ref: ProtocolRef) -> Protocol:

@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from models import contracts
     from models.actions import EVENT_PAYLOADS, StaffAction, parse_action
     from models.centre_notice import CentreNotice
-    from models.durations import YEAR
     from models.notifications import Escalation
     from models.pathway import (
         ActionReceipt,
@@ -54,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from states.registry import CHARTS
     from states.withdrawal import safety_follow_up_deadlines
     from workflows.centre_gate import CENTRE_GATE_PATCH, check_centre, follow_centre
+    from workflows.follow_up_years import yearly_visits
     from workflows.identity import audit_fields, verify_sender, verify_two_person_signer
     from workflows.incidents import (
         PRODUCT_PATCH,
@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.lean_runs import fetch_protocol, next_run
     from workflows.notify import notify_with_fallback
+    from workflows.patches import CARRIED_ATTRIBUTES, RECEIPT_AT_RUN_END, patched
     from workflows.preparation import reconcile_more, track_new_pathway
     from workflows.receipts import check_repeat, receipt
     from workflows.record_keeping import WriteCause, keep_records, keep_records_due
@@ -73,11 +74,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.updates import current_update_id, decode_frozen, rejection
     from workflows.visibility import Visibility
 
-# Before models.durations.YEAR was the one year (365.25 days), a follow-up year was 365
-# days: runs that started then keep it, so a visit due in between does not end a run
-# (continue-as-new) that their history did not end.
-LEGACY_YEAR = timedelta(days=365)
-YEAR_PATCH = "follow-up-year-365.25d"
 STARTING = (
     "The pathway is starting its next follow-up year (its protocol is being read from the "
     "record store): nothing was changed. Send the action again in a moment."
@@ -102,7 +98,11 @@ class PathwayWorkflow:
         if self._protocol is not None:
             self._chart, self._unreadable = self._open_chart()
         self._changed = False
-        self._visibility = Visibility()
+        # The run is continuing as new: actions that ended it get their receipts.
+        self._continuing = False
+        self._visibility = Visibility(
+            carried=data.record is not None and patched(CARRIED_ATTRIBUTES)
+        )
         # Centre lapses heard by signal, to be sent to the care coordinator by the run loop.
         self._centre_news: list[Escalation] = []
         # What an observation's CRS/ICANS grade sets off, to be sent at once by the run loop.
@@ -149,6 +149,7 @@ class PathwayWorkflow:
                 self._publish()
             await keep_records_due(self.record, self.protocol, self._should_continue_as_new())
             if self._should_continue_as_new():
+                self._continuing = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.record.run += 1
                 workflow.continue_as_new(next_run(self.record, self.protocol, data.protocol_ref))
@@ -186,7 +187,7 @@ class PathwayWorkflow:
 
     # ----- staff actions -----------------------------------------------------------------
     @workflow.update(dynamic=True)
-    def act(self, event: str, args: Sequence[RawValue]) -> ActionReceipt:
+    async def act(self, event: str, args: Sequence[RawValue]) -> ActionReceipt:
         update_id = current_update_id()
         if (applied := self.record.entry_for_update(update_id)) is not None:
             # The same update ID delivered again (e.g. after continue-as-new): applied once.
@@ -205,7 +206,7 @@ class PathwayWorkflow:
         except errors.PathwayError as err:
             # A refusal on a safety rule (let through by the validator) leaves an incident;
             # any other means the record changed between validation and handling.
-            if isinstance(err, errors.SafetyRefusal) and workflow.patched(REFUSAL_PATCH):
+            if isinstance(err, errors.SafetyRefusal) and patched(REFUSAL_PATCH):
                 log_refusal(self.record, event, action, err, now=now, update_id=update_id)
                 self._changed = True
             raise rejection(err) from err
@@ -221,7 +222,7 @@ class PathwayWorkflow:
             **audit_fields(event, action),
         )
         self.record.append_audit(entry)
-        if product_deviation(entry) is not None and workflow.patched(PRODUCT_PATCH):
+        if product_deviation(entry) is not None and patched(PRODUCT_PATCH):
             log_product_deviation(self.record, entry)
         reconcile(self.record, self.protocol, before, now)
         safety_follow_up_deadlines(self.record, self.protocol, before, now)
@@ -229,7 +230,13 @@ class PathwayWorkflow:
         self._grade_alerts += follow_grades(self.record, self.protocol, observed, now)
         reconcile_more(self.record, self.protocol, before, now)
         self._changed = True
-        return self._receipt(entry)
+        done = self._receipt(entry)
+        if self._should_continue_as_new() and patched(RECEIPT_AT_RUN_END):
+            # It ends the run: answered in the workflow task that continues as new, after
+            # the run-end write, so that the client's next action reaches the next run
+            # (one sent to a run as it continues is retried a second later).
+            await workflow.wait_condition(lambda: self._continuing)
+        return done
 
     @act.validator
     def validate_act(self, event: str, args: Sequence[RawValue]) -> None:
@@ -273,7 +280,7 @@ class PathwayWorkflow:
             self.protocol,
             event,
             self.chart.leaf,
-            gate_lapses=(lambda: workflow.patched(CENTRE_GATE_PATCH)) if replayable else _always,
+            gate_lapses=(lambda: patched(CENTRE_GATE_PATCH)) if replayable else _always,
         )
 
     def _decode(self, event: str, args: Sequence[RawValue]) -> StaffAction:
@@ -363,21 +370,8 @@ class PathwayWorkflow:
             log_extra={"pathway_id": escalation.pathway_id, "deadline": escalation.deadline_key},
         )
 
-    def _visits_a_year_or_more_after_d0(self) -> frozenset[str]:
-        """The visits that mark a follow-up year (protocol time: the scale applies)."""
-
-        def due_after(year: timedelta) -> frozenset[str]:
-            scaled = year * self.protocol.time_scale
-            return frozenset(v.label for v in self.protocol.visits if v.at >= scaled)
-
-        yearly = due_after(YEAR)
-        # Asked only when the two years disagree, so other histories gain no marker.
-        if yearly != due_after(LEGACY_YEAR) and not workflow.patched(YEAR_PATCH):
-            return due_after(LEGACY_YEAR)
-        return yearly
-
     def _count_years(self) -> None:
-        self._yearly_visits = self._visits_a_year_or_more_after_d0()
+        self._yearly_visits = yearly_visits(self.protocol)
         self._years_at_start = self._follow_up_years()
 
     def _follow_up_years(self) -> int:

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from models.registry_forms import RegistryRecord
     from states.preparation import reconcile_tasks
     from states.registry_deadlines import reconcile_forms
+    from workflows.patches import patched
 
 PREPARATION_PATCH = "preparation-tasks"
 REGISTRY_PATCH = "preparation-registry-forms"
@@ -31,9 +32,9 @@ REGISTRY_PATCH = "preparation-registry-forms"
 def track_new_pathway(record: PathwayRecord) -> None:
     """Mark a new pathway as tracking preparation tasks and registry forms (a marker each
     in its history)."""
-    if workflow.patched(PREPARATION_PATCH):
+    if patched(PREPARATION_PATCH):
         record.preparation = PreparationRecord()
-    if workflow.patched(REGISTRY_PATCH):
+    if patched(REGISTRY_PATCH):
         record.registry = RegistryRecord()
 
 

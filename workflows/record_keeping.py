@@ -26,12 +26,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from models import contracts
     from models.protocol import Protocol
+    from models.protocol_claim_check import claim_checked
     from models.record import PathwayRecord, StoredMark
     from models.record_writes import (
         Closing,
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         RecordWrite,
         WriteCause,
     )
+    from workflows.patches import PROTOCOL_CLAIM_CHECK, patched
 
 STORE_PATCH = "store-record-writes"
 #: staff actions an inspector needs in the store at once, not at the end of the run
@@ -138,13 +140,18 @@ async def keep_records(
 ) -> None:
     """Write what the store lacks (``cause`` says why now); the mark moves once written."""
     write = pending_write(record, protocol, cause, incidents=incidents)
-    if write is None or not workflow.patched(STORE_PATCH):
+    if write is None or not patched(STORE_PATCH):
         return
     closing = cause is WriteCause.CLOSED
+    arg: RecordWrite | RawValue = write
+    if patched(PROTOCOL_CLAIM_CHECK):
+        # For the worker's codec: the first write's protocol kept in the store, the rest
+        # compressed (models/protocol_claim_check.py).
+        arg = claim_checked(write, workflow.payload_converter(), "opening.protocol")
     try:
         await workflow.execute_activity(
             contracts.KEEP_RECORDS,
-            write,
+            arg,
             result_type=RecordsKept,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RETRY_UNTIL_KEPT if closing else RETRY_THEN_LATER,

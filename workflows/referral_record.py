@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from models.record import PathwayRecord
     from models.safety_rules import CURRENT, LEGACY, RULES_PATCH
     from states.migrations import CHART_VERSIONS
+    from workflows.patches import patched
 
 
 def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
@@ -42,5 +43,5 @@ def new_record(workflow_id: str, data: PathwayInput) -> PathwayRecord:
         ),
         chart_version=CHART_VERSIONS[referral.therapy],
         # Decided once, at referral: a replayed pathway keeps the rules it was referred under.
-        safety_rules=CURRENT if workflow.patched(RULES_PATCH) else LEGACY,
+        safety_rules=CURRENT if patched(RULES_PATCH) else LEGACY,
     )

@@ -19,6 +19,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from states.eligibility import ELIGIBILITY
     from states.withdrawal import SAFETY_FOLLOW_UP
+    from workflows.patches import patched
 
 # Each ID is both the rule set's name and its patch ID; never renamed or removed.
 RULE_PATCHES: tuple[str, ...] = (ELIGIBILITY, SAFETY_FOLLOW_UP)
@@ -26,4 +27,4 @@ RULE_PATCHES: tuple[str, ...] = (ELIGIBILITY, SAFETY_FOLLOW_UP)
 
 def rules_in_force() -> frozenset[str]:
     """The rule sets this run follows (asked once per run, in ``@workflow.init``)."""
-    return frozenset(patch for patch in RULE_PATCHES if workflow.patched(patch))
+    return frozenset(patch for patch in RULE_PATCHES if patched(patch))

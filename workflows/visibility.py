@@ -6,7 +6,10 @@ Usage (in workflow code only)::
     visibility.publish(record)   # after each change; upserts only what changed
 
 Each upsert is a history event and a visibility write carrying every attribute named: a
-run's first sets them all, later ones only what changed.
+run's first sets them all, later ones only what changed. Since
+``lean2-carried-search-attributes`` a run that continues another starts from the attributes
+Temporal carried into it (its start event holds them), so its first upsert, too, names only
+what changed, and a run whose attributes are as carried upserts nothing when it starts.
 """
 
 from typing import Any
@@ -21,11 +24,28 @@ with workflow.unsafe.imports_passed_through():
     from workflows.details import current_details
 
 
+def carried_values() -> dict[str, object]:
+    """The values this run started with (a continued run's, carried by Temporal), as
+    ``Visibility`` compares them; empty when they are not all there."""
+    attributes = workflow.info().typed_search_attributes
+    state = attributes.get(search.PATHWAY_STATE)
+    static = (search.THERAPY, search.DISEASE, search.CENTRE, search.ESCALATION_LEVEL)
+    if state is None or any(attributes.get(key) is None for key in static):
+        return {}
+    return {
+        "state": state,
+        "next": attributes.get(search.NEXT_DEADLINE),
+        "level": attributes.get(search.ESCALATION_LEVEL),
+        "overdue": bool(attributes.get(search.OVERDUE)),
+    }
+
+
 class Visibility:
     """The values last published by this run (a new run publishes everything once)."""
 
-    def __init__(self) -> None:
-        self._published: dict[str, object] = {}
+    def __init__(self, *, carried: bool = False) -> None:
+        """``carried``: take what the run's start holds as published."""
+        self._published: dict[str, object] = carried_values() if carried else {}
 
     def publish(self, record: PathwayRecord, protocol: Protocol | None = None) -> None:
         nxt = record.next_deadline()

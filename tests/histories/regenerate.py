@@ -15,8 +15,12 @@ server that suggests continue-as-new early), and writes every run's history as J
 ``cosign-cart``, ``deviations-incidents``, ``deviations-centre-gate``, ``deviations-monitoring``,
 ``safety-cart`` (tests/histories/safety_scenario.py), ``eligibility-full``, ``store-cart``:
 a CAR-T pathway writing the record store, ``lean-cart``: the full CAR-T pathway whose runs
-continue lean, patch ``lean-runs``) beside the others. The workers write a throwaway
-record store.
+continue lean, patch ``lean-runs``; ``lean2-cart``: the same on lean2's runs, patch
+``lean2-one-marker``: one patch marker a run, the protocol claim-checked by the worker's
+codec, search attributes carried) beside the others. The workers write a throwaway
+record store; the protocol versions it holds afterwards are written to ``protocols/``
+(``<content hash>.json``), where the replay test finds the protocols that claim-checked
+payloads name (models/protocol_claim_check.py).
 
 ``identity-signed`` is played on a worker that verifies actor assertions, by a client that
 signs every action (tests/support/signing.py): its history holds the assertions and the
@@ -28,6 +32,7 @@ co-signatures and the ``cosign-verified-second-person`` patch marker.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -35,6 +40,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -46,6 +52,8 @@ from devtools.demo_eligibility import eligibility_for, one_treatment_only
 from devtools.devserver import DevServer, free_port
 from models.contracts import centre_workflow_id
 from models.protocol import Protocol, Therapy, load_default_protocol, load_protocol, protocol_path
+from store.schema import protocol_versions
+from store.sealing import Sealer
 from tests.histories.safety_scenario import play_safety
 from tests.support.centre_driver import PHARMACIST, STOCK, ShortHistoryServer, play_centre, runs_of
 from tests.support.pathway_driver import (
@@ -65,6 +73,8 @@ from tests.support.waiting import at_rest, eventually, once_window_opens
 from worker import build_worker
 
 HERE = Path(__file__).resolve().parent
+#: the protocols that claim-checked payloads of the histories name, by content hash
+PROTOCOLS = "protocols"
 
 
 async def play_cart(client: Client, task_queue: str) -> str:
@@ -475,6 +485,7 @@ SCENARIOS = {
     "store-cart": play_store,
     "lean-cart": play_cart,
     "centre-lean": play_centre_lean,
+    "lean2-cart": play_cart,
 }
 # Scenarios that need the server to suggest continue-as-new early (tests/centre_driver.py).
 SHORT_HISTORY = {"centre-full", "centre-lean"}
@@ -509,6 +520,25 @@ async def main(out: Path, only: str | None = None) -> None:
             if names:
                 kind = ShortHistoryServer if short else DevServer
                 await record(out, version, names, kind, signed=signed)
+    write_protocols(url, out / PROTOCOLS)
+
+
+def write_protocols(url: str, out: Path) -> None:
+    """Every protocol version of the store at ``url`` not in ``out`` yet, one JSON file each."""
+    engine = store.make_engine(url)
+    reader = store.RecordReader(engine, Sealer(None))
+    out.mkdir(exist_ok=True)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(protocol_versions.c.content_hash)).all()
+        for (digest,) in rows:
+            path = out / f"{digest}.json"
+            version = reader.protocol_version(digest)
+            if version is not None and not path.exists():
+                path.write_text(json.dumps(version.body, sort_keys=True, indent=1) + "\n")
+                print(f"wrote {path}")
+    finally:
+        engine.dispose()
 
 
 async def record(

@@ -41,6 +41,7 @@ from workflows.centre_gate import CENTRE_GATE_PATCH
 from workflows.identity import COSIGN_PATCH, SIGNER_PATCH
 from workflows.incidents import PRODUCT_PATCH, REFUSAL_PATCH
 from workflows.lean_runs import LEAN_PATCH
+from workflows.patches import CARRIED_ATTRIBUTES, PROTOCOL_CLAIM_CHECK, ROLLUP_PATCH
 from workflows.preparation import PREPARATION_PATCH, REGISTRY_PATCH
 from workflows.rules_in_force import RULE_PATCHES
 
@@ -59,6 +60,11 @@ PATCHES = {
     LEAN_PATCH,
     CENTRE_LEAN_PATCH,
     *RULE_PATCHES,
+    # lean2: the rollup's marker, and the changes it covers (asked alone by a run that
+    # started on older code)
+    ROLLUP_PATCH,
+    PROTOCOL_CLAIM_CHECK,
+    CARRIED_ATTRIBUTES,
 }
 
 

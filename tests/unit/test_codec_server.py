@@ -11,10 +11,23 @@ import pytest
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
 
+import store
 from devtools.codec_server import CodecServerError, app_from_settings, create_app, running
+from models.carried import ProtocolRef, content_hash, protocol_body
 from models.encryption import ENCODING, EncryptionCodec, KeyRing
+from models.pathway import PathwayInput
+from models.protocol import Therapy, load_default_protocol
+from models.protocol_claim_check import (
+    PROTOCOL_HASH,
+    ProtocolClaimCheck,
+    ShelfOf,
+    claim_checked,
+)
 from models.settings import Settings
+from store.facts import ProtocolVersion
+from tests.unit.test_lean_runs import stored_record
 
 UI = "http://localhost:8233"
 TOKEN = "s3cret-token-for-tests"
@@ -227,3 +240,33 @@ async def test_served_over_http_in_the_event_loop(codec: EncryptionCodec) -> Non
     async with running(app, port=0) as url, httpx.AsyncClient(base_url=url) as http:
         response = await http.post("/decode", json=as_json(sealed), headers=AUTH)
     assert from_json(response.json()) == [plain("over the wire")]
+
+
+async def test_claim_checked_payloads_are_shown_whole(
+    codec: EncryptionCodec, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A payload whose protocol a worker kept in the record store (the protocol claim
+    check) is shown with its protocol, read back from the configured store; without the
+    protocol there, as it is (its hash in the metadata)."""
+
+    protocol = load_default_protocol(Therapy.CAR_T)
+    carried = PathwayInput(
+        protocol=protocol, protocol_ref=ProtocolRef.of(protocol), record=stored_record()
+    )
+    converter = pydantic_data_converter.payload_converter
+    marked = claim_checked(carried, converter, "protocol").payload
+    [sealed] = await ProtocolClaimCheck(ShelfOf(), inner=codec).encode([marked])
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    monkeypatch.setenv("CELLPATH_DATABASE_URL", url)
+    store.upgrade(url)
+    app = app_from_settings(Settings(state_dir=tmp_path), host="127.0.0.1", dev=True, codec=codec)
+    async with client_for(app, base_url="http://127.0.0.1:8081") as http:
+        response = await http.post("/decode", json=as_json(sealed))
+        [shown] = from_json(response.json())
+        assert shown.metadata[PROTOCOL_HASH].decode() == content_hash(protocol_body(protocol))
+        records = store.RecordStore.open(url, codec=None)
+        records.add_protocol(ProtocolVersion.of(protocol))
+        records.dispose()
+        response = await http.post("/decode", json=as_json(sealed))
+        [whole] = from_json(response.json())
+    assert converter.from_payloads([whole], [PathwayInput]) == [carried]

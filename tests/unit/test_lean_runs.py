@@ -132,8 +132,8 @@ def test_a_lean_input_packs_the_record_and_names_the_protocol() -> None:
     assert b'"record":{' in payload.data
 
 
-def test_an_input_names_one_protocol() -> None:
-    with pytest.raises(ValueError, match="either a protocol or a protocol reference"):
+def test_an_input_names_its_protocol() -> None:
+    with pytest.raises(ValueError, match="give a protocol or a protocol reference"):
         PathwayInput(record=stored_record())
     with pytest.raises(ValueError, match="continues a carried record"):
         PathwayInput(protocol_ref=ProtocolRef.of(PROTOCOL), referral=referral("LUP-001"))

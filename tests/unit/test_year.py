@@ -9,7 +9,7 @@ import pytest
 
 from models.durations import YEAR, parse_duration
 from models.protocol import DEFAULT_PROTOCOLS, Therapy, load_default_protocol
-from workflows.pathway import LEGACY_YEAR
+from workflows.follow_up_years import LEGACY_YEAR
 
 
 def test_a_year_is_the_mean_julian_year() -> None:
