@@ -60,9 +60,28 @@ _VERSIONS = {
 }
 
 
+def chain_genesis(version: str, owner: str) -> str:
+    """What the first entry of ``owner``'s chain links to: the chain is bound to its owner
+    (a pathway here, a centre in models/centre_audit.py)."""
+    return hashlib.sha256(f"{version}\ngenesis\n{owner}".encode()).hexdigest()
+
+
+def canonical_json(fields: dict[str, Any]) -> bytes:
+    """Fields as canonical JSON: sorted keys, no spaces, UTF-8."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def linked_hash(version: str, prev_hash: str, body: bytes) -> str:
+    """``sha256(version + prev_hash + body)`` (hex): one link of a chain."""
+    digest = hashlib.sha256()
+    digest.update(f"{version}\n{prev_hash}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
 def genesis_hash(pathway_id: str) -> str:
     """What the first entry of a pathway links to: the chain is bound to its pathway."""
-    return hashlib.sha256(f"{CHAIN_VERSION}\ngenesis\n{pathway_id}".encode()).hexdigest()
+    return chain_genesis(CHAIN_VERSION, pathway_id)
 
 
 def canonical(entry: AuditEntry) -> bytes:
@@ -74,7 +93,7 @@ def canonical(entry: AuditEntry) -> bytes:
     for name in ("reason", "update_id", *SIGNATURE_FIELDS[1:]):
         if name in fields:
             fields[name] = fields.get(name) or None
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(fields)
 
 
 def chain_entry(prev_hash: str, entry: AuditEntry) -> str:
@@ -83,10 +102,7 @@ def chain_entry(prev_hash: str, entry: AuditEntry) -> str:
         # An unknown version seals nothing: such an entry always shows as edited.
         return ""
     version, _ = _VERSIONS[entry.chain]
-    digest = hashlib.sha256()
-    digest.update(f"{version}\n{prev_hash}\n".encode())
-    digest.update(canonical(entry))
-    return digest.hexdigest()
+    return linked_hash(version, prev_hash, canonical(entry))
 
 
 def head_hash(entries: Sequence[AuditEntry], pathway_id: str) -> str:

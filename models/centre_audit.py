@@ -15,12 +15,10 @@ trail, read back from both, must verify.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from models.audit import ChainProblem
+from models.audit import ChainProblem, canonical_json, chain_genesis, linked_hash
 
 if TYPE_CHECKING:
     from models.centre_record import CentreAuditEntry
@@ -42,8 +40,7 @@ CENTRE_CHAINED_FIELDS = (
 
 def centre_genesis(centre_id: str) -> str:
     """What the first entry of a centre links to: the chain is bound to its centre."""
-    text = f"{CENTRE_CHAIN_VERSION}\ngenesis\n{centre_id}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return chain_genesis(CENTRE_CHAIN_VERSION, centre_id)
 
 
 def chain_centre_entry(prev_hash: str, entry: CentreAuditEntry) -> str:
@@ -51,11 +48,7 @@ def chain_centre_entry(prev_hash: str, entry: CentreAuditEntry) -> str:
     fields: dict[str, Any] = entry.model_dump(mode="json", include=set(CENTRE_CHAINED_FIELDS))
     for name in ("reason", "update_id"):
         fields[name] = fields.get(name) or None
-    body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256()
-    digest.update(f"{CENTRE_CHAIN_VERSION}\n{prev_hash}\n".encode())
-    digest.update(body.encode())
-    return digest.hexdigest()
+    return linked_hash(CENTRE_CHAIN_VERSION, prev_hash, canonical_json(fields))
 
 
 def verify_centre_chain(entries: Sequence[CentreAuditEntry], centre_id: str) -> list[ChainProblem]:
