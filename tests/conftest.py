@@ -48,6 +48,11 @@ os.environ["COLUMNS"] = "200"
 # the real stderr (pytest still captures it per test).
 structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__))
 
+# Nothing of a developer's dev stack (.cellpath/ once `make run` has run: its dev payload key,
+# accounts, sessions) reaches a test: the test process has a state dir of its own. (A worker
+# built on a client without a codec took the dev key from .cellpath/ and sealed the store with
+# it; a CLI call with the test's state dir then could not read it back.)
+os.environ["CELLPATH_STATE_DIR"] = tempfile.mkdtemp(prefix="cellpath-state-")
 # Every worker the tests build writes the record store (worker.open_records): one SQLite
 # file per test process, never a developer's .cellpath/records.db, upgraded once here.
 os.environ["CELLPATH_DATABASE_URL"] = "sqlite:///" + os.path.join(
