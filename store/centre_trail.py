@@ -15,7 +15,9 @@ update ID, evidence data and alert labels are sealed with the payload codec's ke
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, select
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, Table, select
 
 import store.schema as schema
 from models.centre_record import CentreAlertEntry, CentreAuditEntry
@@ -73,12 +75,14 @@ class CentreTrailStore:
                 audit=added, alerts=insert_once(conn, schema.centre_alerts, alerts)
             )
 
-    def audit(self, centre: str) -> list[CentreAuditEntry]:
-        table = schema.centre_audit_entries
+    def _rows(self, table: Table, centre: str) -> list[Row[Any]]:
+        """``centre``'s rows of ``table``, in sequence order."""
         query = select(table).where(table.c.centre == centre).order_by(table.c.seq)
-        unseal = self.sealer.unseal
         with self.engine.connect() as conn:
-            rows = list(conn.execute(query))
+            return list(conn.execute(query))
+
+    def audit(self, centre: str) -> list[CentreAuditEntry]:
+        unseal = self.sealer.unseal
         return [
             CentreAuditEntry(
                 seq=r.seq,
@@ -93,14 +97,10 @@ class CentreTrailStore:
                 prev_hash=r.prev_hash,
                 hash=r.hash,
             )
-            for r in rows
+            for r in self._rows(schema.centre_audit_entries, centre)
         ]
 
     def alerts(self, centre: str) -> list[CentreAlertEntry]:
-        table = schema.centre_alerts
-        query = select(table).where(table.c.centre == centre).order_by(table.c.seq)
-        with self.engine.connect() as conn:
-            rows = list(conn.execute(query))
         return [
             CentreAlertEntry(
                 seq=r.seq,
@@ -111,7 +111,7 @@ class CentreTrailStore:
                 valid_until=r.valid_until,
                 therapies=[Therapy(t) for t in r.therapies.split(",") if t],
             )
-            for r in rows
+            for r in self._rows(schema.centre_alerts, centre)
         ]
 
 
